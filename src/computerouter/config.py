@@ -1,0 +1,115 @@
+"""Settings: every knob in one registry, read with env > file > default precedence.
+
+The file is ``$COMPUTEROUTER_HOME/config.toml`` (top-level keys named like the fields below).
+Environment variables are ``COMPUTEROUTER_`` + the field name in upper case.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from computerouter.errors import ConfigError
+
+__all__ = ["Settings"]
+
+
+def _default_home() -> Path:
+    return Path(os.path.expanduser("~")) / ".computerouter"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Settings:
+    home: Path = field(default_factory=_default_home)
+    """Data directory: the SQLite database, local sessions, archives, runtime images."""
+    database_url: str = ""
+    """SQLAlchemy URL; empty means SQLite at ``home/computerouter.db``."""
+    default_provider: str = "local"
+    """Provider used when a caller names none."""
+    default_runtime: str = "echo"
+    """Runtime started in new sessions when a caller names none."""
+    idle_suspend_s: float = 15 * 60
+    """Default idle time after which a running session is suspended (per sandbox overridable)."""
+    archive_after_s: float = 7 * 24 * 3600
+    """Default idle time after which a session is archived (per sandbox overridable)."""
+    lease_s: float = 120.0
+    """How long an operation may hold a session in a transitional state before others may
+    take over (a crashed owner on this host is detected at once, by its pid)."""
+    wait_timeout_s: float = 120.0
+    """How long ensure_session waits for another caller's operation on the same key."""
+    local_uid_base: int = 2_000_000
+    """First host uid handed to local sessions (each live session gets its own)."""
+    local_uid_count: int = 100_000
+    """Size of the local uid range."""
+    local_allow_unisolated: bool = False
+    """Run local sessions without namespaces/cgroups when the machine lacks them. Unsafe."""
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.home / "computerouter.db"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``config.toml`` in the home, then the environment, then ``overrides``."""
+        env = os.environ if env is None else env
+        home = Path(overrides.get("home") or env.get("COMPUTEROUTER_HOME") or _default_home())
+        values: dict[str, Any] = {"home": home}
+        config_file = home / "config.toml"
+        if config_file.is_file():
+            try:
+                with config_file.open("rb") as fh:
+                    file_values = tomllib.load(fh)
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read {config_file}: {exc}") from exc
+            values.update(_coerce_all(file_values, source=str(config_file)))
+        env_values = {
+            f.name: env[f"COMPUTEROUTER_{f.name.upper()}"]
+            for f in fields(cls)
+            if f.name != "home" and f"COMPUTEROUTER_{f.name.upper()}" in env
+        }
+        values.update(_coerce_all(env_values, source="environment"))
+        values.update(_coerce_all({k: v for k, v in overrides.items() if k != "home"}, "arguments"))
+        return replace(cls(), **values)
+
+
+_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce_all(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in _TYPES:
+            raise ConfigError(f"unknown setting {key!r} in {source}")
+        out[key] = _coerce(key, value, source)
+    return out
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    kind = _TYPES[key]
+    try:
+        if kind == "Path":
+            return Path(str(value)).expanduser()
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(value)
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        return str(value)
+    except ValueError as exc:
+        raise ConfigError(f"setting {key} from {source} is not a valid {kind}: {value!r}") from exc

@@ -1,0 +1,136 @@
+"""Frozen value objects shared by every layer: keys, resources, labels, endpoints, launch specs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from computerouter.domain.ids import is_valid_key_part
+from computerouter.errors import InputError
+
+__all__ = [
+    "Endpoint",
+    "FileSpec",
+    "Labels",
+    "LaunchSpec",
+    "MountSpec",
+    "Resources",
+    "SessionKey",
+]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionKey:
+    """The slot a compute session fills: at most one live session per key."""
+
+    user_id: str
+    sandbox_id: str
+
+    def __post_init__(self) -> None:
+        for name in ("user_id", "sandbox_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not is_valid_key_part(value):
+                raise InputError(
+                    f"{name} {value!r} is not valid: use 1-128 of letters, digits, '.', '_', '-'"
+                )
+
+    def __str__(self) -> str:
+        return f"{self.user_id}/{self.sandbox_id}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Resources:
+    """What one session may use. Local sessions enforce these as cgroup limits."""
+
+    cpus: float = 1.0
+    memory_mb: int = 2048
+    pids: int = 512
+
+    def __post_init__(self) -> None:
+        if not 0.05 <= self.cpus <= 64:
+            raise InputError(f"cpus must be between 0.05 and 64, not {self.cpus}")
+        if not 64 <= self.memory_mb <= 1_048_576:
+            raise InputError(f"memory_mb must be between 64 and 1048576, not {self.memory_mb}")
+        if not 16 <= self.pids <= 65_536:
+            raise InputError(f"pids must be between 16 and 65536, not {self.pids}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Labels:
+    """Metadata every instance carries on its provider, so the provider can list it after a
+    restart of the control plane and cost can be attributed: the seed's metadata tags."""
+
+    session_id: str
+    user_id: str
+    sandbox_id: str
+    agent_id: str = ""
+    run_id: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "session_id": self.session_id,
+            "user_id": self.user_id,
+            "sandbox_id": self.sandbox_id,
+            "agent_id": self.agent_id,
+            "run_id": self.run_id,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, str]) -> Labels:
+        return cls(
+            session_id=str(raw["session_id"]),
+            user_id=str(raw["user_id"]),
+            sandbox_id=str(raw["sandbox_id"]),
+            agent_id=str(raw.get("agent_id", "")),
+            run_id=str(raw.get("run_id", "")),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Endpoint:
+    """How the router reaches the runtime in a session.
+
+    ``unix``: ``address`` is a host path of a unix socket (local sessions; no TCP port).
+    ``http``: ``address`` is a base URL (remote providers), with optional headers to send.
+    """
+
+    kind: str
+    address: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        return f"unix:{self.address}" if self.kind == "unix" else self.address
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FileSpec:
+    """A file the runtime needs, written read-only into the session's runtime directory."""
+
+    name: str
+    content: bytes
+    mode: int = 0o644
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MountSpec:
+    """A host directory made visible read-only inside the session (a shared runtime image)."""
+
+    source: str
+    target: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LaunchSpec:
+    """How to start a runtime in a fresh session; built by a runtime, carried out by a provider.
+
+    The provider sets ``COMPUTEROUTER_SOCKET`` (the path the runtime must listen on inside the
+    session), ``COMPUTEROUTER_WORKSPACE`` and ``COMPUTEROUTER_RUNTIME_DIR`` (where ``files`` were
+    written) in the environment; ``argv`` may name ``{runtime_dir}`` and ``{workspace}``.
+    """
+
+    runtime: str
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    files: tuple[FileSpec, ...] = ()
+    mounts: tuple[MountSpec, ...] = ()
+    health_path: str = "/health"
+    start_timeout_s: float = 30.0

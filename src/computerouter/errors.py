@@ -1,0 +1,162 @@
+"""The one error tree of computerouter.
+
+Every error the product raises on purpose is a :class:`ComputeRouterError`. Each carries a
+stable ``code`` (what the API returns and the SDK maps back), a one-line message fit for an
+operator, and typed attributes instead of text to parse::
+
+    ComputeRouterError
+    ├── ConfigError                  bad settings: database URL, data directory, price file
+    ├── InputError                   bad input from a caller (ids, names, durations)
+    ├── NotFound
+    │   └── SessionNotFound          no session with that id
+    ├── Conflict
+    │   ├── InvalidTransition        the lifecycle table forbids current -> target
+    │   └── StaleState               a compare-and-set lost: someone else changed the row first
+    ├── StoreError                   the database failed or is unreachable
+    ├── ProviderError                a provider call failed (carries provider, retryable)
+    │   ├── ProviderUnavailable      the provider cannot serve now (degraded, paused, missing)
+    │   ├── InstanceNotFound         the provider has no such instance
+    │   └── IsolationUnavailable     the machine cannot isolate sessions as required
+    ├── RuntimeFailure               the runtime in a session did not start or answer
+    └── SessionUnavailable           ensure_session could not produce a usable session
+                                     (carries failover_history)
+
+Foreign exceptions are translated at the boundary where they enter (a provider package, the
+store) and re-raised ``from`` the original, so the cause stays on the traceback for logs while
+the operator sees one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "ComputeRouterError",
+    "ConfigError",
+    "Conflict",
+    "FailoverAttempt",
+    "InputError",
+    "InstanceNotFound",
+    "InvalidTransition",
+    "IsolationUnavailable",
+    "NotFound",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RuntimeFailure",
+    "SessionNotFound",
+    "SessionUnavailable",
+    "StaleState",
+    "StoreError",
+]
+
+
+class ComputeRouterError(Exception):
+    """Base of every error computerouter raises on purpose."""
+
+    code: str = "computerouter_error"
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(ComputeRouterError):
+    code = "config_error"
+
+
+class InputError(ComputeRouterError):
+    code = "invalid_input"
+
+
+class NotFound(ComputeRouterError):
+    code = "not_found"
+
+
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"no compute session with id {session_id!r}")
+        self.session_id = session_id
+
+
+class Conflict(ComputeRouterError):
+    code = "conflict"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+    def __init__(self, *, session_id: str, current: str, target: str) -> None:
+        super().__init__(f"session {session_id} is {current}; it cannot become {target}")
+        self.session_id = session_id
+        self.current = current
+        self.target = target
+
+
+class StaleState(Conflict):
+    code = "stale_state"
+    retryable = True
+
+    def __init__(self, *, session_id: str, expected: str) -> None:
+        super().__init__(f"session {session_id} is no longer {expected}; it was changed meanwhile")
+        self.session_id = session_id
+        self.expected = expected
+
+
+class StoreError(ComputeRouterError):
+    code = "store_error"
+    retryable = True
+
+
+class ProviderError(ComputeRouterError):
+    code = "provider_error"
+
+    def __init__(self, message: str, *, provider: str, retryable: bool = False) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.retryable = retryable
+
+
+class ProviderUnavailable(ProviderError):
+    code = "provider_unavailable"
+
+
+class InstanceNotFound(ProviderError):
+    code = "instance_not_found"
+
+    def __init__(self, *, provider: str, instance_id: str) -> None:
+        super().__init__(f"no instance {instance_id!r}", provider=provider)
+        self.instance_id = instance_id
+
+
+class IsolationUnavailable(ProviderError):
+    code = "isolation_unavailable"
+
+
+class RuntimeFailure(ComputeRouterError):
+    code = "runtime_failure"
+    retryable = True
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FailoverAttempt:
+    """One provider tried by ensure_session, and why it did not serve."""
+
+    provider: str
+    error_code: str
+    message: str
+
+
+class SessionUnavailable(ComputeRouterError):
+    code = "session_unavailable"
+    retryable = True
+
+    def __init__(self, message: str, *, failover_history: Sequence[FailoverAttempt] = ()) -> None:
+        super().__init__(message)
+        self.failover_history = tuple(failover_history)

@@ -1,0 +1,82 @@
+"""The provider seam: where compute sessions run.
+
+A provider is anything that can create, freeze, archive and destroy an isolated instance that
+runs a runtime, and list the instances it holds by their labels. One package per provider
+(``local``, later ``daytona``, ``fly_sprites``, ...) implements :class:`Provider`; vendor SDKs
+are imported inside that package and nowhere else. Each provider translates vendor states to
+:class:`~computerouter.domain.instances.InstanceState` in one pure function and vendor errors
+to :class:`~computerouter.errors.ProviderError` in one place.
+
+Contract (every provider passes ``tests/contract``):
+
+- ``create(spec)`` is idempotent on ``spec.idempotency_key``: calling it again (after a crash,
+  a retry, a timeout) finds the instance made before, by label, instead of making a second one.
+  It returns once the runtime answers ``spec.launch.health_path`` on the instance's endpoint.
+- ``destroy(id)`` removes every resource the instance holds; an instance already gone is fine.
+- ``list()`` reports every instance the provider holds for this router, including partly made
+  ones, with their labels, so a restarted control plane can adopt or reap them.
+- ``suspend`` / ``resume`` / ``archive`` / ``restore`` are offered when ``capabilities`` says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from computerouter.domain.instances import ExecResult, Instance, InstanceUsage
+from computerouter.domain.values import Labels, LaunchSpec, Resources
+
+__all__ = ["Capabilities", "InstanceSpec", "Provider"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Capabilities:
+    suspend: bool
+    """Can freeze an instance in place and thaw it."""
+    archive: bool
+    """Can stop an instance, keep its workspace as an archive, and restore it later."""
+    exec: bool
+    """Can run a command inside an instance (operators' debugging; isolation tests)."""
+    regions: tuple[str, ...] = ()
+    """Regions served; empty means a single, unnamed region."""
+    warm_start_ms: float = 0.0
+    """Typical resume latency, advertised or measured; routing uses it."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InstanceSpec:
+    idempotency_key: str
+    labels: Labels
+    resources: Resources
+    launch: LaunchSpec
+    region: str = ""
+
+
+@runtime_checkable
+class Provider(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    def create(self, spec: InstanceSpec) -> Instance: ...
+
+    def get(self, instance_id: str) -> Instance | None: ...
+
+    def list(self) -> Sequence[Instance]: ...
+
+    def suspend(self, instance_id: str) -> Instance: ...
+
+    def resume(self, instance_id: str) -> Instance: ...
+
+    def archive(self, instance_id: str) -> Instance: ...
+
+    def restore(self, instance_id: str, spec: InstanceSpec) -> Instance: ...
+
+    def destroy(self, instance_id: str) -> None: ...
+
+    def usage(self, instance_id: str) -> InstanceUsage: ...
+
+    def exec(self, instance_id: str, argv: Sequence[str], *, timeout_s: float = 30.0) -> ExecResult: ...
