@@ -6,7 +6,14 @@ import os
 import re
 import time
 
-__all__ = ["RUN_PREFIX", "SESSION_PREFIX", "is_valid_key_part", "new_id", "new_run_id", "new_session_id"]
+__all__ = [
+    "RUN_PREFIX",
+    "SESSION_PREFIX",
+    "is_valid_key_part",
+    "new_id",
+    "new_run_id",
+    "new_session_id",
+]
 
 SESSION_PREFIX = "ses"
 RUN_PREFIX = "run"

@@ -7,6 +7,7 @@ Listens on the unix socket named by COMPUTEROUTER_SOCKET and answers:
   GET  /v1/workspace/<name>  contents of a workspace file (tests check state survives archive)
 """
 
+import contextlib
 import json
 import os
 import socketserver
@@ -27,13 +28,13 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "echo-runtime/1"
 
-    def log_message(self, format, *args):  # noqa: A002 - keep the socket quiet
+    def log_message(self, format: str, *args: object) -> None:  # keep the socket quiet
         pass
 
-    def address_string(self):
+    def address_string(self) -> str:
         return "session"
 
-    def _send(self, status, body, content_type="application/json"):
+    def _send(self, status: int, body: object, content_type: str = "application/json") -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -41,14 +42,21 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         if self.path == "/health":
-            self._send(200, {"status": "ok", "runtime": "echo", "pid": os.getpid(),
-                             "uptime_s": round(time.time() - STARTED, 3)})
+            self._send(
+                200,
+                {
+                    "status": "ok",
+                    "runtime": "echo",
+                    "pid": os.getpid(),
+                    "uptime_s": round(time.time() - STARTED, 3),
+                },
+            )
         elif self.path == "/v1/models":
             self._send(200, {"object": "list", "data": [{"id": "echo", "object": "model"}]})
         elif self.path.startswith("/v1/workspace/"):
-            name = self.path[len("/v1/workspace/"):]
+            name = self.path[len("/v1/workspace/") :]
             if "/" in name or name in ("", ".", ".."):
                 self._send(400, {"error": {"message": "bad file name"}})
                 return
@@ -60,11 +68,11 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"error": {"message": "not found"}})
 
-    def do_PUT(self):
+    def do_PUT(self) -> None:
         if not self.path.startswith("/v1/workspace/"):
             self._send(404, {"error": {"message": "not found"}})
             return
-        name = self.path[len("/v1/workspace/"):]
+        name = self.path[len("/v1/workspace/") :]
         if "/" in name or name in ("", ".", ".."):
             self._send(400, {"error": {"message": "bad file name"}})
             return
@@ -73,7 +81,7 @@ class Handler(BaseHTTPRequestHandler):
             fh.write(self.rfile.read(length))
         self._send(200, {"written": name})
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         if self.path != "/v1/chat/completions":
             self._send(404, {"error": {"message": "not found"}})
             return
@@ -81,8 +89,9 @@ class Handler(BaseHTTPRequestHandler):
         try:
             request = json.loads(self.rfile.read(length) or b"{}")
             messages = request.get("messages") or []
-            text = next((m.get("content", "") for m in reversed(messages)
-                         if m.get("role") == "user"), "")
+            text = next(
+                (m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), ""
+            )
         except (ValueError, AttributeError):
             self._send(400, {"error": {"message": "body must be a JSON chat request"}})
             return
@@ -91,10 +100,22 @@ class Handler(BaseHTTPRequestHandler):
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         ident = f"chatcmpl-echo-{int(time.time() * 1000)}"
         if not request.get("stream"):
-            self._send(200, {"id": ident, "object": "chat.completion", "model": "echo",
-                             "choices": [{"index": 0, "finish_reason": "stop",
-                                          "message": {"role": "assistant", "content": reply}}],
-                             "usage": usage})
+            self._send(
+                200,
+                {
+                    "id": ident,
+                    "object": "chat.completion",
+                    "model": "echo",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": reply},
+                        }
+                    ],
+                    "usage": usage,
+                },
+            )
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -102,20 +123,27 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         chunks = [{"role": "assistant"}] + [{"content": w + " "} for w in reply.split()]
         for delta in chunks:
-            event = {"id": ident, "object": "chat.completion.chunk", "model": "echo",
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            event = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "model": "echo",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+            }
             self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
-        final = {"id": ident, "object": "chat.completion.chunk", "model": "echo",
-                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": usage}
+        final = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "model": "echo",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": usage,
+        }
         self.wfile.write(b"data: " + json.dumps(final).encode() + b"\n\ndata: [DONE]\n\n")
         self.close_connection = True
 
 
-def main():
-    try:
+def main() -> None:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(SOCKET)
-    except FileNotFoundError:
-        pass
     server = Server(SOCKET, Handler)
     os.chmod(SOCKET, 0o660)
     sys.stdout.write(f"echo runtime listening on {SOCKET}\n")

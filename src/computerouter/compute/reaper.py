@@ -1,0 +1,78 @@
+"""The reaper: one pass of idle suspension and archiving, driven by what the store says now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from computerouter.domain.lifecycle import LifecycleAction, LifecyclePolicy, decide
+from computerouter.domain.states import SessionState
+from computerouter.errors import ComputeRouterError, Conflict
+
+if TYPE_CHECKING:
+    from computerouter.compute.router import ComputeRouter
+
+__all__ = ["ReapReport", "reap_once"]
+
+
+@dataclass(kw_only=True, slots=True)
+class ReapReport:
+    suspended: list[str] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def reap_once(router: ComputeRouter) -> ReapReport:
+    """Suspend sessions idle past their window and archive those idle past theirs.
+
+    Windows come from the sandbox's settings, else the router's defaults. A session with a run
+    in flight is never suspended: it is skipped here, and the suspend itself re-checks after
+    claiming the session, in case a run began in between.
+    """
+    report = ReapReport()
+    store = router.store
+    overrides = store.sandboxes.all()
+    defaults = router.settings
+    for record in store.sessions.list(states=[SessionState.RUNNING, SessionState.SUSPENDED]):
+        sandbox = overrides.get((record.user_id, record.sandbox_id))
+        policy = LifecyclePolicy(
+            idle_suspend_s=(
+                sandbox.idle_suspend_s
+                if sandbox is not None and sandbox.idle_suspend_s is not None
+                else defaults.idle_suspend_s
+            ),
+            archive_after_s=(
+                sandbox.archive_after_s
+                if sandbox is not None and sandbox.archive_after_s is not None
+                else defaults.archive_after_s
+            ),
+        )
+        try:
+            capabilities = router.provider(record.provider).capabilities
+        except ComputeRouterError as exc:
+            report.errors.append(f"{record.id}: {exc}")
+            continue
+        in_flight = len(store.runs.in_flight(record.id))
+        action = decide(
+            record,
+            now=router.clock.now(),
+            policy=policy,
+            runs_in_flight=in_flight,
+            can_suspend=capabilities.suspend,
+            can_archive=capabilities.archive,
+        )
+        if in_flight:
+            report.busy.append(record.id)
+        try:
+            if action is LifecycleAction.SUSPEND:
+                router.suspend(record.id, reason="idle")
+                report.suspended.append(record.id)
+            elif action is LifecycleAction.ARCHIVE:
+                router.archive(record.id, reason="archive window")
+                report.archived.append(record.id)
+        except Conflict as exc:
+            report.busy.append(f"{record.id}: {exc}")
+        except ComputeRouterError as exc:
+            report.errors.append(f"{record.id}: {exc}")
+    return report

@@ -1,0 +1,215 @@
+"""The reconciler: make the store and the providers agree, whatever crashed in between.
+
+Level-driven: it does not replay what happened, it looks at what is. For every provider it
+compares the instances the provider reports (by their labels) with the sessions the store
+holds, and converges:
+
+- an operation whose owner died (a ``kill -9`` mid-provisioning, say) is finished or undone
+  according to what the instance is now: a healthy new instance is adopted, a half-made one
+  is destroyed;
+- an instance that no live session claims is destroyed (nothing runs unaccounted);
+- a session whose instance vanished is marked failed;
+- runs whose owner died are ended as abandoned, so they no longer pin their session awake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from computerouter.compute.owner import owner_alive
+from computerouter.domain.instances import Instance, InstanceState
+from computerouter.domain.session import SessionRecord
+from computerouter.domain.states import TRANSITIONAL_STATES, SessionState
+from computerouter.errors import ComputeRouterError, StaleState
+from computerouter.runtimes.transport import client_for
+from computerouter.store import Transition
+
+if TYPE_CHECKING:
+    from computerouter.compute.router import ComputeRouter
+
+__all__ = ["ReconcileReport", "converge_abandoned", "reconcile"]
+
+S = SessionState
+I = InstanceState  # noqa: E741
+
+
+@dataclass(kw_only=True, slots=True)
+class ReconcileReport:
+    adopted: list[str] = field(default_factory=list)
+    converged: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    orphans_destroyed: list[str] = field(default_factory=list)
+    runs_abandoned: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def reconcile(router: ComputeRouter) -> ReconcileReport:
+    report = ReconcileReport()
+    store = router.store
+    now = router.clock.now()
+    for run in _dead_runs(router):
+        if store.runs.end(run, state="abandoned", now=now):
+            report.runs_abandoned.append(run)
+
+    for record in store.sessions.list(states=sorted(TRANSITIONAL_STATES)):
+        if owner_alive(record.owner, lease_expires_at=record.lease_expires_at, now=now):
+            continue
+        try:
+            outcome = converge_abandoned(router, record)
+        except ComputeRouterError as exc:
+            report.errors.append(f"{record.id}: {exc}")
+            continue
+        if outcome is not None:
+            (report.adopted if outcome == "adopted" else report.converged).append(record.id)
+
+    for name, provider in router.providers.items():
+        try:
+            instances = list(provider.list())
+        except ComputeRouterError as exc:
+            report.errors.append(f"{name}: cannot list instances: {exc}")
+            continue
+        claimed: set[str] = set()
+        for instance in instances:
+            sid = instance.labels.session_id
+            owner_record = store.sessions.get(sid) if sid else None
+            if owner_record is not None and owner_record.state in TRANSITIONAL_STATES:
+                claimed.add(instance.instance_id)  # an owner is still at work on it
+                continue
+            owns = (
+                owner_record is not None
+                and owner_record.state not in (S.DESTROYED, S.FAILED)
+                and owner_record.instance_id in (None, instance.instance_id)
+            )
+            if owns:
+                claimed.add(instance.instance_id)
+                continue
+            try:
+                provider.destroy(instance.instance_id)
+                report.orphans_destroyed.append(instance.instance_id)
+            except ComputeRouterError as exc:
+                report.errors.append(f"{instance.instance_id}: {exc}")
+                continue
+            if owner_record is not None and owner_record.state is S.FAILED:
+                _mark(router, owner_record, S.DESTROYED, "orphaned instance destroyed")
+
+        for record in store.sessions.list(
+            provider=name, states=[S.RUNNING, S.SUSPENDED, S.ARCHIVED]
+        ):
+            if record.instance_id is None or record.instance_id in claimed:
+                continue
+            vanished = provider.get(record.instance_id) is None
+            if vanished and _mark(router, record, S.FAILED, "instance vanished from the provider"):
+                report.failed.append(record.id)
+    return report
+
+
+def _dead_runs(router: ComputeRouter) -> list[str]:
+    now = router.clock.now()
+    dead = []
+    for record in router.store.sessions.list(
+        states=[S.RUNNING, S.SUSPENDING, S.SUSPENDED, S.ARCHIVING]
+    ):
+        for run in router.store.runs.in_flight(record.id):
+            if not owner_alive(run.owner, lease_expires_at=None, now=now):
+                dead.append(run.run_id)
+    return dead
+
+
+def converge_abandoned(router: ComputeRouter, record: SessionRecord) -> str | None:
+    """Finish or undo the operation a dead owner left ``record`` in. Returns what was done."""
+    now = router.clock.now()
+    mine = router.store.sessions.take_over(
+        record, owner=router.owner, lease_expires_at=now + router.settings.lease_s, now=now
+    )
+    if mine is None:
+        return None  # someone else took it over first
+    instance = _find_instance(router, mine)
+    state = mine.state
+    if state is S.DESTROYING:
+        router.destroy_instance(mine)
+        _settle(router, mine, S.DESTROYED, None, "destroy finished by reconciler")
+        return "converged"
+    if instance is not None and instance.state is I.RUNNING and _healthy(router, mine, instance):
+        target = S.RUNNING
+    elif instance is not None and instance.state is I.SUSPENDED and state is not S.PROVISIONING:
+        target = S.SUSPENDED
+    elif (
+        instance is not None
+        and instance.state is I.ARCHIVED
+        and state
+        in (
+            S.ARCHIVING,
+            S.RESUMING,
+        )
+    ):
+        target = S.ARCHIVED
+    else:
+        if instance is not None:
+            router.provider(mine.provider).destroy(instance.instance_id)
+        _settle(router, mine, S.FAILED, None, f"abandoned while {state.value}")
+        return "failed"
+    _settle(router, mine, target, instance, f"adopted after {state.value} was abandoned")
+    return "adopted" if state is S.PROVISIONING else "converged"
+
+
+def _find_instance(router: ComputeRouter, record: SessionRecord) -> Instance | None:
+    provider = router.provider(record.provider)
+    if record.instance_id is not None:
+        return provider.get(record.instance_id)
+    return next((i for i in provider.list() if i.labels.session_id == record.id), None)
+
+
+def _healthy(router: ComputeRouter, record: SessionRecord, instance: Instance) -> bool:
+    if instance.endpoint is None:
+        return False
+    try:
+        runtime = router.runtime(record.runtime)
+        with client_for(instance.endpoint, timeout_s=5.0) as client:
+            runtime.check(client)
+    except ComputeRouterError:
+        return False
+    return True
+
+
+def _settle(
+    router: ComputeRouter,
+    record: SessionRecord,
+    target: SessionState,
+    instance: Instance | None,
+    reason: str,
+) -> None:
+    running = target is S.RUNNING and instance is not None
+    router.store.sessions.transition(
+        record.id,
+        expected=record.state,
+        target=target,
+        now=router.clock.now(),
+        changes=Transition(
+            instance_id=None if instance is None else instance.instance_id,
+            endpoint=instance.endpoint if running and instance is not None else None,
+            clear_endpoint=not running,
+            release_lease=True,
+            error=None if target is not S.FAILED else reason,
+            reason=reason,
+        ),
+    )
+
+
+def _mark(router: ComputeRouter, record: SessionRecord, target: SessionState, reason: str) -> bool:
+    try:
+        router.store.sessions.transition(
+            record.id,
+            expected=record.state,
+            target=target,
+            now=router.clock.now(),
+            changes=Transition(
+                release_lease=True,
+                clear_endpoint=True,
+                error=reason if target is S.FAILED else None,
+                reason=reason,
+            ),
+        )
+    except StaleState:
+        return False
+    return True

@@ -1,0 +1,467 @@
+"""ComputeRouter: one live compute session per (user_id, sandbox_id), made or revived on demand.
+
+``ensure_session`` is the heart of it. For a key it finds the live session and
+
+- ``running``: uses it;
+- ``suspended``: thaws it;
+- ``archived``: restores it;
+- none: creates one on a provider;
+- mid-operation by someone else: waits for that operation, or, when its owner has died,
+  converges the session itself (see :mod:`computerouter.compute.reconciler`).
+
+Concurrent callers for one key, in one process or in many sharing a database, end up with
+exactly one session: the store admits one ``provisioning`` row per key, and every later state
+change is a compare-and-set that only one caller can win.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+
+from computerouter.compute.owner import current_owner, owner_alive
+from computerouter.compute.reconciler import converge_abandoned
+from computerouter.config import Settings
+from computerouter.domain.clock import Clock, SystemClock
+from computerouter.domain.ids import new_session_id
+from computerouter.domain.session import RunRecord, RunState, SessionRecord
+from computerouter.domain.states import SessionState, require_transition
+from computerouter.domain.values import Resources, SessionKey
+from computerouter.errors import (
+    ComputeRouterError,
+    Conflict,
+    FailoverAttempt,
+    InputError,
+    ProviderError,
+    ProviderUnavailable,
+    SessionUnavailable,
+    StaleState,
+)
+from computerouter.providers.base import InstanceSpec, Provider
+from computerouter.runtimes.base import Runtime
+from computerouter.store import Store, Transition
+
+__all__ = ["ComputeRouter"]
+
+S = SessionState
+
+
+class ComputeRouter:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        providers: Mapping[str, Provider],
+        runtimes: Mapping[str, Runtime],
+        settings: Settings,
+        clock: Clock | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.providers = dict(providers)
+        self.runtimes = dict(runtimes)
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.owner = owner or current_owner()
+        # Callers in this process queue per key instead of polling the database.
+        self._key_locks: dict[SessionKey, threading.Lock] = {}
+        self._key_locks_guard = threading.Lock()
+
+    # -- the main entry point ---------------------------------------------------------------
+
+    def ensure_session(
+        self,
+        key: SessionKey,
+        *,
+        provider: str | None = None,
+        runtime: str | None = None,
+        resources: Resources | None = None,
+        region: str = "",
+        agent_id: str = "",
+        run_id: str = "",
+    ) -> SessionRecord:
+        """Return a running session for ``key``, creating, thawing or restoring it as needed."""
+        provider_name = provider or self.settings.default_provider
+        runtime_name = runtime or self.settings.default_runtime
+        self.provider(provider_name)
+        self.runtime(runtime_name)
+        with self._key_lock(key):
+            return self._ensure(
+                key,
+                provider_name=provider_name,
+                runtime_name=runtime_name,
+                resources=resources or Resources(),
+                region=region,
+                agent_id=agent_id,
+                run_id=run_id,
+            )
+
+    def _ensure(
+        self,
+        key: SessionKey,
+        *,
+        provider_name: str,
+        runtime_name: str,
+        resources: Resources,
+        region: str,
+        agent_id: str,
+        run_id: str,
+    ) -> SessionRecord:
+        deadline = time.monotonic() + self.settings.wait_timeout_s
+        pause = 0.002
+        while True:
+            record = self.store.sessions.find_live(key)
+            try:
+                if record is None:
+                    created = self._insert(
+                        key, provider_name, runtime_name, resources, region, agent_id, run_id
+                    )
+                    if created is not None:
+                        return self._provision(created)
+                elif record.state is S.RUNNING:
+                    now = self.clock.now()
+                    self.store.sessions.touch(record.id, now=now, agent_id=agent_id, run_id=run_id)
+                    return record
+                elif record.state in (S.SUSPENDED, S.ARCHIVED):
+                    return self._revive(record)
+                elif not owner_alive(
+                    record.owner, lease_expires_at=record.lease_expires_at, now=self.clock.now()
+                ):
+                    converge_abandoned(self, record)
+                    continue
+            except StaleState:
+                pass  # someone else moved the session first; look again
+            if time.monotonic() > deadline:
+                state = "none" if record is None else record.state.value
+                raise SessionUnavailable(
+                    f"timed out waiting for session of {key} (last seen: {state})"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+    def _insert(
+        self,
+        key: SessionKey,
+        provider_name: str,
+        runtime_name: str,
+        resources: Resources,
+        region: str,
+        agent_id: str,
+        run_id: str,
+    ) -> SessionRecord | None:
+        now = self.clock.now()
+        record = SessionRecord(
+            id=new_session_id(),
+            user_id=key.user_id,
+            sandbox_id=key.sandbox_id,
+            provider=provider_name,
+            runtime=runtime_name,
+            region=region,
+            state=S.PROVISIONING,
+            version=1,
+            resources=resources,
+            agent_id=agent_id,
+            run_id=run_id,
+            owner=self.owner,
+            lease_expires_at=now + self.settings.lease_s,
+            created_at=now,
+            updated_at=now,
+            state_changed_at=now,
+            last_active_at=now,
+        )
+        return record if self.store.sessions.insert_provisioning(record) else None
+
+    def _provision(self, record: SessionRecord) -> SessionRecord:
+        provider = self.provider(record.provider)
+        try:
+            instance = provider.create(self.instance_spec(record))
+        except ComputeRouterError as exc:
+            self._fail(record, S.PROVISIONING, exc)
+            raise SessionUnavailable(
+                f"could not create a session for {record.key}: {exc}",
+                failover_history=[
+                    FailoverAttempt(provider=record.provider, error_code=exc.code, message=str(exc))
+                ],
+            ) from exc
+        return self._settle(
+            record,
+            S.PROVISIONING,
+            S.RUNNING,
+            Transition(
+                instance_id=instance.instance_id,
+                endpoint=instance.endpoint,
+                release_lease=True,
+                touch=True,
+                reason="created",
+            ),
+        )
+
+    def _revive(self, record: SessionRecord) -> SessionRecord:
+        """Thaw a suspended session or restore an archived one. Raises StaleState if beaten."""
+        origin = record.state
+        claimed = self._claim(record, S.RESUMING, reason=f"resume from {origin.value}")
+        provider = self.provider(record.provider)
+        assert claimed.instance_id is not None
+        try:
+            if origin is S.SUSPENDED:
+                instance = provider.resume(claimed.instance_id)
+            else:
+                instance = provider.restore(claimed.instance_id, self.instance_spec(claimed))
+        except ComputeRouterError as exc:
+            self._rollback(claimed, S.RESUMING, origin, exc)
+            raise SessionUnavailable(f"could not resume session {record.id}: {exc}") from exc
+        return self._settle(
+            claimed,
+            S.RESUMING,
+            S.RUNNING,
+            Transition(
+                endpoint=instance.endpoint, release_lease=True, touch=True, reason="resumed"
+            ),
+        )
+
+    # -- operator actions --------------------------------------------------------------------
+
+    def get(self, session_id: str) -> SessionRecord:
+        return self.store.sessions.require(session_id)
+
+    def suspend(self, session_id: str, *, reason: str = "operator") -> SessionRecord:
+        record = self.get(session_id)
+        require_transition(record.state, S.SUSPENDING, session_id=session_id)
+        provider = self.provider(record.provider)
+        if not provider.capabilities.suspend:
+            raise ProviderUnavailable("cannot suspend sessions", provider=provider.name)
+        claimed = self._claim(record, S.SUSPENDING, reason=reason)
+        self._refuse_if_busy(claimed, S.RUNNING, "suspend")
+        assert claimed.instance_id is not None
+        try:
+            provider.suspend(claimed.instance_id)
+        except ComputeRouterError:
+            self._rollback(claimed, S.SUSPENDING, S.RUNNING, None)
+            raise
+        return self._settle(
+            claimed, S.SUSPENDING, S.SUSPENDED, Transition(release_lease=True, reason=reason)
+        )
+
+    def resume(self, session_id: str) -> SessionRecord:
+        record = self.get(session_id)
+        if record.state is S.RUNNING:
+            return record
+        require_transition(record.state, S.RESUMING, session_id=session_id)
+        return self._revive(record)
+
+    def archive(self, session_id: str, *, reason: str = "operator") -> SessionRecord:
+        record = self.get(session_id)
+        require_transition(record.state, S.ARCHIVING, session_id=session_id)
+        provider = self.provider(record.provider)
+        if not provider.capabilities.archive:
+            raise ProviderUnavailable("cannot archive sessions", provider=provider.name)
+        origin = record.state
+        claimed = self._claim(record, S.ARCHIVING, reason=reason)
+        self._refuse_if_busy(claimed, origin, "archive")
+        assert claimed.instance_id is not None
+        try:
+            provider.archive(claimed.instance_id)
+        except ComputeRouterError:
+            self._rollback(claimed, S.ARCHIVING, origin, None)
+            raise
+        return self._settle(
+            claimed,
+            S.ARCHIVING,
+            S.ARCHIVED,
+            Transition(release_lease=True, clear_endpoint=True, reason=reason),
+        )
+
+    def destroy(self, session_id: str, *, reason: str = "operator") -> SessionRecord:
+        record = self.get(session_id)
+        if record.state is S.DESTROYED:
+            return record
+        require_transition(record.state, S.DESTROYING, session_id=session_id)
+        claimed = self._claim(record, S.DESTROYING, reason=reason)
+        self.destroy_instance(claimed)
+        return self._settle(
+            claimed,
+            S.DESTROYING,
+            S.DESTROYED,
+            Transition(release_lease=True, clear_endpoint=True, reason=reason),
+        )
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def open_run(
+        self,
+        key: SessionKey,
+        *,
+        run_id: str,
+        agent_id: str = "",
+        provider: str | None = None,
+        runtime: str | None = None,
+        resources: Resources | None = None,
+        region: str = "",
+    ) -> Iterator[SessionRecord]:
+        """Ensure a session and hold it busy for one run.
+
+        While the run is open the reaper will not suspend or archive the session; when it
+        closes, the idle clock restarts. The run is recorded before the session's state is
+        read back, and suspend/archive read runs after claiming the session, so a run and a
+        suspend racing each other always see one another.
+        """
+        while True:
+            session = self.ensure_session(
+                key,
+                provider=provider,
+                runtime=runtime,
+                resources=resources,
+                region=region,
+                agent_id=agent_id,
+                run_id=run_id,
+            )
+            now = self.clock.now()
+            self.store.runs.begin(
+                RunRecord(
+                    run_id=run_id,
+                    session_id=session.id,
+                    user_id=session.user_id,
+                    sandbox_id=session.sandbox_id,
+                    agent_id=agent_id,
+                    state=RunState.RUNNING,
+                    owner=self.owner,
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+            )
+            current = self.get(session.id)
+            if current.state is S.RUNNING:
+                break
+            # Suspended between ensure and begin: let go and ensure again.
+            self.store.runs.release(run_id)
+        outcome = RunState.FAILED
+        try:
+            yield current
+            outcome = RunState.COMPLETED
+        except KeyboardInterrupt:
+            outcome = RunState.CANCELLED
+            raise
+        finally:
+            end = self.clock.now()
+            self.store.runs.end(run_id, state=outcome, now=end)
+            self.store.sessions.touch(session.id, now=end)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def provider(self, name: str) -> Provider:
+        try:
+            return self.providers[name]
+        except KeyError:
+            known = ", ".join(sorted(self.providers)) or "none"
+            raise InputError(f"unknown provider {name!r} (configured: {known})") from None
+
+    def runtime(self, name: str) -> Runtime:
+        try:
+            return self.runtimes[name]
+        except KeyError:
+            known = ", ".join(sorted(self.runtimes)) or "none"
+            raise InputError(f"unknown runtime {name!r} (available: {known})") from None
+
+    def instance_spec(self, record: SessionRecord) -> InstanceSpec:
+        return InstanceSpec(
+            idempotency_key=record.id,
+            labels=record.labels,
+            resources=record.resources,
+            launch=self.runtime(record.runtime).launch_spec(session_id=record.id),
+            region=record.region,
+        )
+
+    def _claim(self, record: SessionRecord, target: SessionState, *, reason: str) -> SessionRecord:
+        now = self.clock.now()
+        return self.store.sessions.transition(
+            record.id,
+            expected=record.state,
+            target=target,
+            now=now,
+            changes=Transition(
+                owner=self.owner, lease_expires_at=now + self.settings.lease_s, reason=reason
+            ),
+        )
+
+    def _settle(
+        self,
+        record: SessionRecord,
+        expected: SessionState,
+        target: SessionState,
+        changes: Transition,
+    ) -> SessionRecord:
+        try:
+            return self.store.sessions.transition(
+                record.id, expected=expected, target=target, now=self.clock.now(), changes=changes
+            )
+        except StaleState:
+            # Our operation was taken over (we looked dead, or an operator destroyed it).
+            current = self.get(record.id)
+            if current.state is target:
+                return current
+            raise
+
+    def _rollback(
+        self,
+        record: SessionRecord,
+        expected: SessionState,
+        target: SessionState,
+        exc: ComputeRouterError | None,
+    ) -> None:
+        with suppress(StaleState):
+            self.store.sessions.transition(
+                record.id,
+                expected=expected,
+                target=target,
+                now=self.clock.now(),
+                changes=Transition(
+                    release_lease=True,
+                    error=None if exc is None else str(exc),
+                    reason="rolled back",
+                ),
+            )
+
+    def _fail(self, record: SessionRecord, expected: SessionState, exc: Exception) -> None:
+        with suppress(StaleState):
+            self.store.sessions.transition(
+                record.id,
+                expected=expected,
+                target=S.FAILED,
+                now=self.clock.now(),
+                changes=Transition(release_lease=True, error=str(exc), reason="failed"),
+            )
+
+    def destroy_instance(self, record: SessionRecord) -> None:
+        provider = self.provider(record.provider)
+        instance_id = record.instance_id
+        if instance_id is None:
+            # A crash between insert and create: find the instance by its idempotency key.
+            for instance in provider.list():
+                if instance.labels.session_id == record.id:
+                    provider.destroy(instance.instance_id)
+            return
+        try:
+            provider.destroy(instance_id)
+        except ProviderError as exc:
+            self._fail(record, S.DESTROYING, exc)
+            raise
+
+    def _refuse_if_busy(self, claimed: SessionRecord, origin: SessionState, action: str) -> None:
+        """Called after claiming the session, so a run that began meanwhile is seen."""
+        in_flight = self.store.runs.in_flight(claimed.id)
+        if in_flight:
+            self._rollback(claimed, claimed.state, origin, None)
+            raise Conflict(
+                f"session {claimed.id} has a run in flight ({in_flight[0].run_id}); "
+                f"it cannot {action} now"
+            )
+
+    @contextmanager
+    def _key_lock(self, key: SessionKey) -> Iterator[None]:
+        with self._key_locks_guard:
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:
+            yield

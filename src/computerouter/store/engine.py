@@ -1,0 +1,122 @@
+"""Opening the database: URL checks, SQLite tuning, PostgreSQL driver choice, migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from computerouter.errors import ConfigError, StoreError
+
+__all__ = ["HEAD_REVISION", "create_engine", "migrate", "parse_database_url"]
+
+HEAD_REVISION = "0001"
+"""The newest migration; a test pins it to the head of ``migrations/versions``."""
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_PG_LOCK_KEY = 0x636F6D7075746572  # "computer": serialises concurrent migrations on PostgreSQL
+
+
+def parse_database_url(raw: str) -> URL:
+    """Validate a database URL and pick our drivers; raise :class:`ConfigError` if unusable."""
+    try:
+        url = make_url(raw)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(f"malformed database URL {_redact(raw)!r}: {exc}") from exc
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            raise ConfigError("the SQLite database URL must name a file (sqlite:///path/to.db)")
+        return url.set(drivername="sqlite+pysqlite")
+    if backend in ("postgresql", "postgres"):
+        if url.get_driver_name() not in ("psycopg", "psycopg2", "") and "+" in url.drivername:
+            raise ConfigError(
+                f"unsupported PostgreSQL driver {url.drivername!r}; use postgresql://"
+            )
+        return url.set(drivername="postgresql+psycopg")
+    raise ConfigError(f"unsupported database {backend!r}; use sqlite:/// or postgresql://")
+
+
+def _redact(raw: str) -> str:
+    try:
+        return make_url(raw).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return raw.rsplit("@", maxsplit=1)[-1] if "@" in raw else raw
+
+
+def create_engine(raw_url: str) -> Engine:
+    url = parse_database_url(raw_url)
+    try:
+        if url.get_backend_name() == "sqlite":
+            assert url.database is not None
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, connect_args={"timeout": 60})
+            _tune_sqlite(engine)
+            return engine
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    except NoSuchModuleError as exc:
+        raise ConfigError(
+            f"no driver for {url.drivername}: pip install 'computerouter[postgres]'"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot create the database directory: {exc}") from exc
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL, NORMAL sync, a long busy wait, and ``BEGIN IMMEDIATE`` for every transaction.
+
+    Deferred transactions that read then write can fail with SQLITE_BUSY on the lock upgrade
+    without waiting; taking the write lock at BEGIN makes concurrent writers queue instead.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let us issue BEGIN ourselves
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to :data:`HEAD_REVISION`; cheap when it already is."""
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            if _current_revision(conn) == HEAD_REVISION:
+                return
+            _upgrade(conn)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open or migrate the database: {_first_line(exc)}") from exc
+
+
+def _current_revision(conn: Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    row = conn.execute(sa.text("SELECT version_num FROM alembic_version")).first()
+    return None if row is None else str(row[0])
+
+
+def _upgrade(conn: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

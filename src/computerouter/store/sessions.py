@@ -1,0 +1,301 @@
+"""Session rows: single-flight inserts, compare-and-set transitions, queries.
+
+Every transition is ``UPDATE sessions SET ... WHERE id = :id AND state = :expected`` plus a row
+in ``session_transitions``, in one transaction; losing the race raises
+:class:`~computerouter.errors.StaleState` instead of overwriting someone else's change.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from computerouter.domain.session import SessionRecord
+from computerouter.domain.states import LIVE_STATES, SessionState, require_transition
+from computerouter.domain.values import Endpoint, Resources, SessionKey
+from computerouter.errors import SessionNotFound, StaleState
+from computerouter.store.errors import translate_store_errors
+from computerouter.store.schema import session_transitions, sessions
+
+__all__ = ["SessionStore", "Transition", "TransitionRow"]
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TransitionRow:
+    session_id: str
+    from_state: SessionState | None
+    to_state: SessionState
+    at: float
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Transition:
+    """Column changes that travel with a state change (``None`` fields are left alone)."""
+
+    instance_id: str | None = None
+    endpoint: Endpoint | None = None
+    clear_endpoint: bool = False
+    owner: str | None = None
+    lease_expires_at: float | None = None
+    release_lease: bool = False
+    error: str | None = None
+    touch: bool = False
+    reason: str = ""
+
+
+def _to_record(row: RowMapping) -> SessionRecord:
+    endpoint = None
+    if row["endpoint_kind"] and row["endpoint_address"]:
+        endpoint = Endpoint(kind=row["endpoint_kind"], address=row["endpoint_address"])
+    return SessionRecord(
+        id=row["id"],
+        user_id=row["user_id"],
+        sandbox_id=row["sandbox_id"],
+        provider=row["provider"],
+        region=row["region"],
+        runtime=row["runtime"],
+        instance_id=row["instance_id"],
+        endpoint=endpoint,
+        state=SessionState(row["state"]),
+        version=row["version"],
+        resources=Resources(cpus=row["cpus"], memory_mb=row["memory_mb"], pids=row["pids"]),
+        agent_id=row["agent_id"],
+        run_id=row["run_id"],
+        owner=row["owner"],
+        lease_expires_at=row["lease_expires_at"],
+        error=row["error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        state_changed_at=row["state_changed_at"],
+        last_active_at=row["last_active_at"],
+    )
+
+
+class SessionStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def insert_provisioning(self, record: SessionRecord, *, reason: str = "ensure") -> bool:
+        """Insert a new session in ``provisioning``; ``False`` if the key already has a live one.
+
+        The partial unique index on live ``(user_id, sandbox_id)`` makes this the single-flight
+        point: of N concurrent callers exactly one insert succeeds, in one process or many.
+        """
+        assert record.state is SessionState.PROVISIONING
+        values = {
+            "id": record.id,
+            "user_id": record.user_id,
+            "sandbox_id": record.sandbox_id,
+            "provider": record.provider,
+            "region": record.region,
+            "runtime": record.runtime,
+            "state": record.state.value,
+            "version": 1,
+            "cpus": record.resources.cpus,
+            "memory_mb": record.resources.memory_mb,
+            "pids": record.resources.pids,
+            "agent_id": record.agent_id,
+            "run_id": record.run_id,
+            "owner": record.owner,
+            "lease_expires_at": record.lease_expires_at,
+            "created_at": record.created_at,
+            "updated_at": record.created_at,
+            "state_changed_at": record.created_at,
+            "last_active_at": record.last_active_at,
+        }
+        with translate_store_errors():
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(sessions.insert().values(**values))
+                    self._log(conn, record.id, None, record.state, record.created_at, reason)
+            except IntegrityError:
+                return False
+        return True
+
+    def transition(
+        self,
+        session_id: str,
+        *,
+        expected: SessionState,
+        target: SessionState,
+        now: float,
+        changes: Transition = Transition(),
+    ) -> SessionRecord:
+        """Compare-and-set ``expected -> target``; raise :class:`StaleState` if the row moved."""
+        require_transition(expected, target, session_id=session_id)
+        values: dict[str, Any] = {
+            "state": target.value,
+            "version": sessions.c.version + 1,
+            "updated_at": now,
+            "state_changed_at": now,
+        }
+        if changes.instance_id is not None:
+            values["instance_id"] = changes.instance_id
+        if changes.endpoint is not None:
+            values["endpoint_kind"] = changes.endpoint.kind
+            values["endpoint_address"] = changes.endpoint.address
+        elif changes.clear_endpoint:
+            values["endpoint_kind"] = None
+            values["endpoint_address"] = None
+        if changes.owner is not None:
+            values["owner"] = changes.owner
+            values["lease_expires_at"] = changes.lease_expires_at
+        elif changes.release_lease:
+            values["owner"] = None
+            values["lease_expires_at"] = None
+        if changes.error is not None:
+            values["error"] = changes.error
+        if changes.touch:
+            values["last_active_at"] = now
+        with translate_store_errors(), self._engine.begin() as conn:
+            result = conn.execute(
+                sessions.update()
+                .where(sessions.c.id == session_id, sessions.c.state == expected.value)
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                if self._get(conn, session_id) is None:
+                    raise SessionNotFound(session_id)
+                raise StaleState(session_id=session_id, expected=expected.value)
+            self._log(conn, session_id, expected, target, now, changes.reason)
+            row = self._get(conn, session_id)
+        assert row is not None
+        return row
+
+    def touch(self, session_id: str, *, now: float, agent_id: str = "", run_id: str = "") -> None:
+        """Restart the idle clock (and record the latest agent/run labels)."""
+        values: dict[str, Any] = {"last_active_at": now, "updated_at": now}
+        if agent_id:
+            values["agent_id"] = agent_id
+        if run_id:
+            values["run_id"] = run_id
+        with translate_store_errors(), self._engine.begin() as conn:
+            conn.execute(sessions.update().where(sessions.c.id == session_id).values(**values))
+
+    def take_over(
+        self, record: SessionRecord, *, owner: str, lease_expires_at: float, now: float
+    ) -> SessionRecord | None:
+        """Claim an operation whose owner died: CAS on (state, version). ``None`` if beaten."""
+        with translate_store_errors(), self._engine.begin() as conn:
+            result = conn.execute(
+                sessions.update()
+                .where(
+                    sessions.c.id == record.id,
+                    sessions.c.state == record.state.value,
+                    sessions.c.version == record.version,
+                )
+                .values(
+                    owner=owner,
+                    lease_expires_at=lease_expires_at,
+                    version=sessions.c.version + 1,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                return None
+            return self._get(conn, record.id)
+
+    def renew_lease(self, session_id: str, *, owner: str, lease_expires_at: float) -> bool:
+        with translate_store_errors(), self._engine.begin() as conn:
+            result = conn.execute(
+                sessions.update()
+                .where(sessions.c.id == session_id, sessions.c.owner == owner)
+                .values(lease_expires_at=lease_expires_at)
+            )
+            return result.rowcount == 1
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, session_id: str) -> SessionRecord | None:
+        with translate_store_errors(), self._engine.connect() as conn:
+            return self._get(conn, session_id)
+
+    def require(self, session_id: str) -> SessionRecord:
+        record = self.get(session_id)
+        if record is None:
+            raise SessionNotFound(session_id)
+        return record
+
+    def find_live(self, key: SessionKey) -> SessionRecord | None:
+        query = sessions.select().where(
+            sessions.c.user_id == key.user_id,
+            sessions.c.sandbox_id == key.sandbox_id,
+            sessions.c.state.in_([s.value for s in LIVE_STATES]),
+        )
+        with translate_store_errors(), self._engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _to_record(row)
+
+    def list(
+        self,
+        *,
+        user_id: str | None = None,
+        sandbox_id: str | None = None,
+        states: Sequence[SessionState] | None = None,
+        provider: str | None = None,
+    ) -> builtins.list[SessionRecord]:
+        query = sessions.select().order_by(sessions.c.created_at, sessions.c.id)
+        if user_id is not None:
+            query = query.where(sessions.c.user_id == user_id)
+        if sandbox_id is not None:
+            query = query.where(sessions.c.sandbox_id == sandbox_id)
+        if states is not None:
+            query = query.where(sessions.c.state.in_([s.value for s in states]))
+        if provider is not None:
+            query = query.where(sessions.c.provider == provider)
+        with translate_store_errors(), self._engine.connect() as conn:
+            return [_to_record(row) for row in conn.execute(query).mappings()]
+
+    def history(self, session_id: str) -> builtins.list[TransitionRow]:
+        query = (
+            session_transitions.select()
+            .where(session_transitions.c.session_id == session_id)
+            .order_by(session_transitions.c.id)
+        )
+        with translate_store_errors(), self._engine.connect() as conn:
+            return [
+                TransitionRow(
+                    session_id=row["session_id"],
+                    from_state=SessionState(row["from_state"]) if row["from_state"] else None,
+                    to_state=SessionState(row["to_state"]),
+                    at=row["at"],
+                    reason=row["reason"],
+                )
+                for row in conn.execute(query).mappings()
+            ]
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _get(conn: Connection, session_id: str) -> SessionRecord | None:
+        row = conn.execute(sessions.select().where(sessions.c.id == session_id)).mappings().first()
+        return None if row is None else _to_record(row)
+
+    @staticmethod
+    def _log(
+        conn: Connection,
+        session_id: str,
+        from_state: SessionState | None,
+        to_state: SessionState,
+        at: float,
+        reason: str,
+    ) -> None:
+        conn.execute(
+            session_transitions.insert().values(
+                session_id=session_id,
+                from_state=None if from_state is None else from_state.value,
+                to_state=to_state.value,
+                at=at,
+                reason=reason,
+            )
+        )

@@ -1,0 +1,9 @@
+"""A public testing kit: in-memory fakes of the provider and runtime seams, and a manual clock.
+
+Fakes, not mocks: they keep real state and obey the same contract as the real things
+(``tests/contract`` runs against :class:`FakeProvider` too).
+"""
+
+from computerouter.testing.fakes import FakeClock, FakeProvider, FakeRuntime
+
+__all__ = ["FakeClock", "FakeProvider", "FakeRuntime"]

@@ -1,0 +1,187 @@
+"""In-memory provider, runtime and clock for tests and simulations."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import httpx
+
+from computerouter.domain.instances import ExecResult, Instance, InstanceState, InstanceUsage
+from computerouter.domain.values import Endpoint, LaunchSpec
+from computerouter.errors import InstanceNotFound, ProviderError, RuntimeFailure
+from computerouter.providers.base import Capabilities, InstanceSpec
+
+__all__ = ["FakeClock", "FakeProvider", "FakeRuntime"]
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: float = 1_750_000_000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+@dataclass(kw_only=True, slots=True)
+class _FakeInstance:
+    instance: Instance
+    workspace: dict[str, bytes]
+    cpu_seconds: float = 0.0
+
+
+class FakeProvider:
+    """Keeps instances in a dict. ``fail_next`` makes the next call of an operation raise;
+    ``before_create`` runs inside ``create`` (to hold it open, or count concurrent calls)."""
+
+    def __init__(
+        self,
+        name: str = "fake",
+        *,
+        capabilities: Capabilities | None = None,
+        create_delay_s: float = 0.0,
+    ) -> None:
+        self._name = name
+        self._capabilities = capabilities or Capabilities(
+            suspend=True, archive=True, exec=False, warm_start_ms=0.1
+        )
+        self._instances: dict[str, _FakeInstance] = {}
+        self._lock = threading.Lock()
+        self.create_delay_s = create_delay_s
+        self.calls: list[tuple[str, str]] = []
+        self.fail_next: dict[str, ProviderError] = {}
+        self.before_create: Callable[[InstanceSpec], None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    def _fail(self, op: str) -> None:
+        error = self.fail_next.pop(op, None)
+        if error is not None:
+            raise error
+
+    def _require(self, instance_id: str) -> _FakeInstance:
+        found = self._instances.get(instance_id)
+        if found is None:
+            raise InstanceNotFound(provider=self._name, instance_id=instance_id)
+        return found
+
+    def _set(self, instance_id: str, state: InstanceState) -> Instance:
+        with self._lock:
+            found = self._require(instance_id)
+            endpoint = found.instance.endpoint if state is InstanceState.RUNNING else None
+            if state is InstanceState.RUNNING and endpoint is None:
+                endpoint = Endpoint(kind="unix", address=f"/fake/{instance_id}.sock")
+            found.instance = replace(found.instance, state=state, endpoint=endpoint)
+            return found.instance
+
+    def create(self, spec: InstanceSpec) -> Instance:
+        self.calls.append(("create", spec.idempotency_key))
+        if self.before_create is not None:
+            self.before_create(spec)
+        self._fail("create")
+        if self.create_delay_s:
+            time.sleep(self.create_delay_s)
+        instance_id = f"fk-{spec.idempotency_key}"
+        with self._lock:
+            existing = self._instances.get(instance_id)
+            if existing is not None:
+                return existing.instance
+            instance = Instance(
+                instance_id=instance_id,
+                provider=self._name,
+                state=InstanceState.RUNNING,
+                labels=spec.labels,
+                endpoint=Endpoint(kind="unix", address=f"/fake/{instance_id}.sock"),
+                region=spec.region,
+            )
+            self._instances[instance_id] = _FakeInstance(instance=instance, workspace={})
+            return instance
+
+    def get(self, instance_id: str) -> Instance | None:
+        with self._lock:
+            found = self._instances.get(instance_id)
+            return None if found is None else found.instance
+
+    def list(self) -> Sequence[Instance]:
+        with self._lock:
+            return [f.instance for f in self._instances.values()]
+
+    def suspend(self, instance_id: str) -> Instance:
+        self.calls.append(("suspend", instance_id))
+        self._fail("suspend")
+        return self._set(instance_id, InstanceState.SUSPENDED)
+
+    def resume(self, instance_id: str) -> Instance:
+        self.calls.append(("resume", instance_id))
+        self._fail("resume")
+        return self._set(instance_id, InstanceState.RUNNING)
+
+    def archive(self, instance_id: str) -> Instance:
+        self.calls.append(("archive", instance_id))
+        self._fail("archive")
+        return self._set(instance_id, InstanceState.ARCHIVED)
+
+    def restore(self, instance_id: str, spec: InstanceSpec) -> Instance:
+        self.calls.append(("restore", instance_id))
+        self._fail("restore")
+        return self._set(instance_id, InstanceState.RUNNING)
+
+    def destroy(self, instance_id: str) -> None:
+        self.calls.append(("destroy", instance_id))
+        self._fail("destroy")
+        with self._lock:
+            self._instances.pop(instance_id, None)
+
+    def usage(self, instance_id: str) -> InstanceUsage:
+        with self._lock:
+            return InstanceUsage(cpu_seconds=self._require(instance_id).cpu_seconds)
+
+    def exec(self, instance_id: str, argv: Sequence[str], *, timeout_s: float = 30.0) -> ExecResult:
+        raise ProviderError("exec is not supported", provider=self._name)
+
+    # -- test helpers -------------------------------------------------------------------------
+
+    def vanish(self, instance_id: str) -> None:
+        """Make an instance disappear behind the router's back (a host died, say)."""
+        with self._lock:
+            self._instances.pop(instance_id, None)
+
+    def count(self, *, session_id: str | None = None) -> int:
+        with self._lock:
+            return sum(
+                1
+                for f in self._instances.values()
+                if session_id is None or f.instance.labels.session_id == session_id
+            )
+
+
+class FakeRuntime:
+    """A runtime whose health is whatever the test says."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.healthy = True
+
+    def launch_spec(self, *, session_id: str) -> LaunchSpec:
+        return LaunchSpec(runtime=self.name, argv=("true",))
+
+    def check(self, client: httpx.Client) -> None:
+        if not self.healthy:
+            raise RuntimeFailure("fake runtime is unhealthy")
