@@ -60,7 +60,7 @@ class ComputeRouter:
         owner: str | None = None,
     ) -> None:
         self.store = store
-        self.providers = dict(providers)
+        self.providers = providers
         self.runtimes = dict(runtimes)
         self.settings = settings
         self.clock = clock or SystemClock()

@@ -1,0 +1,19 @@
+# The two commands of the README. Each installs what it needs first (scripts/bootstrap).
+.PHONY: demo test lint bench bootstrap
+
+bootstrap:
+	@scripts/bootstrap
+
+demo: bootstrap
+	.venv/bin/computerouter demo
+
+lint: bootstrap
+	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff format --check src tests bench
+	.venv/bin/mypy
+
+test: lint
+	.venv/bin/pytest
+
+bench: bootstrap
+	.venv/bin/python bench/lifecycle.py

@@ -1,0 +1,3 @@
+from computerouter.cli import main
+
+main()

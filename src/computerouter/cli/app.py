@@ -1,0 +1,39 @@
+"""The command tree and its shared options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from computerouter.cli import compute, demo, doctor
+from computerouter.cli.context import CliContext
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="computerouter",
+    help="ComputeRouter: managed compute sessions for self-hosted agent runtimes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(compute.app, name="compute")
+app.command("doctor")(doctor.doctor)
+app.command("demo")(demo.demo)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(help="Data directory [env: COMPUTEROUTER_HOME; default ~/.computerouter]."),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Database URL [env: COMPUTEROUTER_DATABASE_URL; default SQLite]."),
+    ] = None,
+) -> None:
+    ctx.obj = CliContext(home=home, database_url=database_url)

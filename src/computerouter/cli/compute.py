@@ -1,0 +1,252 @@
+"""``computerouter compute ...``: sessions, the reaper, per-sandbox lifecycle settings."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from computerouter.cli.context import get_context
+from computerouter.cli.render import (
+    console,
+    detail_table,
+    format_duration,
+    parse_duration,
+    print_json,
+    session_dict,
+    session_table,
+)
+from computerouter.compute.reaper import reap_once
+from computerouter.compute.reconciler import reconcile
+from computerouter.domain.session import SandboxSettings, SessionRecord
+from computerouter.domain.states import LIVE_STATES, SessionState
+from computerouter.domain.values import Resources, SessionKey
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Compute sessions and their lifecycle.", no_args_is_help=True)
+sessions_app = typer.Typer(help="Inspect and drive compute sessions.", no_args_is_help=True)
+sandboxes_app = typer.Typer(help="Per-sandbox lifecycle settings.", no_args_is_help=True)
+app.add_typer(sessions_app, name="sessions")
+app.add_typer(sandboxes_app, name="sandboxes")
+
+SessionId = Annotated[str, typer.Argument(help="Session id (ses_...).", show_default=False)]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _show(
+    ctx: typer.Context, record: SessionRecord, *, as_json: bool, took_s: float | None
+) -> None:
+    router = get_context(ctx).router
+    now = router.clock.now()
+    if as_json:
+        data = session_dict(record, now)
+        if took_s is not None:
+            data["took_s"] = round(took_s, 6)
+        print_json(data)
+        return
+    console.print(detail_table(record, router.store.sessions.history(record.id), now))
+    if took_s is not None:
+        console.print(f"[dim]took {took_s * 1000:.1f} ms[/]")
+
+
+@sessions_app.command("ensure")
+def ensure(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Option("--user", help="User id that owns the sandbox.")],
+    sandbox: Annotated[str, typer.Option("--sandbox", help="Sandbox id.")],
+    provider: Annotated[str | None, typer.Option(help="Provider (default: local).")] = None,
+    runtime: Annotated[str | None, typer.Option(help="Runtime to start (default: echo).")] = None,
+    cpus: Annotated[float, typer.Option(help="CPU limit.")] = 1.0,
+    memory_mb: Annotated[int, typer.Option(help="Memory limit in MiB.")] = 2048,
+    as_json: JsonFlag = False,
+) -> None:
+    """Pre-warm: make sure (user, sandbox) has a running session, and print it."""
+    key = SessionKey(user_id=user, sandbox_id=sandbox)
+    resources = Resources(cpus=cpus, memory_mb=memory_mb)
+    router = get_context(ctx).router
+    started = time.perf_counter()
+    with console.status(f"ensuring a session for {key}…", spinner="dots"):
+        record = router.ensure_session(key, provider=provider, runtime=runtime, resources=resources)
+    _show(ctx, record, as_json=as_json, took_s=time.perf_counter() - started)
+
+
+@sessions_app.command("list")
+def list_sessions(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user.")] = None,
+    sandbox: Annotated[str | None, typer.Option("--sandbox", help="Only this sandbox.")] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Include destroyed and failed sessions.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """List compute sessions (live ones unless --all)."""
+    router = get_context(ctx).router
+    states = None if show_all else sorted(LIVE_STATES)
+    records = router.store.sessions.list(user_id=user, sandbox_id=sandbox, states=states)
+    now = router.clock.now()
+    if as_json:
+        print_json([session_dict(r, now) for r in records])
+        return
+    if not records:
+        console.print("[dim]no compute sessions[/]")
+        return
+    console.print(session_table(records, now))
+
+
+@sessions_app.command("show")
+def show(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -> None:
+    """Show one session, with its recent lifecycle history."""
+    _show(ctx, get_context(ctx).router.get(session_id), as_json=as_json, took_s=None)
+
+
+def _action(ctx: typer.Context, verb: str, session_id: str, as_json: bool) -> None:
+    router = get_context(ctx).router
+    operation = {
+        "suspend": router.suspend,
+        "resume": router.resume,
+        "archive": router.archive,
+        "destroy": router.destroy,
+    }[verb]
+    started = time.perf_counter()
+    with console.status(f"{verb} {session_id}…", spinner="dots"):
+        record = operation(session_id)
+    _show(ctx, record, as_json=as_json, took_s=time.perf_counter() - started)
+
+
+@sessions_app.command("suspend")
+def suspend(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -> None:
+    """Freeze a running session in place (no CPU used; resumes in milliseconds)."""
+    _action(ctx, "suspend", session_id, as_json)
+
+
+@sessions_app.command("resume")
+def resume(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -> None:
+    """Thaw a suspended session or restore an archived one."""
+    _action(ctx, "resume", session_id, as_json)
+
+
+@sessions_app.command("archive")
+def archive(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -> None:
+    """Stop a session and pack its workspace; it restores on the next invocation."""
+    _action(ctx, "archive", session_id, as_json)
+
+
+@sessions_app.command("destroy")
+def destroy(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -> None:
+    """Tear a session down for good, removing everything it held."""
+    _action(ctx, "destroy", session_id, as_json)
+
+
+@sessions_app.command(
+    "exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def exec_in_session(
+    ctx: typer.Context,
+    session_id: SessionId,
+    timeout: Annotated[float, typer.Option(help="Seconds before the command is killed.")] = 30.0,
+) -> None:
+    """Run a command inside a running session: exec ID -- CMD [ARGS]..."""
+    router = get_context(ctx).router
+    record = router.get(session_id)
+    if not ctx.args:
+        raise typer.BadParameter("give the command after --, e.g. exec ID -- id -u")
+    if record.instance_id is None or record.state is not SessionState.RUNNING:
+        from computerouter.errors import Conflict
+
+        raise Conflict(f"session {session_id} is {record.state.value}; exec needs it running")
+    result = router.provider(record.provider).exec(
+        record.instance_id, list(ctx.args), timeout_s=timeout
+    )
+    if result.stdout:
+        console.out(result.stdout, end="", highlight=False)
+    if result.stderr:
+        typer.echo(result.stderr, err=True, nl=False)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("reap")
+def reap(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """One pass of the reconciler and the reaper: converge with providers, then suspend or
+    archive idle sessions."""
+    router = get_context(ctx).router
+    with console.status("reconciling and reaping…", spinner="dots"):
+        converged = reconcile(router)
+        reaped = reap_once(router)
+    rows = [
+        ("adopted", converged.adopted),
+        ("converged", converged.converged),
+        ("marked failed", converged.failed),
+        ("orphans destroyed", converged.orphans_destroyed),
+        ("runs abandoned", converged.runs_abandoned),
+        ("suspended (idle)", reaped.suspended),
+        ("archived (window)", reaped.archived),
+        ("busy (left alone)", reaped.busy),
+        ("errors", converged.errors + reaped.errors),
+    ]
+    if as_json:
+        print_json({name: items for name, items in rows})
+        return
+    table = Table(title="reaper pass", title_justify="left")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    table.add_column("items")
+    for name, items in rows:
+        table.add_row(name, str(len(items)), ", ".join(items))
+    console.print(table)
+
+
+@sandboxes_app.command("set")
+def sandbox_set(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Option("--user", help="User id.")],
+    sandbox: Annotated[str, typer.Option("--sandbox", help="Sandbox id.")],
+    idle_suspend: Annotated[
+        str | None, typer.Option(help="Idle time before suspend, e.g. 15m.")
+    ] = None,
+    archive_after: Annotated[
+        str | None, typer.Option(help="Idle time before archive, e.g. 7d.")
+    ] = None,
+) -> None:
+    """Set a sandbox's idle-suspend and archive windows."""
+    key = SessionKey(user_id=user, sandbox_id=sandbox)
+    router = get_context(ctx).router
+    current = router.store.sandboxes.get(key)
+    updated = SandboxSettings(
+        user_id=key.user_id,
+        sandbox_id=key.sandbox_id,
+        idle_suspend_s=(
+            parse_duration(idle_suspend) if idle_suspend is not None else current.idle_suspend_s
+        ),
+        archive_after_s=(
+            parse_duration(archive_after) if archive_after is not None else current.archive_after_s
+        ),
+    )
+    router.store.sandboxes.put(updated)
+    _print_sandbox(updated, router.settings.idle_suspend_s, router.settings.archive_after_s)
+
+
+@sandboxes_app.command("show")
+def sandbox_show(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Option("--user", help="User id.")],
+    sandbox: Annotated[str, typer.Option("--sandbox", help="Sandbox id.")],
+) -> None:
+    """Show a sandbox's lifecycle windows (its own or the defaults)."""
+    router = get_context(ctx).router
+    current = router.store.sandboxes.get(SessionKey(user_id=user, sandbox_id=sandbox))
+    _print_sandbox(current, router.settings.idle_suspend_s, router.settings.archive_after_s)
+
+
+def _print_sandbox(s: SandboxSettings, idle_default: float, archive_default: float) -> None:
+    def show(value: float | None, default: float) -> str:
+        return format_duration(default) + " (default)" if value is None else format_duration(value)
+
+    console.print(
+        f"sandbox {s.user_id}/{s.sandbox_id}: suspend after "
+        f"{show(s.idle_suspend_s, idle_default)} idle, archive after "
+        f"{show(s.archive_after_s, archive_default)} idle"
+    )

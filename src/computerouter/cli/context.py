@@ -1,0 +1,46 @@
+"""Settings and the router, built once per command from the global options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from computerouter.compute.factory import open_router
+from computerouter.compute.router import ComputeRouter
+from computerouter.config import Settings
+
+__all__ = ["CliContext", "get_context"]
+
+
+@dataclass(kw_only=True)
+class CliContext:
+    home: Path | None = None
+    database_url: str | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+    _router: ComputeRouter | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            overrides: dict[str, Any] = {}
+            if self.home is not None:
+                overrides["home"] = self.home
+            if self.database_url is not None:
+                overrides["database_url"] = self.database_url
+            self._settings = Settings.load(**overrides)
+        return self._settings
+
+    @property
+    def router(self) -> ComputeRouter:
+        if self._router is None:
+            self._router = open_router(self.settings)
+        return self._router
+
+
+def get_context(ctx: typer.Context) -> CliContext:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, CliContext)
+    return obj

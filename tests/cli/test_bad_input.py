@@ -1,0 +1,152 @@
+"""Bad input → one clear line on stderr, a non-zero exit, and nothing changed in the store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from computerouter.domain.ids import new_session_id
+from computerouter.domain.session import SessionRecord
+from computerouter.domain.states import SessionState
+from computerouter.domain.values import Resources
+from computerouter.store import Store, open_store
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env["COMPUTEROUTER_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "computerouter", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def snapshot(store: Store) -> list[object]:
+    return [(r, store.sessions.history(r.id)) for r in store.sessions.list()]
+
+
+@pytest.fixture
+def destroyed(tmp_path: Path) -> tuple[Store, SessionRecord]:
+    store = open_store(f"sqlite:///{tmp_path / 'computerouter.db'}")
+    now = time.time()
+    record = SessionRecord(
+        id=new_session_id(),
+        user_id="alice",
+        sandbox_id="sb",
+        provider="local",
+        runtime="echo",
+        state=SessionState.PROVISIONING,
+        version=1,
+        resources=Resources(),
+        created_at=now,
+        updated_at=now,
+        state_changed_at=now,
+        last_active_at=now,
+    )
+    store.sessions.insert_provisioning(record)
+    store.sessions.transition(
+        record.id, expected=SessionState.PROVISIONING, target=SessionState.DESTROYING, now=now
+    )
+    gone = store.sessions.transition(
+        record.id, expected=SessionState.DESTROYING, target=SessionState.DESTROYED, now=now
+    )
+    return store, gone
+
+
+def test_unknown_session_id(tmp_path: Path) -> None:
+    result = cli(tmp_path, "compute", "sessions", "show", "ses_doesnotexist")
+    assert result.returncode == 3
+    assert "no compute session with id 'ses_doesnotexist'" in one_error_line(result)
+
+
+def test_resume_of_destroyed_session_is_refused_and_nothing_changes(
+    tmp_path: Path, destroyed: tuple[Store, SessionRecord]
+) -> None:
+    store, record = destroyed
+    before = snapshot(store)
+    result = cli(tmp_path, "compute", "sessions", "resume", record.id)
+    assert result.returncode == 4
+    line = one_error_line(result)
+    assert "is destroyed; it cannot become resuming" in line
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "malformed database URL"),
+        ("mysql://root@localhost/x", "unsupported database 'mysql'"),
+        ("sqlite://", "must name a file"),
+    ],
+)
+def test_malformed_database_url(tmp_path: Path, url: str, message: str) -> None:
+    result = cli(tmp_path, "--database-url", url, "compute", "sessions", "list")
+    assert result.returncode == 2
+    assert message in one_error_line(result)
+    assert not (tmp_path / "computerouter.db").exists()
+
+
+def test_database_url_from_environment_is_checked_too(tmp_path: Path) -> None:
+    env_cli = subprocess.run(
+        [sys.executable, "-m", "computerouter", "compute", "sessions", "list"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COMPUTEROUTER_HOME": str(tmp_path),
+             "COMPUTEROUTER_DATABASE_URL": "postgresql://u@:notaport/db"},
+        timeout=60,
+        check=False,
+    )
+    assert env_cli.returncode == 2
+    assert "database URL" in one_error_line(env_cli)
+
+
+def test_invalid_user_id_creates_nothing(tmp_path: Path) -> None:
+    result = cli(tmp_path, "compute", "sessions", "ensure", "--user", "no spaces!", "--sandbox", "s")
+    assert result.returncode == 2
+    assert "user_id 'no spaces!' is not valid" in one_error_line(result)
+    store = open_store(f"sqlite:///{tmp_path / 'computerouter.db'}")
+    assert store.sessions.list() == []
+
+
+def test_unknown_provider_creates_nothing(tmp_path: Path) -> None:
+    result = cli(
+        tmp_path, "compute", "sessions", "ensure", "--user", "u", "--sandbox", "s",
+        "--provider", "nowhere",
+    )
+    assert result.returncode == 2
+    assert "unknown provider 'nowhere'" in one_error_line(result)
+    store = open_store(f"sqlite:///{tmp_path / 'computerouter.db'}")
+    assert store.sessions.list() == []
+
+
+def test_bad_duration(tmp_path: Path) -> None:
+    result = cli(
+        tmp_path, "compute", "sandboxes", "set", "--user", "u", "--sandbox", "s",
+        "--idle-suspend", "soon",
+    )
+    assert result.returncode == 2
+    assert "not a duration: 'soon'" in one_error_line(result)
+
+
+def test_bad_config_file(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("idle_suspend_s = 'never'\n")
+    result = cli(tmp_path, "compute", "sessions", "list")
+    assert result.returncode == 2
+    assert "idle_suspend_s" in one_error_line(result)
