@@ -108,8 +108,11 @@ def test_database_url_from_environment_is_checked_too(tmp_path: Path) -> None:
         [sys.executable, "-m", "computerouter", "compute", "sessions", "list"],
         capture_output=True,
         text=True,
-        env={**os.environ, "COMPUTEROUTER_HOME": str(tmp_path),
-             "COMPUTEROUTER_DATABASE_URL": "postgresql://u@:notaport/db"},
+        env={
+            **os.environ,
+            "COMPUTEROUTER_HOME": str(tmp_path),
+            "COMPUTEROUTER_DATABASE_URL": "postgresql://u@:notaport/db",
+        },
         timeout=60,
         check=False,
     )
@@ -118,7 +121,9 @@ def test_database_url_from_environment_is_checked_too(tmp_path: Path) -> None:
 
 
 def test_invalid_user_id_creates_nothing(tmp_path: Path) -> None:
-    result = cli(tmp_path, "compute", "sessions", "ensure", "--user", "no spaces!", "--sandbox", "s")
+    result = cli(
+        tmp_path, "compute", "sessions", "ensure", "--user", "no spaces!", "--sandbox", "s"
+    )
     assert result.returncode == 2
     assert "user_id 'no spaces!' is not valid" in one_error_line(result)
     store = open_store(f"sqlite:///{tmp_path / 'computerouter.db'}")
@@ -127,8 +132,16 @@ def test_invalid_user_id_creates_nothing(tmp_path: Path) -> None:
 
 def test_unknown_provider_creates_nothing(tmp_path: Path) -> None:
     result = cli(
-        tmp_path, "compute", "sessions", "ensure", "--user", "u", "--sandbox", "s",
-        "--provider", "nowhere",
+        tmp_path,
+        "compute",
+        "sessions",
+        "ensure",
+        "--user",
+        "u",
+        "--sandbox",
+        "s",
+        "--provider",
+        "nowhere",
     )
     assert result.returncode == 2
     assert "unknown provider 'nowhere'" in one_error_line(result)
@@ -138,8 +151,16 @@ def test_unknown_provider_creates_nothing(tmp_path: Path) -> None:
 
 def test_bad_duration(tmp_path: Path) -> None:
     result = cli(
-        tmp_path, "compute", "sandboxes", "set", "--user", "u", "--sandbox", "s",
-        "--idle-suspend", "soon",
+        tmp_path,
+        "compute",
+        "sandboxes",
+        "set",
+        "--user",
+        "u",
+        "--sandbox",
+        "s",
+        "--idle-suspend",
+        "soon",
     )
     assert result.returncode == 2
     assert "not a duration: 'soon'" in one_error_line(result)

@@ -12,8 +12,9 @@ PG_URL = os.environ.get("COMPUTEROUTER_TEST_PG", "postgresql://postgres@127.0.0.
 def _admin_connect() -> object:
     import psycopg
 
-    return psycopg.connect(PG_URL.replace("postgresql://", "postgresql://", 1), autocommit=True,
-                           connect_timeout=3)
+    return psycopg.connect(
+        PG_URL.replace("postgresql://", "postgresql://", 1), autocommit=True, connect_timeout=3
+    )
 
 
 @pytest.fixture

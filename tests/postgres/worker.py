@@ -18,12 +18,22 @@ from computerouter.testing import FakeProvider, FakeRuntime
 
 def main() -> None:
     url, home, threads, start_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-    settings = Settings.load(env={}, home=Path(home), database_url=url, default_provider="fake",
-                             default_runtime="fake", wait_timeout_s=60)
+    settings = Settings.load(
+        env={},
+        home=Path(home),
+        database_url=url,
+        default_provider="fake",
+        default_runtime="fake",
+        wait_timeout_s=60,
+    )
     store = open_store(url)
     provider = FakeProvider(create_delay_s=0.2)
-    router = ComputeRouter(store=store, providers={"fake": provider},
-                           runtimes={"fake": FakeRuntime()}, settings=settings)
+    router = ComputeRouter(
+        store=store,
+        providers={"fake": provider},
+        runtimes={"fake": FakeRuntime()},
+        settings=settings,
+    )
     key = SessionKey(user_id="alice", sandbox_id="shared")
     barrier = threading.Barrier(threads)
 

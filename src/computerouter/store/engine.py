@@ -26,13 +26,14 @@ def parse_database_url(raw: str) -> URL:
         url = make_url(raw)
     except (ArgumentError, ValueError) as exc:
         raise ConfigError(f"malformed database URL {_redact(raw)!r}: {exc}") from exc
-    backend = url.get_backend_name()
+    backend = url.drivername.split("+", 1)[0]
     if backend == "sqlite":
         if url.database in (None, "", ":memory:"):
             raise ConfigError("the SQLite database URL must name a file (sqlite:///path/to.db)")
         return url.set(drivername="sqlite+pysqlite")
     if backend in ("postgresql", "postgres"):
-        if url.get_driver_name() not in ("psycopg", "psycopg2", "") and "+" in url.drivername:
+        driver = url.drivername.partition("+")[2]
+        if driver not in ("psycopg", "psycopg2", ""):
             raise ConfigError(
                 f"unsupported PostgreSQL driver {url.drivername!r}; use postgresql://"
             )
