@@ -1,0 +1,17 @@
+"""The ``local`` provider: compute sessions as isolated process trees on this machine.
+
+Isolation (see :mod:`.host` for how it is chosen): bubblewrap namespaces (pid, net, ipc, uts,
+cgroup; mount with a read-only host view), a dedicated unprivileged uid per session with no
+capabilities, cgroup limits on cpu, memory and pids, ingress only over a per-session unix
+socket. Suspend freezes the cgroup; archive is ``tar | zstd`` of the workspace.
+
+Modules, by responsibility: :mod:`.provider` (the Provider), :mod:`.host` (what the machine
+offers; ``doctor``), :mod:`.sandbox` and :mod:`.mounts` (command lines and filesystem view),
+:mod:`.cgroups` and :mod:`.tree` (process trees), :mod:`.metadata` and :mod:`.uids` (records
+on disk), :mod:`.states` (state mapping), :mod:`.archive`, :mod:`.health`, :mod:`.errors`.
+"""
+
+from computerouter.providers.local.host import LocalHost, probe
+from computerouter.providers.local.provider import Footprint, LocalProvider
+
+__all__ = ["Footprint", "LocalHost", "LocalProvider", "probe"]
