@@ -47,10 +47,36 @@ class Settings:
     """Size of the local uid range."""
     local_allow_unisolated: bool = False
     """Run local sessions without namespaces/cgroups when the machine lacks them. Unsafe."""
+    images_dir: str = ""
+    """Where runtime images (the Hermes virtualenv) are built and cached; empty: home/images."""
+    model_base_url: str = ""
+    """OpenAI-compatible endpoint behind Hermes (``…/v1``). Empty: the bundled model stand-in
+    (a scripted test model, not a real one) on 127.0.0.1:``standin_port``."""
+    model_name: str = "standin-model"
+    """Model name sent to the endpoint."""
+    model_api_key: str = ""
+    """The endpoint's API key. Added on the host side of the egress bridge; never enters a
+    session."""
+    standin_port: int = 18181
+    """Port of the bundled model stand-in when ``model_base_url`` is empty."""
+    turn_timeout_s: float = 600.0
+    """A turn that produces no event for this long is stopped and reported failed."""
 
     @property
     def sqlite_path(self) -> Path:
         return self.home / "computerouter.db"
+
+    @property
+    def images_path(self) -> Path:
+        return Path(self.images_dir).expanduser() if self.images_dir else self.home / "images"
+
+    @property
+    def uses_standin_model(self) -> bool:
+        return not self.model_base_url
+
+    @property
+    def effective_model_base_url(self) -> str:
+        return self.model_base_url or f"http://127.0.0.1:{self.standin_port}/v1"
 
     @property
     def effective_database_url(self) -> str:

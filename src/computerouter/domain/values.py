@@ -8,6 +8,7 @@ from computerouter.domain.ids import is_valid_key_part
 from computerouter.errors import InputError
 
 __all__ = [
+    "EgressRoute",
     "Endpoint",
     "FileSpec",
     "Labels",
@@ -119,6 +120,21 @@ class MountSpec:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class EgressRoute:
+    """One way out of a session that has no network: a unix socket ``name``.sock in the
+    session's socket directory, relayed by the provider on the host side to ``upstream`` and
+    to nothing else. ``headers`` are added on the host side (the model's API key, say), so
+    secrets never enter the session."""
+
+    name: str
+    upstream: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def __repr__(self) -> str:  # never print the headers: they hold credentials
+        return f"EgressRoute(name={self.name!r}, upstream={self.upstream!r}, headers=<redacted>)"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class LaunchSpec:
     """How to start a runtime in a fresh session; built by a runtime, carried out by a provider.
 
@@ -132,5 +148,6 @@ class LaunchSpec:
     env: tuple[tuple[str, str], ...] = ()
     files: tuple[FileSpec, ...] = ()
     mounts: tuple[MountSpec, ...] = ()
+    egress: tuple[EgressRoute, ...] = ()
     health_path: str = "/health"
     start_timeout_s: float = 30.0

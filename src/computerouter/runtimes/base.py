@@ -1,19 +1,27 @@
 """The runtime seam: what runs inside a compute session.
 
 A runtime says how to start itself in a fresh session (:class:`LaunchSpec`, carried out by any
-provider) and how to tell that it is healthy. ``hermes`` is the production runtime; ``echo`` is
-a tiny OpenAI-compatible stand-in used by tests and the lifecycle demo.
+provider) and how to tell that it is healthy. An :class:`AgentRuntime` can also run a turn of
+an agent and translate its own events into neutral AgentEvents, at this boundary and nowhere
+else. ``hermes`` is the production runtime; ``echo`` is a tiny OpenAI-compatible stand-in used
+by tests and the lifecycle demo (it cannot run agent turns).
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
+from computerouter.domain.events import AgentEvent
 from computerouter.domain.values import LaunchSpec
 
-__all__ = ["Runtime"]
+__all__ = ["AgentRuntime", "EventContext", "Runtime", "TurnHandle", "TurnRequest"]
+
+E = TypeVar("E", bound=AgentEvent)
 
 
 @runtime_checkable
@@ -26,3 +34,64 @@ class Runtime(Protocol):
     def check(self, client: httpx.Client) -> None:
         """Raise :class:`~computerouter.errors.RuntimeFailure` unless the runtime answers."""
         ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TurnRequest:
+    run_id: str
+    input: str
+    instructions: str = ""
+    """The agent's system prompt."""
+    conversation: str = ""
+    """Stable id of the agent's conversation in this session: turns with the same id see
+    each other."""
+
+
+@dataclass(kw_only=True)
+class EventContext:
+    """Stamps attribution, time and sequence on every event of one run."""
+
+    run_id: str
+    agent_id: str
+    sandbox_id: str
+    user_id: str
+    _seq: int = field(default=0, repr=False)
+
+    def make(self, cls: type[E], **fields: Any) -> E:
+        self._seq += 1
+        return cls(
+            run_id=self.run_id,
+            agent_id=self.agent_id,
+            sandbox_id=self.sandbox_id,
+            user_id=self.user_id,
+            at=time.time(),
+            seq=self._seq,
+            **fields,
+        )
+
+
+class TurnHandle(Protocol):
+    """One turn in flight inside a session."""
+
+    def events(self) -> Iterator[AgentEvent]:
+        """Neutral events until the turn completes, fails or is cancelled (then it ends)."""
+        ...
+
+    def respond_approval(self, choice: str) -> None:
+        """Answer a pending ``approval.requested`` (``once``, ``session``, ``always``, ``deny``)."""
+        ...
+
+    def cancel(self) -> None:
+        """Stop the turn inside the runtime."""
+        ...
+
+
+@runtime_checkable
+class AgentRuntime(Runtime, Protocol):
+    def headers(self, session_id: str) -> dict[str, str]:
+        """Headers a client must send to the runtime in ``session_id`` (its API key)."""
+        ...
+
+    def start_turn(
+        self, client: httpx.Client, request: TurnRequest, context: EventContext
+    ) -> TurnHandle: ...

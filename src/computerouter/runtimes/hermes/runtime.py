@@ -1,0 +1,152 @@
+"""The ``hermes`` runtime: Nous Research's Hermes agent, headless, in a compute session.
+
+Inside the session (no network but loopback) three things run, started by one command:
+
+- Hermes's gateway with only its OpenAI-compatible API server, on 127.0.0.1:8642 — it binds
+  TCP only, so
+- the session bridge relays the session's unix socket to it, and relays 127.0.0.1:18080 to the
+  ``model`` egress socket, which the provider relays on the host side to the configured model
+  endpoint, adding the API key there (Hermes is configured with a dummy key);
+- ``HERMES_HOME`` is ``/workspace/.hermes``: its memory and state databases live in the
+  workspace, so they survive suspend, archive and restore and move with the session.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from urllib.parse import urlsplit
+
+import httpx
+
+from computerouter.domain.values import EgressRoute, FileSpec, LaunchSpec, MountSpec
+from computerouter.errors import RuntimeFailure
+from computerouter.runtimes.base import EventContext, TurnRequest
+from computerouter.runtimes.hermes.image import MOUNT_POINT, HermesImage
+from computerouter.runtimes.hermes.turn import HermesTurn
+from computerouter.secrets import RouterSecret
+
+__all__ = ["HermesRuntime", "ModelEndpoint"]
+
+HERMES_PORT = 8642
+EGRESS_PORT = 18080
+HERMES_HOME = "/workspace/.hermes"
+# Hermes wants a non-placeholder model key; the real one is added outside the session.
+SANDBOX_MODEL_KEY = "sk-egress-bridge-supplies-the-real-key"
+
+
+class ModelEndpoint:
+    """Where Hermes's model calls go, outside the session."""
+
+    def __init__(self, *, base_url: str, model: str, api_key: str = "") -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RuntimeFailure(
+                f"model base URL must be http(s)://host[:port]/path, not {base_url!r}"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key = api_key
+
+    def __repr__(self) -> str:
+        return f"ModelEndpoint(base_url={self.base_url!r}, model={self.model!r})"
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.base_url).path.rstrip("/")
+
+
+def _config_yaml(model: ModelEndpoint) -> str:
+    base = f"http://127.0.0.1:{EGRESS_PORT}{model.path}"
+    return (
+        "# Written by computerouter at every session start; edits here are replaced.\n"
+        "model:\n"
+        "  provider: custom\n"
+        f"  base_url: {base}\n"
+        f"  api_key: {SANDBOX_MODEL_KEY}\n"
+        f"  default: {model.model}\n"
+        "terminal:\n"
+        "  cwd: /workspace\n"
+        "agent:\n"
+        "  api_max_retries: 1\n"
+    )
+
+
+class HermesRuntime:
+    name = "hermes"
+
+    def __init__(
+        self,
+        *,
+        image: HermesImage,
+        model: ModelEndpoint,
+        secret: RouterSecret,
+        turn_timeout_s: float = 600.0,
+    ) -> None:
+        self.image = image
+        self.model = model
+        self._secret = secret
+        self._turn_timeout_s = turn_timeout_s
+
+    def api_key(self, session_id: str) -> str:
+        """Hermes's own API key for one session (required by Hermes even on loopback)."""
+        return self._secret.derive("hermes-api", session_id)
+
+    def launch_spec(self, *, session_id: str) -> LaunchSpec:
+        image = self.image.ensure()
+        python = f"{MOUNT_POINT}/bin/python"
+        start = (
+            f"mkdir -p {HERMES_HOME} && "
+            f"cp {{runtime_dir}}/hermes-config.yaml {HERMES_HOME}/config.yaml && "
+            f"exec {python} -I {{runtime_dir}}/bridge.py -- "
+            f"{python} -m hermes_cli.main gateway run --replace"
+        )
+        model_headers: tuple[tuple[str, str], ...] = ()
+        if self.model.api_key:
+            model_headers = (("Authorization", f"Bearer {self.model.api_key}"),)
+        return LaunchSpec(
+            runtime=self.name,
+            argv=("/bin/sh", "-c", start),
+            env=(
+                ("HERMES_HOME", HERMES_HOME),
+                ("API_SERVER_ENABLED", "true"),
+                ("API_SERVER_KEY", self.api_key(session_id)),
+                ("API_SERVER_HOST", "127.0.0.1"),
+                ("API_SERVER_PORT", str(HERMES_PORT)),
+                ("TIRITH_ENABLED", "false"),
+                ("BRIDGE_TARGET_PORT", str(HERMES_PORT)),
+                ("BRIDGE_EGRESS", f"{EGRESS_PORT}=egress-model.sock"),
+            ),
+            files=(
+                FileSpec(name="bridge.py", content=_bridge_source()),
+                FileSpec(name="hermes-config.yaml", content=_config_yaml(self.model).encode()),
+            ),
+            mounts=(MountSpec(source=str(image), target=MOUNT_POINT),),
+            egress=(
+                EgressRoute(name="model", upstream=self.model.base_url, headers=model_headers),
+            ),
+            health_path="/health",
+            start_timeout_s=90.0,
+        )
+
+    def check(self, client: httpx.Client) -> None:
+        try:
+            response = client.get("/health", timeout=5.0)
+        except httpx.HTTPError as exc:
+            raise RuntimeFailure(f"Hermes did not answer: {exc}") from exc
+        if response.status_code != 200:
+            raise RuntimeFailure(f"Hermes health returned HTTP {response.status_code}")
+
+    def headers(self, session_id: str) -> dict[str, str]:
+        """What a client must send to this runtime in ``session_id``."""
+        return {"Authorization": f"Bearer {self.api_key(session_id)}"}
+
+    def start_turn(
+        self, client: httpx.Client, request: TurnRequest, context: EventContext
+    ) -> HermesTurn:
+        return HermesTurn(
+            client, request, context, model=self.model.model, turn_timeout_s=self._turn_timeout_s
+        )
+
+
+def _bridge_source() -> bytes:
+    return resources.files("computerouter.runtimes").joinpath("bridge.py").read_bytes()

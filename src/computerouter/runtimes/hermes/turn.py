@@ -1,0 +1,100 @@
+"""One agent turn on the Hermes `/v1/runs` API, as a TurnHandle."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from computerouter.domain.events import AgentEvent, RunFailed
+from computerouter.errors import InputError, RuntimeFailure
+from computerouter.runtimes.base import EventContext, TurnRequest
+from computerouter.runtimes.hermes.events import TERMINAL, parse_sse, translate
+
+__all__ = ["HermesTurn"]
+
+APPROVAL_CHOICES = ("once", "session", "always", "deny")
+
+
+class HermesTurn:
+    def __init__(
+        self,
+        client: httpx.Client,
+        request: TurnRequest,
+        context: EventContext,
+        *,
+        model: str,
+        turn_timeout_s: float,
+    ) -> None:
+        self._client = client
+        self._context = context
+        self._model = model
+        self._timeout = turn_timeout_s
+        body: dict[str, Any] = {"input": request.input}
+        if request.instructions:
+            body["instructions"] = request.instructions
+        if request.conversation:
+            body["session_id"] = request.conversation
+        try:
+            response = client.post("/v1/runs", json=body)
+        except httpx.HTTPError as exc:
+            raise RuntimeFailure(f"Hermes did not accept the run: {exc}") from exc
+        if response.status_code not in (200, 201, 202):
+            raise RuntimeFailure(
+                f"Hermes refused the run: HTTP {response.status_code} {response.text[:200]}"
+            )
+        self.runtime_run_id = str(response.json()["run_id"])
+
+    def events(self) -> Iterator[AgentEvent]:
+        url = f"/v1/runs/{self.runtime_run_id}/events"
+        timeout = httpx.Timeout(self._timeout, connect=5.0)
+        finished = False
+        try:
+            with self._client.stream("GET", url, timeout=timeout) as response:
+                if response.status_code != 200:
+                    raise RuntimeFailure(f"Hermes event stream: HTTP {response.status_code}")
+                for payload in parse_sse(response.iter_lines()):
+                    yield from translate(payload, self._context, model=self._model)
+                    if payload.get("event") in TERMINAL:
+                        finished = True
+                        return
+        except httpx.ReadTimeout:
+            self.cancel()
+            yield self._context.make(
+                RunFailed,
+                error=f"the turn produced no event for {self._timeout:.0f} s and was stopped",
+                code="turn_timeout",
+            )
+            return
+        except httpx.HTTPError as exc:
+            yield self._context.make(
+                RunFailed, error=f"lost the runtime's event stream: {exc}", code="runtime_lost"
+            )
+            return
+        if not finished:
+            yield self._context.make(
+                RunFailed,
+                error="the runtime ended the stream before the run finished",
+                code="runtime_lost",
+            )
+
+    def respond_approval(self, choice: str) -> None:
+        if choice not in APPROVAL_CHOICES:
+            raise InputError(
+                f"approval must be one of {', '.join(APPROVAL_CHOICES)}, not {choice!r}"
+            )
+        try:
+            response = self._client.post(
+                f"/v1/runs/{self.runtime_run_id}/approval", json={"choice": choice}
+            )
+        except httpx.HTTPError as exc:
+            raise RuntimeFailure(f"could not answer the approval: {exc}") from exc
+        if response.status_code >= 400:
+            raise RuntimeFailure(f"Hermes refused the approval answer: HTTP {response.status_code}")
+
+    def cancel(self) -> None:
+        # The run may be gone already; the event stream tells the outcome either way.
+        with contextlib.suppress(httpx.HTTPError):
+            self._client.post(f"/v1/runs/{self.runtime_run_id}/stop", timeout=5.0)
