@@ -1,0 +1,131 @@
+"""Registered providers for the contract suite, and how to look at their instances from outside.
+
+To add a provider, add a :class:`ProviderHarness` to ``HARNESSES``: how to make one for a test
+(in a temporary root), why it cannot run here (or None), and how to look at an instance from
+outside the provider (processes, whether it is frozen, what it still holds), so the suite can
+check outcomes without trusting the provider's own report.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from computerouter.providers.base import InstanceSpec, Provider
+from computerouter.providers.local import LocalProvider, probe
+
+SpecFactory = Callable[..., InstanceSpec]
+"""``make_spec(key=None, **labels)``: an echo-runtime InstanceSpec with a fresh session id."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderHarness:
+    name: str
+    unavailable: Callable[[], str | None]
+    """Why this provider cannot be tested on this machine, or None."""
+    make: Callable[[Path], Provider]
+    processes: Callable[[Provider, str], list[int]]
+    """Live (non-zombie) processes of an instance, found independently of the provider."""
+    frozen: Callable[[Provider, str], bool]
+    leftovers: Callable[[Provider, str], list[str]]
+    """Everything of an instance still on the machine; empty when it is wholly gone."""
+    holdings: Callable[[Provider, str], dict[str, int]]
+    """How many of each kind of resource a live instance holds (positive control)."""
+    unknown_id: str
+    """A well-formed instance id this provider never made."""
+
+
+# -- local ---------------------------------------------------------------------------------
+
+
+def _local_unavailable() -> str | None:
+    gaps = probe().gaps()
+    return f"local provider needs root, bubblewrap and cgroups: {', '.join(gaps)}" if gaps else None
+
+
+def _cgroup_mounts() -> list[Path]:
+    with open("/proc/mounts") as fh:
+        return [Path(line.split()[1]) for line in fh if line.split()[2] in ("cgroup", "cgroup2")]
+
+
+def _cgroups_named(instance_id: str) -> list[Path]:
+    """Every cgroup directory named after the instance, in every hierarchy (a full walk)."""
+    found = []
+    for mount in _cgroup_mounts():
+        top = mount / "computerouter"
+        if top.is_dir():
+            found += [Path(d) for d, _, _ in os.walk(top) if os.path.basename(d) == instance_id]
+    return found
+
+
+def _live_pids_in_cgroups(instance_id: str) -> list[int]:
+    """Processes whose /proc/<pid>/cgroup names the instance (zombies excluded)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cgroup") as fh:
+                groups = fh.read()
+            with open(f"/proc/{entry}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if f"/{instance_id}\n" in groups and state != "Z":
+            pids.append(int(entry))
+    return sorted(pids)
+
+
+def _local_frozen(provider: Provider, instance_id: str) -> bool:
+    groups = _cgroups_named(instance_id)
+    unified = [g for g in groups if (g / "cgroup.events").exists()]
+    if unified:
+        return "frozen 1" in (unified[0] / "cgroup.events").read_text()
+    freezer = [g for g in groups if (g / "freezer.state").exists()]
+    return bool(freezer) and freezer[0].joinpath("freezer.state").read_text().strip() == "FROZEN"
+
+
+def _local_paths(provider: Provider, instance_id: str) -> list[Path]:
+    assert isinstance(provider, LocalProvider)
+    root = provider.root
+    found = list((root / "instances").glob(f"{instance_id}*"))
+    found += list((root / "archives").glob(f"{instance_id}.*"))
+    instance = provider.get(instance_id)
+    if instance is not None and instance.endpoint is not None:
+        found.append(Path(instance.endpoint.address).parent)
+    found += [p for p in provider.footprint(instance_id).paths if p not in found]
+    return [p for p in found if os.path.lexists(p)]
+
+
+def _local_leftovers(provider: Provider, instance_id: str) -> list[str]:
+    out = [f"process {pid}" for pid in _live_pids_in_cgroups(instance_id)]
+    out += [f"cgroup {g}" for g in _cgroups_named(instance_id)]
+    out += [f"path {p}" for p in _local_paths(provider, instance_id)]
+    return out
+
+
+def _local_holdings(provider: Provider, instance_id: str) -> dict[str, int]:
+    instance = provider.get(instance_id)
+    socket = instance.endpoint.address if instance and instance.endpoint else ""
+    return {
+        "processes": len(_live_pids_in_cgroups(instance_id)),
+        "cgroups": len(_cgroups_named(instance_id)),
+        "paths": len(_local_paths(provider, instance_id)),
+        "socket": int(bool(socket) and os.path.exists(socket)),
+    }
+
+
+HARNESSES: dict[str, ProviderHarness] = {
+    "local": ProviderHarness(
+        name="local",
+        unavailable=_local_unavailable,
+        make=lambda tmp: LocalProvider(root=tmp / "local"),
+        processes=lambda p, i: _live_pids_in_cgroups(i),
+        frozen=_local_frozen,
+        leftovers=_local_leftovers,
+        holdings=_local_holdings,
+        unknown_id="lc-never-made",
+    ),
+}

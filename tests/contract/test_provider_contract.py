@@ -1,0 +1,187 @@
+"""What every provider promises (see ``providers/base.py``), checked by its outcomes."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from provider_harness import ProviderHarness, SpecFactory
+
+from computerouter.domain.instances import Instance, InstanceState
+from computerouter.errors import InstanceNotFound
+from computerouter.providers.base import Provider
+from computerouter.runtimes.transport import client_for
+
+pytestmark = pytest.mark.isolation
+
+
+def _client(instance: Instance, timeout_s: float = 5.0) -> httpx.Client:
+    assert instance.endpoint is not None, f"{instance.instance_id} has no endpoint"
+    return client_for(instance.endpoint, timeout_s=timeout_s)
+
+
+def _health(instance: Instance) -> httpx.Response:
+    with _client(instance) as client:
+        return client.get("/health")
+
+
+def test_create_returns_a_runtime_that_answers(provider: Provider, make_spec: SpecFactory) -> None:
+    instance = provider.create(make_spec())
+
+    assert instance.state is InstanceState.RUNNING
+    assert instance.provider == provider.name
+    response = _health(instance)
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_create_twice_with_one_key_gives_one_instance_and_one_tree(
+    provider: Provider, harness: ProviderHarness, make_spec: SpecFactory
+) -> None:
+    spec = make_spec()
+    first = provider.create(spec)
+    pid_before = _health(first).json()["pid"]
+    tree_before = harness.processes(provider, first.instance_id)
+
+    second = provider.create(spec)
+
+    assert second.instance_id == first.instance_id
+    assert _health(second).json()["pid"] == pid_before
+    assert tree_before, "positive control: the tree has processes"
+    assert harness.processes(provider, second.instance_id) == tree_before
+    mine = [i for i in provider.list() if i.labels.session_id == spec.labels.session_id]
+    assert [i.instance_id for i in mine] == [first.instance_id]
+
+
+def test_suspend_freezes_the_tree_and_resume_brings_it_back(
+    provider: Provider, harness: ProviderHarness, make_spec: SpecFactory
+) -> None:
+    instance = provider.create(make_spec())
+    iid = instance.instance_id
+    if provider.capabilities.exec:
+        # Something that burns CPU, so "no CPU while frozen" is not true of an idle tree anyway.
+        burn = "(while :; do :; done) >/dev/null 2>&1 & echo ok"
+        started = provider.exec(iid, ["sh", "-c", burn])
+        assert started.exit_code == 0, started.stderr
+        before = provider.usage(iid).cpu_seconds
+        time.sleep(0.5)
+        assert provider.usage(iid).cpu_seconds - before > 0.2, "positive control: CPU is used"
+
+    suspended = provider.suspend(iid)
+
+    assert suspended.state is InstanceState.SUSPENDED
+    assert harness.frozen(provider, iid)
+    frozen_at = provider.usage(iid).cpu_seconds
+    time.sleep(0.5)
+    assert provider.usage(iid).cpu_seconds - frozen_at < 0.01
+    with _client(instance, timeout_s=0.2) as client:
+        asked = time.monotonic()
+        with pytest.raises(httpx.TimeoutException):
+            client.get("/health")
+        assert time.monotonic() - asked < 1.0
+
+    started_resume = time.perf_counter()
+    resumed = provider.resume(iid)
+    response = _health(resumed)
+    resume_to_200_ms = (time.perf_counter() - started_resume) * 1000
+
+    assert resumed.state is InstanceState.RUNNING
+    assert response.status_code == 200
+    assert not harness.frozen(provider, iid)
+    # Generous bound for a loaded 2-core CI machine; the provider's goal is a few ms.
+    assert resume_to_200_ms < 250
+
+
+def test_workspace_survives_archive_and_restore(provider: Provider, make_spec: SpecFactory) -> None:
+    spec = make_spec()
+    instance = provider.create(spec)
+    with _client(instance) as client:
+        written = client.put("/v1/workspace/notes.txt", content=b"kept across archive")
+        assert written.status_code == 200
+        assert client.get("/v1/workspace/notes.txt").content == b"kept across archive"
+
+    archived = provider.archive(instance.instance_id)
+
+    assert archived.state is InstanceState.ARCHIVED
+    with pytest.raises(httpx.TransportError), _client(instance, timeout_s=1.0) as client:
+        client.get("/health")
+
+    restored = provider.restore(instance.instance_id, spec)
+
+    assert restored.state is InstanceState.RUNNING
+    with _client(restored) as client:
+        assert client.get("/v1/workspace/notes.txt").content == b"kept across archive"
+        assert client.get("/v1/workspace/missing.txt").status_code == 404
+
+
+def test_destroy_leaves_nothing_behind(
+    provider: Provider, harness: ProviderHarness, make_spec: SpecFactory
+) -> None:
+    instance = provider.create(make_spec())
+    held = harness.holdings(provider, instance.instance_id)
+    assert all(count > 0 for count in held.values()), f"positive control: {held}"
+
+    provider.destroy(instance.instance_id)
+
+    assert harness.leftovers(provider, instance.instance_id) == []
+    assert provider.get(instance.instance_id) is None
+    assert instance.instance_id not in [i.instance_id for i in provider.list()]
+
+
+def test_destroy_of_an_archived_instance_removes_the_archive(
+    provider: Provider, harness: ProviderHarness, make_spec: SpecFactory
+) -> None:
+    instance = provider.create(make_spec())
+    provider.archive(instance.instance_id)
+    assert harness.leftovers(provider, instance.instance_id), "positive control: archive kept"
+
+    provider.destroy(instance.instance_id)
+
+    assert harness.leftovers(provider, instance.instance_id) == []
+
+
+def test_destroy_twice_and_destroy_unknown_are_fine(
+    provider: Provider, harness: ProviderHarness, make_spec: SpecFactory
+) -> None:
+    instance = provider.create(make_spec())
+
+    provider.destroy(instance.instance_id)
+    provider.destroy(instance.instance_id)
+    provider.destroy(harness.unknown_id)
+
+    assert provider.get(instance.instance_id) is None
+
+
+def test_list_reports_labels(provider: Provider, make_spec: SpecFactory) -> None:
+    spec = make_spec(user_id="alice", sandbox_id="box-7", agent_id="agent-3", run_id="run-9")
+    other = make_spec(user_id="bob")
+    provider.create(spec)
+    provider.create(other)
+
+    listed = {i.labels.session_id: i for i in provider.list()}
+
+    assert listed[spec.labels.session_id].labels == spec.labels
+    assert listed[other.labels.session_id].labels == other.labels
+    assert listed[spec.labels.session_id].state is InstanceState.RUNNING
+
+
+def test_a_destroyed_key_can_be_created_again(provider: Provider, make_spec: SpecFactory) -> None:
+    spec = make_spec()
+    provider.destroy(provider.create(spec).instance_id)
+
+    again = provider.create(spec)
+
+    assert again.state is InstanceState.RUNNING
+    assert _health(again).status_code == 200
+
+
+def test_unknown_instances(provider: Provider, harness: ProviderHarness) -> None:
+    unknown = harness.unknown_id
+    assert provider.get(unknown) is None
+    assert provider.get("no-such-instance") is None
+    for operation in (provider.suspend, provider.resume, provider.archive, provider.usage):
+        with pytest.raises(InstanceNotFound):
+            operation(unknown)
+    with pytest.raises(InstanceNotFound):
+        provider.exec(unknown, ["true"])
