@@ -35,7 +35,8 @@ def test_idle_seven_days_archives(router: ComputeRouter, clock: FakeClock) -> No
 
 
 def test_run_in_flight_is_never_suspended(router: ComputeRouter, clock: FakeClock) -> None:
-    with router.open_run(KEY, run_id="run_long") as session:
+    with router.open_run(KEY, run_id="run_long") as lease:
+        session = lease.session
         clock.advance(8 * DAY)
         report = reap_once(router)
         assert session.id in report.busy

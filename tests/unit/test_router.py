@@ -158,7 +158,8 @@ def test_failed_suspend_rolls_back_to_running(
 
 
 def test_suspend_refused_while_a_run_is_in_flight(router: ComputeRouter) -> None:
-    with router.open_run(KEY, run_id="run_1", agent_id="support") as session:
+    with router.open_run(KEY, run_id="run_1", agent_id="support") as lease:
+        session = lease.session
         with pytest.raises(Conflict, match="run in flight"):
             router.suspend(session.id)
         assert router.get(session.id).state is S.RUNNING
@@ -168,8 +169,9 @@ def test_suspend_refused_while_a_run_is_in_flight(router: ComputeRouter) -> None
 def test_open_run_records_labels_and_restarts_idle_clock(
     router: ComputeRouter, clock: FakeClock
 ) -> None:
-    with router.open_run(KEY, run_id="run_1", agent_id="support") as session:
+    with router.open_run(KEY, run_id="run_1", agent_id="support") as lease:
         clock.advance(100)
+    session = lease.session
     after = router.get(session.id)
     assert after.agent_id == "support"
     assert after.run_id == "run_1"

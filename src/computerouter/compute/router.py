@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 
 from computerouter.compute.owner import current_owner, owner_alive
 from computerouter.compute.reconciler import converge_abandoned
@@ -43,9 +44,18 @@ from computerouter.providers.base import InstanceSpec, Provider
 from computerouter.runtimes.base import Runtime
 from computerouter.store import Store, Transition
 
-__all__ = ["ComputeRouter"]
+__all__ = ["ComputeRouter", "RunLease"]
 
 S = SessionState
+
+
+@dataclass(kw_only=True)
+class RunLease:
+    """A session held busy for one run; ``outcome`` is what the run's row will say at the end."""
+
+    session: SessionRecord
+    run_id: str
+    outcome: str = RunState.COMPLETED
 
 
 class ComputeRouter:
@@ -300,8 +310,11 @@ class ComputeRouter:
         runtime: str | None = None,
         resources: Resources | None = None,
         region: str = "",
-    ) -> Iterator[SessionRecord]:
+    ) -> Iterator[RunLease]:
         """Ensure a session and hold it busy for one run.
+
+        Yields a :class:`RunLease`; set its ``outcome`` if the run failed or was cancelled
+        without raising.
 
         While the run is open the reaper will not suspend or archive the session; when it
         closes, the idle clock restarts. The run is recorded before the session's state is
@@ -337,11 +350,12 @@ class ComputeRouter:
                 break
             # Suspended between ensure and begin: let go and ensure again.
             self.store.runs.release(run_id)
+        lease = RunLease(session=current, run_id=run_id)
         outcome = RunState.FAILED
         try:
-            yield current
-            outcome = RunState.COMPLETED
-        except KeyboardInterrupt:
+            yield lease
+            outcome = lease.outcome
+        except (KeyboardInterrupt, GeneratorExit):
             outcome = RunState.CANCELLED
             raise
         finally:
