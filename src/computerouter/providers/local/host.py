@@ -74,6 +74,22 @@ class LocalHost:
         """Sessions live in a user namespace (bwrap without root)."""
         return self.sandbox is SandboxMode.BWRAP and not self.is_root
 
+    def gaps(self) -> tuple[str, ...]:
+        """What keeps this host from full isolation (empty: root, bwrap, cgroups, freezer)."""
+        gaps = []
+        if not self.is_root:
+            gaps.append("not root")
+        if self.sandbox is not SandboxMode.BWRAP:
+            gaps.append("no working bubblewrap")
+        if self.tools.nsenter is None:
+            gaps.append("no nsenter")
+        backend = self.cgroup_backend()
+        if backend is None:
+            gaps.append("no writable cgroups")
+        elif not (self.cgroup2_freeze or any(c == "freezer" for c, _ in self.cgroups.v1)):
+            gaps.append("no cgroup freezer")
+        return tuple(gaps)
+
     def cgroup_backend(self) -> CgroupBackend | None:
         return detect_cgroups(self.cgroups, writable=self.cgroups_writable)
 

@@ -122,6 +122,7 @@ class _Planner:
         # path -> True when it lies on something we made (tmpfs, created dir), False when it
         # is a bind of the host (read-only: nothing can be created under it).
         self.regions: dict[str, bool] = {"/": True}
+        self.symlinks: set[str] = set()
 
     def region(self, path: str) -> tuple[str, bool]:
         probe = path
@@ -141,6 +142,7 @@ class _Planner:
         if kind == "symlink":
             self.add(Mount(op=MountOp.SYMLINK, dest=path, source=self.fs.readlink(path)),
                      synthetic=None)
+            self.symlinks.add(path)
         elif kind in ("dir", "file"):
             self.add(Mount(op=MountOp.RO_BIND, dest=path, source=path, file=kind == "file"),
                      synthetic=False)
@@ -156,6 +158,8 @@ class _Planner:
     def make_room(self, dest: str) -> None:
         """Ensure every ancestor of ``dest`` exists and ``dest`` can be mounted on."""
         for path in _ancestors(dest):
+            if path in self.symlinks:
+                raise InputError(f"cannot mount at {dest!r}: {path!r} is a symlink")
             anchor, synthetic = self.region(path)
             if anchor == path:
                 continue

@@ -290,9 +290,9 @@ class LocalProvider:
                     tree.kill()
                     tree.remove()
                     _rmtree(paths.workspace)
-                    self._fresh_workspace(paths, record.uid)
+                    self._fresh_workspace(paths, self._switch_uid(record))
                     unpack(archive, paths.workspace, self._host.tools)
-                    self._own_workspace(paths, record.uid)
+                    self._own_workspace(paths, self._switch_uid(record))
                     self._start(restoring, spec.launch)
                 except BaseException:
                     with contextlib.suppress(Exception):
@@ -338,7 +338,7 @@ class LocalProvider:
                 self._host.tools,
                 mode=mode,
                 target_pid=_pid_inside(pids) if mode is not SandboxMode.NONE else None,
-                uid=self._switch_uid(record.uid),
+                uid=self._switch_uid(record),
                 userns=self._host.userns,
                 join_files=[str(f) for f in tree.join_files()],
                 argv=argv,
@@ -389,14 +389,14 @@ class LocalProvider:
             write_record(paths, replace(record, uid=uid))
 
         try:
-            if self._host.is_root:
+            if self._dedicated_uids(self._host.sandbox):
                 uid = allocate_uid(self._root, base=self._uid_base, count=self._uid_count,
                                    commit=commit)
             else:
                 uid = os.getuid()
                 commit(uid)
             record = replace(record, uid=uid)
-            self._fresh_workspace(paths, uid)
+            self._fresh_workspace(paths, self._switch_uid(record))
             self._start(record, spec.launch)
         except BaseException:
             with contextlib.suppress(Exception):
@@ -409,7 +409,7 @@ class LocalProvider:
         """Start the runtime of an instance whose record and workspace exist; wait for health."""
         paths = self._paths(record.instance_id)
         mode = SandboxMode(record.sandbox)
-        uid = self._switch_uid(record.uid)
+        uid = self._switch_uid(record)
         self._write_runtime_files(paths, launch.files)
         _rmtree(paths.sock_dir)
         paths.sock_dir.mkdir(parents=True, mode=0o700)
@@ -474,13 +474,13 @@ class LocalProvider:
                 f"{self._log_tail(paths)}"
             )
 
-    def _fresh_workspace(self, paths: InstancePaths, uid: int) -> None:
+    def _fresh_workspace(self, paths: InstancePaths, uid: int | None) -> None:
         paths.workspace.mkdir(mode=0o700)
         self._own_workspace(paths, uid)
 
-    def _own_workspace(self, paths: InstancePaths, uid: int) -> None:
+    def _own_workspace(self, paths: InstancePaths, uid: int | None) -> None:
         paths.workspace.chmod(0o700)
-        if self._host.is_root:
+        if uid is not None:
             os.chown(paths.workspace, uid, uid)
 
     def _write_runtime_files(self, paths: InstancePaths, files: Sequence[FileSpec]) -> None:
@@ -607,8 +607,13 @@ class LocalProvider:
             return CgroupTree(self._cgroups, self._cgroup_name(instance_id))
         return ProcessGroupTree(self._paths(instance_id).pidfile)
 
-    def _switch_uid(self, uid: int) -> int | None:
-        return uid if self._host.is_root else None
+    def _dedicated_uids(self, mode: SandboxMode) -> bool:
+        # Unisolated sessions run plainly as the operator: a dedicated uid could not even
+        # reach host paths under a private home.
+        return self._host.is_root and mode is not SandboxMode.NONE
+
+    def _switch_uid(self, record: InstanceRecord) -> int | None:
+        return record.uid if self._dedicated_uids(SandboxMode(record.sandbox)) else None
 
     def _view(self, mode: SandboxMode, paths: InstancePaths) -> SessionView:
         if mode is SandboxMode.NONE:
