@@ -60,8 +60,12 @@ def reconcile(router: ComputeRouter) -> ReconcileReport:
         except ComputeRouterError as exc:
             report.errors.append(f"{record.id}: {exc}")
             continue
-        if outcome is not None:
-            (report.adopted if outcome == "adopted" else report.converged).append(record.id)
+        if outcome == "adopted":
+            report.adopted.append(record.id)
+        elif outcome == "failed":
+            report.failed.append(record.id)
+        elif outcome is not None:
+            report.converged.append(record.id)
 
     for name, provider in router.providers.items():
         try:

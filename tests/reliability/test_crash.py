@@ -1,0 +1,141 @@
+"""kill -9 of the control plane in the middle of provisioning, then a restart.
+
+The control plane is a real ``computerouter compute sessions ensure`` process making a real
+local session; the test kills it with SIGKILL at a chosen point and starts a new control plane
+(``computerouter compute reap``). Afterwards the session is either adopted (running, healthy,
+exactly one instance) or failed with nothing left: no process, cgroup, socket or directory.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from computerouter.compute.factory import open_router
+from computerouter.config import Settings
+from computerouter.domain.states import SessionState
+from computerouter.providers.local import LocalProvider, probe
+from computerouter.providers.local.metadata import InstancePaths, instance_id_for
+from computerouter.runtimes.transport import client_for
+
+pytestmark = pytest.mark.isolation
+
+
+@pytest.fixture(autouse=True)
+def _needs_isolation() -> None:
+    gaps = probe().gaps()
+    if gaps:
+        pytest.skip(f"crash tests need root, bubblewrap and cgroups: {', '.join(gaps)}")
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env["COMPUTEROUTER_HOME"] = str(home)
+    return env
+
+
+def _row_state(home: Path) -> str | None:
+    db = home / "computerouter.db"
+    if not db.exists():
+        return None
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.05) as conn:
+            row = conn.execute("SELECT state FROM sessions").fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else str(row[0])
+
+
+def _instance_dirs(home: Path) -> list[Path]:
+    base = home / "local" / "instances"
+    return sorted(base.iterdir()) if base.is_dir() else []
+
+
+def _sockets(home: Path) -> list[Path]:
+    provider = LocalProvider(root=home / "local")
+    return [
+        InstancePaths.of(provider.root, d.name).sock_dir / "runtime.sock"
+        for d in _instance_dirs(home)
+        if (InstancePaths.of(provider.root, d.name).sock_dir / "runtime.sock").exists()
+    ]
+
+
+KILL_POINTS: dict[str, Callable[[Path], bool]] = {
+    "row committed": lambda home: _row_state(home) == "provisioning",
+    "instance directory made": lambda home: bool(_instance_dirs(home)),
+    "runtime socket bound": lambda home: bool(_sockets(home)),
+}
+
+
+@pytest.mark.parametrize("kill_point", sorted(KILL_POINTS))
+def test_kill_9_mid_provisioning_then_restart(tmp_path: Path, kill_point: str) -> None:
+    home = tmp_path / "home"
+    ensure = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "computerouter",
+            "compute",
+            "sessions",
+            "ensure",
+            "--user",
+            "crash",
+            "--sandbox",
+            "test",
+            "--json",
+        ],
+        env=_env(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    reached = KILL_POINTS[kill_point]
+    deadline = time.monotonic() + 30
+    while not reached(home) and ensure.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    state_at_kill = _row_state(home)
+    os.kill(ensure.pid, signal.SIGKILL)
+    ensure.wait()
+    assert state_at_kill is not None, "the control plane died before writing its session row"
+
+    restart = subprocess.run(
+        [sys.executable, "-m", "computerouter", "compute", "reap", "--json"],
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert restart.returncode == 0, restart.stderr
+
+    router = open_router(Settings.load(env={}, home=home))
+    provider = router.provider("local")
+    assert isinstance(provider, LocalProvider)
+    [record] = router.store.sessions.list()
+    owned = instance_id_for(record.id)
+    try:
+        if record.state is SessionState.RUNNING:
+            # adopted: healthy, and the only thing the provider holds
+            assert record.endpoint is not None
+            with client_for(record.endpoint, timeout_s=5) as client:
+                assert client.get("/health").status_code == 200
+            assert [i.instance_id for i in provider.list()] == [owned]
+        else:
+            assert record.state is SessionState.FAILED, (state_at_kill, record)
+            assert provider.list() == []
+            assert provider.footprint(owned).empty
+    finally:
+        if record.state is SessionState.RUNNING:
+            router.destroy(record.id)
+    # Either way, once destroyed nothing of it remains on the machine.
+    assert provider.footprint(owned).empty
+    assert _instance_dirs(home) == []
+    assert provider.list() == []
+    router.store.close()
