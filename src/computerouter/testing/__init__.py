@@ -4,6 +4,7 @@ Fakes, not mocks: they keep real state and obey the same contract as the real th
 (``tests/contract`` runs against :class:`FakeProvider` too).
 """
 
+from computerouter.testing.agent_fakes import FakeAgentRuntime, FakeTurn
 from computerouter.testing.fakes import FakeClock, FakeProvider, FakeRuntime
 
-__all__ = ["FakeClock", "FakeProvider", "FakeRuntime"]
+__all__ = ["FakeAgentRuntime", "FakeClock", "FakeProvider", "FakeRuntime", "FakeTurn"]

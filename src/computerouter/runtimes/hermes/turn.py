@@ -13,9 +13,27 @@ from computerouter.errors import InputError, RuntimeFailure
 from computerouter.runtimes.base import EventContext, TurnRequest
 from computerouter.runtimes.hermes.events import TERMINAL, parse_sse, translate
 
-__all__ = ["HermesTurn"]
+__all__ = ["HermesTurn", "conversation_history"]
 
 APPROVAL_CHOICES = ("once", "session", "always", "deny")
+
+
+def conversation_history(client: httpx.Client, conversation: str) -> list[dict[str, str]]:
+    """Earlier user and assistant turns of ``conversation``, text only, oldest first."""
+    try:
+        response = client.get(f"/api/sessions/{conversation}/messages")
+    except httpx.HTTPError as exc:
+        raise RuntimeFailure(f"could not read the conversation from Hermes: {exc}") from exc
+    if response.status_code == 404:
+        return []
+    if response.status_code != 200:
+        raise RuntimeFailure(f"Hermes conversation read: HTTP {response.status_code}")
+    history = []
+    for message in response.json().get("data", []):
+        role, content = message.get("role"), message.get("content")
+        if role in ("user", "assistant") and isinstance(content, str) and content.strip():
+            history.append({"role": role, "content": content})
+    return history
 
 
 class HermesTurn:
@@ -34,9 +52,15 @@ class HermesTurn:
         self._timeout = turn_timeout_s
         body: dict[str, Any] = {"input": request.input}
         if request.instructions:
-            body["instructions"] = request.instructions
+            body["instructions"] = request.instructions  # per run: Hermes does not keep it
         if request.conversation:
+            # Hermes stores every turn under session_id but does not load earlier turns for
+            # /v1/runs; they go back in as conversation_history, read from Hermes's own store
+            # in the session (so the history lives, and moves, with the session).
             body["session_id"] = request.conversation
+            history = conversation_history(client, request.conversation)
+            if history:
+                body["conversation_history"] = history
         try:
             response = client.post("/v1/runs", json=body)
         except httpx.HTTPError as exc:
