@@ -11,7 +11,7 @@ from computerouter.providers.local.sandbox import SandboxMode, Tools
 FULL_TOOLS = Tools(setsid="/usr/bin/setsid", setpriv="/usr/bin/setpriv", bwrap="/usr/bin/bwrap",
                    unshare="/usr/bin/unshare", nsenter="/usr/bin/nsenter",
                    chroot="/usr/sbin/chroot", mount="/usr/bin/mount", tar="/usr/bin/tar",
-                   zstd="/usr/bin/zstd", gzip="/usr/bin/gzip")
+                   zstd="/usr/bin/zstd", gzip="/usr/bin/gzip", python="/usr/bin/python3")
 HYBRID = CgroupMounts(v1=(("cpu", "/sys/fs/cgroup/cpu"), ("freezer", "/sys/fs/cgroup/freezer")),
                       unified="/sys/fs/cgroup/unified")
 ROOT_HOST = LocalHost(is_root=True, tools=FULL_TOOLS, bwrap_version="0.8.0", bwrap_works=True,
@@ -39,7 +39,7 @@ def test_without_bwrap_root_falls_back_to_unshare() -> None:
                                bwrap_works=False)
     assert host.sandbox is SandboxMode.UNSHARE
     assert host.isolated
-    assert statuses(host)["bubblewrap"] == "missing"
+    assert statuses(host)["bubblewrap"] == "warn"  # a fallback is in use: not fatal
     assert "no working bubblewrap" in host.gaps()
 
 
@@ -61,6 +61,15 @@ def test_nothing_to_isolate_with() -> None:
     assert statuses(host)["sandbox"] == "missing"
     assert statuses(host)["bubblewrap"] == "missing"
     assert statuses(host)["tar"] == "missing"
+
+
+def test_missing_means_blocked() -> None:
+    host = dataclasses.replace(ROOT_HOST, tools=dataclasses.replace(FULL_TOOLS, setpriv=None,
+                                                                      nsenter=None, zstd=None))
+    assert statuses(host)["setpriv"] == "missing"  # root cannot drop to session uids
+    assert statuses(host)["nsenter"] == "warn"  # only exec is lost
+    assert statuses(host)["zstd"] == "warn"  # gzip does instead
+    assert host.sandbox is SandboxMode.NONE
 
 
 def test_unshare_needs_root() -> None:

@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -255,3 +256,14 @@ def test_a_deep_root_keeps_sockets_elsewhere_and_cleans_them(tmp_path: Path) -> 
 
     assert not socket_dir.exists()
     assert not socket_dir.parent.exists()  # the per-root socket base is gone too
+
+
+@needs_isolation
+def test_concurrent_creates_of_one_key_make_one_instance(local: LocalProvider) -> None:
+    made = spec()
+    with ThreadPoolExecutor(4) as pool:
+        instances = list(pool.map(lambda _: local.create(made), range(4)))
+
+    assert {i.instance_id for i in instances} == {"lc-" + made.idempotency_key}
+    assert len(local.list()) == 1
+    assert len(local.footprint(instances[0].instance_id).pids) == 3  # bwrap pair + runtime

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
 from computerouter.providers.local.mounts import Mount, MountOp
 from computerouter.providers.local.sandbox import (
     JOIN_SCRIPT,
+    RelayLaunch,
     SandboxMode,
     SessionCommand,
     SessionView,
     Tools,
     bwrap_args,
     drop_privileges,
+    egress_socket_name,
     exec_argv,
     launcher_argv,
+    relay_argv,
     sandbox_argv,
     session_env,
     substitute,
@@ -90,10 +94,38 @@ def test_unisolated_runs_the_command_itself() -> None:
 
 def test_launcher_detaches_then_joins_groups_before_exec() -> None:
     argv = launcher_argv(TOOLS, join_files=["/cg/a/cgroup.procs", "/cg/b/cgroup.procs"],
-                         pidfile="/i/leader.pid", sandbox=["/usr/bin/bwrap", "x"])
-    assert argv[:5] == ["/usr/bin/setsid", "-f", "/bin/sh", "-c", JOIN_SCRIPT]
-    assert argv[5:] == ["sh", "/cg/a/cgroup.procs", "/cg/b/cgroup.procs", "/i/leader.pid",
-                        "--", "/usr/bin/bwrap", "x"]
+                         pidfile="/i/leader.pid", sandbox=["/usr/bin/bwrap", "--args", "5"],
+                         inherited_fds=[5])
+    assert argv[:4] == ["/usr/bin/setsid", "-f", "/bin/sh", "-c"]
+    assert argv[4].splitlines() == [
+        "cd / || exit 125",
+        "echo $$ > /cg/a/cgroup.procs || exit 125",
+        "echo $$ > /cg/b/cgroup.procs || exit 125",
+        "echo $$ > /i/leader.pid || exit 125",
+        "exec /usr/bin/bwrap --args 5",
+    ]
+
+
+def test_launcher_starts_relays_with_their_own_pipe_only() -> None:
+    relays = [RelayLaunch(fd=7, socket_name="egress-model.sock", argv=("/usr/bin/python3", "-c",
+                                                                       "print('a  b')")),
+              RelayLaunch(fd=8, socket_name="egress-x.sock", argv=("/usr/bin/python3",))]
+    argv = launcher_argv(TOOLS, join_files=[], pidfile="/i/leader.pid",
+                         sandbox=["/usr/bin/bwrap", "--args", "5"], relays=relays,
+                         sock_dir="/s/d", inherited_fds=[5, 7, 8])
+    lines = argv[4].splitlines()[1:]
+    assert lines[1] == ("(cd /s/d && exec /usr/bin/python3 -c 'print('\"'\"'a  b'\"'\"')' "
+                        "egress-model.sock <&7 7<&- 5<&- 8<&-) &")
+    assert lines[2] == "(cd /s/d && exec /usr/bin/python3 egress-x.sock <&8 8<&- 5<&- 7<&-) &"
+    assert lines[3] == "exec /usr/bin/bwrap --args 5 7<&- 8<&-"
+    assert subprocess.run(["/bin/sh", "-n", "-c", argv[4]], check=False).returncode == 0
+
+
+def test_relays_run_as_the_session_uid() -> None:
+    assert relay_argv(dataclasses.replace(TOOLS, python="/usr/bin/python3"), uid=2_000_007,
+                      source="pass") == (*drop_privileges(TOOLS, 2_000_007), "/usr/bin/python3",
+                                         "-I", "-S", "-c", "pass")
+    assert egress_socket_name("model") == "egress-model.sock"
 
 
 def test_join_script_writes_its_pid_everywhere_then_execs(tmp_path: Path) -> None:

@@ -35,6 +35,8 @@ __all__ = ["LocalHost", "Row", "probe"]
 Row = tuple[str, str, str]
 """(check, status, detail); status is ``ok``, ``warn`` or ``missing``."""
 
+# Interpreters any uid can run; a pyenv shim under root's home is neither fast nor reachable.
+_SYSTEM_PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3")
 _SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -101,18 +103,27 @@ class LocalHost:
             if self.is_root
             else ("privileges", "warn", "not root: sessions run as your uid, without limits")
         )
+        mode = self.sandbox
+        # "missing" only where it stops sessions or a feature; a fallback in use is a "warn".
         if t.bwrap:
-            status = "ok" if self.bwrap_works else "warn"
             detail = f"{t.bwrap} {self.bwrap_version}".strip()
-            rows.append(("bubblewrap", status, detail if self.bwrap_works else
-                         f"{detail}: a trial sandbox failed"))
+            rows.append(("bubblewrap", "ok", detail) if self.bwrap_works else
+                         ("bubblewrap", "warn" if mode is not SandboxMode.NONE else "missing",
+                          f"{detail}: a trial sandbox failed"))
         else:
-            rows.append(("bubblewrap", "missing", "install bubblewrap (preferred sandbox)"))
+            rows.append(("bubblewrap", "warn" if mode is not SandboxMode.NONE else "missing",
+                         "not installed (preferred sandbox)"))
+        needed = {
+            "unshare": ("warn", "fallback sandbox when bubblewrap is missing"),
+            "nsenter": ("warn", "needed to exec commands inside sessions"),
+            "setpriv": ("missing" if self.is_root else "warn",
+                        "needed to run sessions as their own uid"),
+            "setsid": ("missing", "needed to start sessions detached"),
+        }
         for label, path in (("unshare", t.unshare), ("nsenter", t.nsenter),
                             ("setpriv", t.setpriv), ("setsid", t.setsid)):
-            rows.append((label, "ok", path) if path else
-                        (label, "missing", "util-linux; needed to isolate and enter sessions"))
-        mode = self.sandbox
+            status, why = needed[label]
+            rows.append((label, "ok", path) if path else (label, status, f"util-linux; {why}"))
         if mode is SandboxMode.NONE:
             rows.append(("sandbox", "missing",
                          "none: sessions are refused unless local_allow_unisolated is set"))
@@ -141,6 +152,8 @@ class LocalHost:
             rows.append(("zstd", "ok", t.zstd))
         else:
             rows.append(("zstd", "warn", "missing: archives use gzip (slower)"))
+        rows.append(("python3", "ok", t.python) if t.python else
+                     ("python3", "warn", "no system interpreter: egress relays cannot run"))
         return rows
 
 
@@ -182,6 +195,7 @@ def probe(*, trial: bool = True) -> LocalHost:
         tar=_which("tar"),
         zstd=_which("zstd"),
         gzip=_which("gzip"),
+        python=next((p for p in _SYSTEM_PYTHONS if os.access(p, os.X_OK)), None),
     )
     true = _which("true") or "/bin/true"
     bwrap_works = False

@@ -14,15 +14,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
-import stat
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from computerouter.domain.instances import ExecResult, Instance, InstanceState, InstanceUsage
-from computerouter.domain.values import Endpoint, FileSpec, Labels, LaunchSpec
+from computerouter.domain.values import Endpoint, Labels, LaunchSpec
 from computerouter.errors import (
     InputError,
     InstanceNotFound,
@@ -33,8 +31,15 @@ from computerouter.errors import (
 from computerouter.providers.base import Capabilities, InstanceSpec
 from computerouter.providers.local.archive import find_archive, pack, unpack
 from computerouter.providers.local.errors import PROVIDER, translate
+from computerouter.providers.local.fsutil import rmtree
 from computerouter.providers.local.health import health_status, wait_healthy
 from computerouter.providers.local.host import LocalHost, probe
+from computerouter.providers.local.launch import (
+    SessionLaunch,
+    log_tail,
+    session_view,
+    start_session,
+)
 from computerouter.providers.local.locks import HeldLock, file_lock
 from computerouter.providers.local.metadata import (
     InstancePaths,
@@ -46,24 +51,17 @@ from computerouter.providers.local.metadata import (
     scope_of,
     write_record,
 )
-from computerouter.providers.local.mounts import HostFS, RealHostFS, plan_mounts
+from computerouter.providers.local.mounts import HostFS, RealHostFS
 from computerouter.providers.local.sandbox import (
     SandboxMode,
-    SessionCommand,
-    SessionView,
-    bwrap_args,
     exec_argv,
-    launcher_argv,
-    sandbox_argv,
     session_env,
-    substitute,
 )
 from computerouter.providers.local.states import LocalFacts, instance_state
 from computerouter.providers.local.tree import (
     CgroupTree,
     ProcessGroupTree,
     ProcessTree,
-    read_pidfile,
 )
 from computerouter.providers.local.uids import allocate_uid
 
@@ -238,7 +236,7 @@ class LocalProvider:
                                 timeout_s=RESUME_TIMEOUT_S, alive=lambda: bool(tree.pids())):
                 raise RuntimeFailure(
                     f"{instance_id}: runtime did not answer {record.health_path} after thaw"
-                    f"{self._log_tail(paths)}"
+                    f"{log_tail(paths)}"
                 )
             write_record(paths, record.with_state(RecordedState.RUNNING))
             return self._require_observed(instance_id)
@@ -262,7 +260,7 @@ class LocalProvider:
                 )
             tree.remove()
             self._remove_session_files(paths)
-            _rmtree(paths.workspace)
+            rmtree(paths.workspace)
             archived = replace(record, state=RecordedState.ARCHIVED, cpu_seconds_before=cpu)
             write_record(paths, archived)
             return self._require_observed(instance_id)
@@ -289,7 +287,7 @@ class LocalProvider:
                     # Leftovers of an earlier restore that crashed halfway.
                     tree.kill()
                     tree.remove()
-                    _rmtree(paths.workspace)
+                    rmtree(paths.workspace)
                     self._fresh_workspace(paths, self._switch_uid(record))
                     unpack(archive, paths.workspace, self._host.tools)
                     self._own_workspace(paths, self._switch_uid(record))
@@ -299,7 +297,7 @@ class LocalProvider:
                         tree.kill()
                         tree.remove()
                         self._remove_session_files(paths)
-                        _rmtree(paths.workspace)
+                        rmtree(paths.workspace)
                         write_record(paths, record.with_state(RecordedState.ARCHIVED))
                     raise
                 write_record(paths, restoring.with_state(RecordedState.RUNNING))
@@ -333,7 +331,7 @@ class LocalProvider:
                                     provider=PROVIDER)
             mode = SandboxMode(record.sandbox)
             paths = self._paths(instance_id)
-            view = self._view(mode, paths)
+            view = session_view(mode, paths)
             command = exec_argv(
                 self._host.tools,
                 mode=mode,
@@ -406,73 +404,19 @@ class LocalProvider:
         return self._require_observed(instance_id)
 
     def _start(self, record: InstanceRecord, launch: LaunchSpec) -> None:
-        """Start the runtime of an instance whose record and workspace exist; wait for health."""
-        paths = self._paths(record.instance_id)
-        mode = SandboxMode(record.sandbox)
-        uid = self._switch_uid(record)
-        self._write_runtime_files(paths, launch.files)
-        _rmtree(paths.sock_dir)
-        paths.sock_dir.mkdir(parents=True, mode=0o700)
-        paths.sock_dir.chmod(0o700)
-        if uid is not None:
-            os.chown(paths.sock_dir, uid, uid)
-        with contextlib.suppress(FileNotFoundError):
-            paths.pidfile.unlink()
-        tree = self._tree(record.instance_id)
-        tree.prepare(record.resources)
-
-        view = self._view(mode, paths)
-        command = SessionCommand(mode=mode, command=substitute(launch.argv, view), uid=uid)
-        if mode is not SandboxMode.NONE:
-            command = replace(command, mounts=tuple(plan_mounts(
-                workspace=str(paths.workspace),
-                sock_dir=str(paths.sock_dir),
-                runtime_dir=str(paths.runtime_dir),
-                provider_root=str(self._root),
-                extra=launch.mounts,
-                fs=self._fs,
-            )))
-        if mode is SandboxMode.UNSHARE:
-            paths.rootfs.mkdir(exist_ok=True, mode=0o755)
-            command = replace(command, rootfs=str(paths.rootfs))
-
-        with _args_fd(bwrap_args(command) if mode is SandboxMode.BWRAP else None) as fd:
-            argv = launcher_argv(
-                self._host.tools,
-                join_files=[str(f) for f in tree.join_files()],
-                pidfile=str(paths.pidfile),
-                sandbox=sandbox_argv(command, self._host.tools, args_fd=fd),
-            )
-            with open(paths.log, "ab") as logfile:
-                launcher = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=logfile,
-                    stderr=logfile,
-                    env=session_env(view, launch.env),
-                    cwd=paths.workspace if mode is SandboxMode.NONE else paths.dir,
-                    pass_fds=() if fd is None else (fd,),
-                    start_new_session=True,
-                )
-                # setsid -f returns as soon as it has forked the detached leader.
-                if launcher.wait(timeout=30) != 0:
-                    raise RuntimeFailure(
-                        f"{record.instance_id}: launcher failed{self._log_tail(paths)}"
-                    )
-
-        def alive() -> bool | None:
-            if read_pidfile(paths.pidfile) is None:
-                return None  # the leader has not joined its groups yet
-            return bool(tree.pids())
-
-        if not wait_healthy(str(paths.socket), launch.health_path,
-                            timeout_s=launch.start_timeout_s, alive=alive):
-            state = "exited" if alive() is False else "did not answer in time"
-            raise RuntimeFailure(
-                f"{record.instance_id}: runtime {launch.runtime!r} {state} "
-                f"(GET {launch.health_path} within {launch.start_timeout_s:g}s)"
-                f"{self._log_tail(paths)}"
-            )
+        start_session(
+            SessionLaunch(
+                paths=self._paths(record.instance_id),
+                mode=SandboxMode(record.sandbox),
+                uid=self._switch_uid(record),
+                resources=record.resources,
+                launch=launch,
+                provider_root=self._root,
+            ),
+            host=self._host,
+            fs=self._fs,
+            tree=self._tree(record.instance_id),
+        )
 
     def _fresh_workspace(self, paths: InstancePaths, uid: int | None) -> None:
         paths.workspace.mkdir(mode=0o700)
@@ -482,20 +426,6 @@ class LocalProvider:
         paths.workspace.chmod(0o700)
         if uid is not None:
             os.chown(paths.workspace, uid, uid)
-
-    def _write_runtime_files(self, paths: InstancePaths, files: Sequence[FileSpec]) -> None:
-        _rmtree(paths.runtime_dir)
-        paths.runtime_dir.mkdir(mode=0o755)
-        paths.runtime_dir.chmod(0o755)
-        for spec in files:
-            relative = PurePosixPath(spec.name)
-            if relative.is_absolute() or ".." in relative.parts or not relative.parts:
-                raise InputError(f"runtime file name {spec.name!r} must be a relative path")
-            target = paths.runtime_dir.joinpath(*relative.parts)
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-            target.write_bytes(spec.content)
-            # Readable by the session uid; never writable by it, never set-id.
-            target.chmod(spec.mode & 0o755 | 0o444)
 
     # -- internals: observing ----------------------------------------------------------------
 
@@ -578,16 +508,16 @@ class LocalProvider:
             archive = find_archive(paths.archive_stem)
         for leftover in paths.archive_stem.parent.glob(f"{instance_id}.tar.*.part"):
             leftover.unlink()
-        _rmtree(paths.dir)
+        rmtree(paths.dir)
 
     def _remove_session_files(self, paths: InstancePaths) -> None:
-        _rmtree(paths.sock_dir)
+        rmtree(paths.sock_dir)
         with contextlib.suppress(OSError):
             # The per-root socket base outside the root: leave no empty one behind.
             if paths.sockets != self._root / "s":
                 paths.sockets.rmdir()
-        _rmtree(paths.runtime_dir)
-        _rmtree(paths.rootfs)
+        rmtree(paths.runtime_dir)
+        rmtree(paths.rootfs)
         with contextlib.suppress(FileNotFoundError):
             paths.pidfile.unlink()
 
@@ -615,12 +545,6 @@ class LocalProvider:
     def _switch_uid(self, record: InstanceRecord) -> int | None:
         return record.uid if self._dedicated_uids(SandboxMode(record.sandbox)) else None
 
-    def _view(self, mode: SandboxMode, paths: InstancePaths) -> SessionView:
-        if mode is SandboxMode.NONE:
-            return SessionView(workspace=str(paths.workspace), socket=str(paths.socket),
-                               runtime_dir=str(paths.runtime_dir))
-        return SessionView.isolated()
-
     def _known(self, instance_id: str) -> None:
         if not check_instance_id(instance_id):
             raise InstanceNotFound(provider=PROVIDER, instance_id=instance_id)
@@ -644,31 +568,6 @@ class LocalProvider:
             "and process namespace (local_allow_unisolated is set)"
         )
 
-    def _log_tail(self, paths: InstancePaths) -> str:
-        try:
-            with open(paths.log, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - _LOG_TAIL_BYTES))
-                tail = fh.read().decode(errors="replace").strip()
-        except OSError:
-            return ""
-        return f"; log tail:\n{tail}" if tail else ""
-
-
-@contextlib.contextmanager
-def _args_fd(args: Sequence[str] | None) -> Iterator[int | None]:
-    """An anonymous file holding NUL-separated bwrap arguments, for ``bwrap --args FD``."""
-    if args is None:
-        yield None
-        return
-    fd = os.memfd_create("bwrap-args", 0)
-    try:
-        os.write(fd, b"".join(a.encode() + b"\0" for a in args))
-        os.lseek(fd, 0, os.SEEK_SET)
-        yield fd
-    finally:
-        os.close(fd)
-
 
 def _pid_inside(pids: Sequence[int]) -> int:
     """A pid of the sandbox proper: in its mount *and* pid namespaces (not the bwrap parent,
@@ -682,17 +581,3 @@ def _pid_inside(pids: Sequence[int]) -> int:
         if theirs[0] != own[0] and theirs[1] != own[1]:
             return pid
     raise ProviderError("no process of the session is inside its namespaces", provider=PROVIDER)
-
-
-def _rmtree(path: Path) -> None:
-    """Remove a tree, also one whose owner made directories read-only; gone already is fine."""
-
-    def make_writable(func: Callable[..., object], failed: str, _exc: object) -> None:
-        parent = os.path.dirname(failed)
-        os.chmod(parent, os.stat(parent).st_mode | stat.S_IRWXU)
-        func(failed)
-
-    if os.path.islink(path):
-        path.unlink()
-    elif path.exists():
-        shutil.rmtree(path, onerror=make_writable)

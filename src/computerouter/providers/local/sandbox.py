@@ -1,13 +1,10 @@
 """Command lines that start a session's tree and run commands inside it (pure; no I/O).
 
-Launch, for every sandbox mode::
-
-    setsid -f sh -c JOIN sh <cgroup.procs...> <pidfile> -- <sandbox argv>
-
-``setsid -f`` forks and returns at once, so the tree is reparented to init and outlives the
-control-plane process that made it (no ``--die-with-parent``: sessions must survive a short
-CLI command). The detached shell writes its pid into every cgroup and the pidfile, then execs
-the sandbox, so nothing in the tree runs outside its groups.
+Launch, for every sandbox mode: ``setsid -f sh -c SCRIPT``. ``setsid -f`` forks and returns at
+once, so the tree is reparented to init and outlives the control-plane process that made it
+(no ``--die-with-parent``: sessions must survive a short CLI command). The detached shell
+writes its pid into every cgroup and the pidfile, starts the session's egress relays, then
+execs the sandbox, so nothing in the tree runs outside its groups.
 
 Sandbox argv per mode:
 
@@ -41,14 +38,17 @@ from computerouter.providers.local.mounts import (
 __all__ = [
     "JOIN_SCRIPT",
     "SANDBOX_PATH",
+    "RelayLaunch",
     "SandboxMode",
     "SessionCommand",
     "SessionView",
     "Tools",
     "bwrap_args",
     "drop_privileges",
+    "egress_socket_name",
     "exec_argv",
     "launcher_argv",
+    "relay_argv",
     "sandbox_argv",
     "session_env",
     "substitute",
@@ -84,6 +84,8 @@ class Tools:
     tar: str | None = None
     zstd: str | None = None
     gzip: str | None = None
+    python: str | None = None
+    """A system interpreter any uid can run (not a shim under a private home): egress relays."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -220,12 +222,57 @@ def sandbox_argv(cmd: SessionCommand, tools: Tools, *, args_fd: int | None = Non
     return inner
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RelayLaunch:
+    """An egress relay started next to the session: on the host, in its cgroups, as its uid."""
+
+    fd: int
+    """Read end of the pipe that carries the relay's config (credentials: never argv, never
+    a file)."""
+    socket_name: str
+    """Socket file the relay listens on, in the session's socket directory."""
+    argv: tuple[str, ...]
+
+
+def egress_socket_name(route_name: str) -> str:
+    return f"egress-{route_name}.sock"
+
+
+def relay_argv(tools: Tools, *, uid: int | None, source: str) -> tuple[str, ...]:
+    assert tools.python is not None
+    return (*drop_privileges(tools, uid), tools.python, "-I", "-S", "-c", source)
+
+
 def launcher_argv(
-    tools: Tools, *, join_files: Sequence[str], pidfile: str, sandbox: Sequence[str]
+    tools: Tools,
+    *,
+    join_files: Sequence[str],
+    pidfile: str,
+    sandbox: Sequence[str],
+    relays: Sequence[RelayLaunch] = (),
+    sock_dir: str = "",
+    inherited_fds: Sequence[int] = (),
+    cwd: str = "/",
 ) -> list[str]:
+    """``setsid -f sh -c SCRIPT``: the detached shell joins the groups, records its pid, starts
+    the relays (each in the socket directory, reading its config from its pipe) and execs the
+    sandbox. Descriptors meant for one program are closed for all the others."""
     assert tools.setsid is not None
-    return [tools.setsid, "-f", tools.sh, "-c", JOIN_SCRIPT, "sh", *join_files, pidfile, "--",
-            *sandbox]
+    q = shlex.quote
+    lines = [f"cd {q(cwd)} || exit 125"]
+    lines += [f"echo $$ > {q(f)} || exit 125" for f in (*join_files, pidfile)]
+    relay_fds = [r.fd for r in relays]
+    for relay in relays:
+        redirects = [f"<&{relay.fd}", f"{relay.fd}<&-"] + [
+            f"{fd}<&-" for fd in dict.fromkeys((*inherited_fds, *relay_fds)) if fd != relay.fd
+        ]
+        lines.append(
+            f"(cd {q(sock_dir)} && exec {shlex.join(relay.argv)} {q(relay.socket_name)} "
+            f"{' '.join(redirects)}) &"
+        )
+    closes = " ".join(f"{fd}<&-" for fd in relay_fds)
+    lines.append(f"exec {shlex.join(sandbox)} {closes}".rstrip())
+    return [tools.setsid, "-f", tools.sh, "-c", "\n".join(lines)]
 
 
 def exec_argv(
