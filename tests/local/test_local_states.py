@@ -25,9 +25,6 @@ def facts(recorded: R | None, *, alive: bool = False, frozen: bool = False,
         (facts(R.RUNNING, alive=True, workspace=True), S.RUNNING),
         (facts(R.RUNNING, alive=True, frozen=True, workspace=True), S.SUSPENDED),
         (facts(R.RUNNING, workspace=True), S.STOPPED),  # host restarted, tree gone
-        (facts(R.SUSPENDED, alive=True, frozen=True, workspace=True), S.SUSPENDED),
-        (facts(R.SUSPENDED, alive=True, workspace=True), S.RUNNING),  # thawed behind our back
-        (facts(R.SUSPENDED, workspace=True), S.STOPPED),
         (facts(R.ARCHIVING, alive=True, workspace=True), S.RUNNING),  # crashed before kill
         (facts(R.ARCHIVING, workspace=True), S.STOPPED),  # crashed mid-pack: workspace rules
         (facts(R.ARCHIVING, workspace=True, archive=True), S.STOPPED),

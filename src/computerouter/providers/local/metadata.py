@@ -155,11 +155,15 @@ class InstancePaths:
 
 
 class RecordedState(enum.StrEnum):
-    """What the provider last did to an instance (the facts on the machine may differ)."""
+    """What the provider last did to an instance (the facts on the machine may differ).
+
+    Only what the machine cannot tell is recorded: a live tree could be half made (creating,
+    restoring) or half packed (archiving). Frozen or thawed is not: the freezer says it, and
+    resume stays off the disk.
+    """
 
     CREATING = "creating"
     RUNNING = "running"
-    SUSPENDED = "suspended"
     ARCHIVING = "archiving"
     ARCHIVED = "archived"
     RESTORING = "restoring"

@@ -218,8 +218,8 @@ class LocalProvider:
                 )
             if not tree.frozen():
                 tree.freeze()
-            write_record(self._paths(instance_id), record.with_state(RecordedState.SUSPENDED))
-            return self._require_observed(instance_id)
+            # Frozen or not is read from the freezer itself; the record does not repeat it.
+            return self._instance(record, InstanceState.SUSPENDED)
 
     def resume(self, instance_id: str) -> Instance:
         self._known(instance_id)
@@ -238,8 +238,8 @@ class LocalProvider:
                     f"{instance_id}: runtime did not answer {record.health_path} after thaw"
                     f"{log_tail(paths)}"
                 )
-            write_record(paths, record.with_state(RecordedState.RUNNING))
-            return self._require_observed(instance_id)
+            # No record write and no re-observation: this is the hot path (thaw -> first answer).
+            return self._instance(record, InstanceState.RUNNING)
 
     def archive(self, instance_id: str) -> Instance:
         self._known(instance_id)
@@ -454,6 +454,11 @@ class LocalProvider:
             endpoint=Endpoint(kind="unix", address=str(paths.socket)) if serving else None,
         )
 
+    def _instance(self, record: InstanceRecord, state: InstanceState) -> Instance:
+        socket = self._paths(record.instance_id).socket
+        return Instance(instance_id=record.instance_id, provider=PROVIDER, state=state,
+                        labels=record.labels, endpoint=Endpoint(kind="unix", address=str(socket)))
+
     def _require_observed(self, instance_id: str) -> Instance:
         instance = self._observe(instance_id)
         if instance is None:
@@ -484,7 +489,6 @@ class LocalProvider:
             tree = self._tree(instance_id)
             tree.thaw()
             if wait_healthy(str(paths.socket), record.health_path, timeout_s=RESUME_TIMEOUT_S):
-                write_record(paths, record.with_state(RecordedState.RUNNING))
                 return self._require_observed(instance_id)
         if instance.state is InstanceState.ARCHIVED:
             raise ProviderError(
