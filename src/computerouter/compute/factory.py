@@ -16,6 +16,6 @@ def open_router(settings: Settings) -> ComputeRouter:
     return ComputeRouter(
         store=store,
         providers=build_providers(settings),
-        runtimes=build_runtimes(),
+        runtimes=build_runtimes(settings),
         settings=settings,
     )

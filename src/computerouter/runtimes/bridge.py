@@ -5,7 +5,8 @@ It starts the runtime as its child and relays bytes both ways:
 - ingress: the session's unix socket (COMPUTEROUTER_SOCKET, what the router connects to)
   -> 127.0.0.1:BRIDGE_TARGET_PORT inside the session (where the runtime listens);
 - egress: for each "port=socket" in BRIDGE_EGRESS (comma separated), 127.0.0.1:port inside
-  the session -> that unix socket, which the provider relays on the host side.
+  the session -> that unix socket (a relative name is taken in the directory of
+  COMPUTEROUTER_SOCKET), which the provider relays on the host side.
 
 The child is the command after "--". When it exits, the bridge exits with its status, so the
 provider sees the session's runtime die.
@@ -67,6 +68,8 @@ async def main(argv: list[str]) -> int:
     os.chmod(socket_path, 0o600)
     for spec in filter(None, os.environ.get("BRIDGE_EGRESS", "").split(",")):
         port, _, path = spec.partition("=")
+        # Relative socket names live beside the session socket (the provider's socket dir).
+        path = os.path.join(os.path.dirname(socket_path), path)
         servers.append(
             await asyncio.start_server(
                 relay_to(functools.partial(asyncio.open_unix_connection, path)),

@@ -1,12 +1,25 @@
-"""Which runtimes can run in sessions."""
+"""Which runtimes can run in sessions, built from settings."""
 
 from __future__ import annotations
 
+from computerouter.config import Settings
 from computerouter.runtimes.base import Runtime
 from computerouter.runtimes.echo import EchoRuntime
+from computerouter.runtimes.hermes import HermesImage, HermesRuntime, ModelEndpoint
+from computerouter.secrets import RouterSecret
 
 __all__ = ["build_runtimes"]
 
 
-def build_runtimes() -> dict[str, Runtime]:
-    return {"echo": EchoRuntime()}
+def build_runtimes(settings: Settings) -> dict[str, Runtime]:
+    hermes = HermesRuntime(
+        image=HermesImage(images_dir=settings.images_path),
+        model=ModelEndpoint(
+            base_url=settings.effective_model_base_url,
+            model=settings.model_name,
+            api_key=settings.model_api_key,
+        ),
+        secret=RouterSecret.load_or_create(settings.home),
+        turn_timeout_s=settings.turn_timeout_s,
+    )
+    return {"echo": EchoRuntime(), "hermes": hermes}

@@ -28,11 +28,18 @@ def conversation_history(client: httpx.Client, conversation: str) -> list[dict[s
         return []
     if response.status_code != 200:
         raise RuntimeFailure(f"Hermes conversation read: HTTP {response.status_code}")
-    history = []
+    history: list[dict[str, str]] = []
     for message in response.json().get("data", []):
         role, content = message.get("role"), message.get("content")
-        if role in ("user", "assistant") and isinstance(content, str) and content.strip():
-            history.append({"role": role, "content": content})
+        if role not in ("user", "assistant") or not isinstance(content, str) or not content.strip():
+            continue
+        if role == "user" and history and history[-1]["role"] == "user":
+            # The earlier input was never answered (its turn failed or was cancelled): drop
+            # it, or the model would take both as one message and repeat what went wrong.
+            history.pop()
+        history.append({"role": role, "content": content})
+    if history and history[-1]["role"] == "user":
+        history.pop()
     return history
 
 

@@ -1,0 +1,1 @@
+"""AgentRouter: agents, address resolution, run orchestration, events."""

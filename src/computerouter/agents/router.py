@@ -1,0 +1,219 @@
+"""AgentRouter: resolve an agent, ask ComputeRouter for its session, run the turn, stream events.
+
+The seed's run path: ``run(agent address, input)`` → resolve the agent row → read its compute
+settings (pin or policy) → ``ensure_session`` (held busy for the turn) → the turn on the runtime
+in that session → neutral AgentEvents back to the caller.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+from computerouter.compute.router import ComputeRouter
+from computerouter.compute.routing import candidates
+from computerouter.domain.agents import (
+    VENDOR_BACKENDS,
+    AgentAddress,
+    AgentRecord,
+    ModelSettings,
+    validate_slug,
+)
+from computerouter.domain.events import (
+    AgentEvent,
+    ApprovalRequested,
+    RunCancelled,
+    RunFailed,
+    RunStarted,
+    SessionReady,
+)
+from computerouter.domain.ids import new_id, new_run_id
+from computerouter.domain.session import RunState
+from computerouter.domain.states import SessionState
+from computerouter.domain.values import SessionKey
+from computerouter.errors import ComputeRouterError, InputError
+from computerouter.runtimes.base import AgentRuntime, EventContext, TurnHandle, TurnRequest
+from computerouter.runtimes.transport import client_for
+from computerouter.store.agents import AgentStore
+
+__all__ = ["AgentRouter", "AgentRun"]
+
+MAX_INPUT_CHARS = 200_000
+_HOW = {
+    None: "created",
+    SessionState.RUNNING: "already running",
+    SessionState.SUSPENDED: "resumed",
+    SessionState.ARCHIVED: "restored",
+}
+
+
+class AgentRun:
+    """One run in flight: iterate :meth:`events`; answer approvals; cancel from any thread."""
+
+    def __init__(self, router: AgentRouter, agent: AgentRecord, text: str, run_id: str) -> None:
+        self._router = router
+        self.agent = agent
+        self.text = text
+        self.run_id = run_id
+        self._turn: TurnHandle | None = None
+        self._cancelled = threading.Event()
+        self.outcome: str | None = None
+
+    def respond_approval(self, choice: str) -> None:
+        if self._turn is None:
+            raise InputError("this run has no pending approval")
+        self._turn.respond_approval(choice)
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        if self._turn is not None:
+            self._turn.cancel()
+
+    def events(self) -> Iterator[AgentEvent]:
+        compute = self._router.compute
+        agent = self.agent
+        key = SessionKey(user_id=agent.user_id, sandbox_id=agent.sandbox_id)
+        context = EventContext(
+            run_id=self.run_id,
+            agent_id=agent.id,
+            sandbox_id=agent.sandbox_id,
+            user_id=agent.user_id,
+        )
+        runtime = self._router.runtime_for(agent)
+        providers = candidates(agent.settings, compute.providers.keys())
+        before = compute.store.sessions.find_live(key)
+        started = time.perf_counter()
+        with compute.open_run(
+            key,
+            run_id=self.run_id,
+            agent_id=agent.id,
+            provider=providers[0],
+            runtime=runtime.name,
+            region=agent.settings.compute_region or "",
+        ) as lease:
+            session = lease.session
+            took_ms = (time.perf_counter() - started) * 1000
+            how = _HOW.get(None if before is None else before.state, "ready")
+            yield context.make(
+                SessionReady,
+                session_id=session.id,
+                provider=session.provider,
+                how=how,
+                took_ms=round(took_ms, 3),
+            )
+            yield context.make(
+                RunStarted, session_id=session.id, provider=session.provider, runtime=runtime.name
+            )
+            if self._cancelled.is_set():
+                lease.outcome = RunState.CANCELLED
+                yield context.make(RunCancelled, reason="cancelled before the turn started")
+                return
+            assert session.endpoint is not None
+            with client_for(session.endpoint, timeout_s=30.0) as client:
+                client.headers.update(runtime.headers(session.id))
+                request = TurnRequest(
+                    run_id=self.run_id,
+                    input=self.text,
+                    instructions=agent.prompt,
+                    conversation=f"{agent.id}",
+                )
+                try:
+                    self._turn = runtime.start_turn(client, request, context)
+                except ComputeRouterError as exc:
+                    lease.outcome = RunState.FAILED
+                    yield context.make(RunFailed, error=str(exc), code=exc.code)
+                    return
+                for event in self._turn.events():
+                    if isinstance(event, RunFailed):
+                        lease.outcome = RunState.FAILED
+                    elif isinstance(event, RunCancelled):
+                        lease.outcome = RunState.CANCELLED
+                    yield event
+                    if isinstance(event, ApprovalRequested) and self._cancelled.is_set():
+                        self._turn.respond_approval("deny")
+            self.outcome = lease.outcome
+
+
+class AgentRouter:
+    def __init__(self, *, compute: ComputeRouter, agents: AgentStore) -> None:
+        self.compute = compute
+        self.agents = agents
+
+    # -- agents -------------------------------------------------------------------------------
+
+    def create_agent(
+        self,
+        *,
+        user_id: str,
+        address: AgentAddress,
+        settings: ModelSettings,
+        prompt: str,
+    ) -> AgentRecord:
+        SessionKey(user_id=user_id, sandbox_id=address.sandbox_id)
+        validate_slug(address.slug)
+        if not prompt.strip():
+            raise InputError("the prompt is empty; an agent needs a system prompt")
+        now = time.time()
+        return self.agents.create(
+            AgentRecord(
+                id=new_id("agt"),
+                user_id=user_id,
+                sandbox_id=address.sandbox_id,
+                slug=address.slug,
+                settings=settings,
+                prompt=prompt,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+    def update_agent(
+        self,
+        agent: AgentRecord,
+        *,
+        settings: ModelSettings | None = None,
+        prompt: str | None = None,
+    ) -> AgentRecord:
+        if prompt is not None and not prompt.strip():
+            raise InputError("the prompt is empty; an agent needs a system prompt")
+        return self.agents.update(
+            replace(
+                agent,
+                settings=settings or agent.settings,
+                prompt=agent.prompt if prompt is None else prompt,
+                updated_at=time.time(),
+            )
+        )
+
+    def resolve(self, user_id: str, address: AgentAddress) -> AgentRecord:
+        return self.agents.get(user_id, address)
+
+    def runtime_for(self, agent: AgentRecord) -> AgentRuntime:
+        backend = agent.settings.backend
+        if backend in VENDOR_BACKENDS:
+            raise InputError(
+                f"agent {agent.address} uses the vendor-managed backend {backend!r}; "
+                "its vendor runs it, not ComputeRouter"
+            )
+        runtime = self.compute.runtime(backend)
+        if not isinstance(runtime, AgentRuntime):
+            raise InputError(f"runtime {backend!r} cannot run agent turns")
+        return runtime
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def run(
+        self, *, user_id: str, address: AgentAddress, text: str, run_id: str | None = None
+    ) -> AgentRun:
+        """Check everything that can be checked before touching compute, then hand back the
+        run; its events start (and its session is ensured) when iterated."""
+        if not text.strip():
+            raise InputError("the input is empty; give the agent something to do")
+        if len(text) > MAX_INPUT_CHARS:
+            raise InputError(f"the input is {len(text)} characters; the limit is {MAX_INPUT_CHARS}")
+        agent = self.resolve(user_id, address)
+        self.runtime_for(agent)
+        candidates(agent.settings, self.compute.providers.keys())
+        return AgentRun(self, agent, text, run_id or new_run_id())

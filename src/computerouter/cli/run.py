@@ -1,0 +1,162 @@
+"""``computerouter run ADDRESS "input"``: one turn of an agent, its events rendered live.
+
+Events are read on a worker thread and handed over through a queue, so Ctrl-C in the main
+thread cancels the run inside the runtime and the command still shows how the run ended.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+from typing import Annotated
+
+import typer
+
+from computerouter.agents.model import ensure_standin
+from computerouter.agents.router import AgentRun
+from computerouter.cli.agents import SandboxOpt, UserOpt, agent_router, user_option
+from computerouter.cli.context import get_context
+from computerouter.cli.render import console, err_console
+from computerouter.domain.agents import AgentAddress
+from computerouter.domain.events import (
+    AgentEvent,
+    ApprovalRequested,
+    ApprovalResolved,
+    MessageDelta,
+    RunCancelled,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+    SessionReady,
+    ToolCompleted,
+    ToolStarted,
+    Usage,
+)
+from computerouter.errors import ComputeRouterError
+
+__all__ = ["run"]
+
+_END = object()
+
+
+def _pump(agent_run: AgentRun, out: queue.Queue[object]) -> None:
+    try:
+        for event in agent_run.events():
+            out.put(event)
+    except ComputeRouterError as exc:
+        out.put(exc)
+    except Exception as exc:  # a bug: hand it to the main thread to surface
+        out.put(exc)
+    finally:
+        out.put(_END)
+
+
+class _Renderer:
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.in_text = False
+
+    def _break(self) -> None:
+        if self.in_text:
+            console.print()
+            self.in_text = False
+
+    def show(self, event: AgentEvent) -> None:
+        if self.as_json:
+            print(json.dumps(event.to_dict()), flush=True)
+            return
+        if isinstance(event, MessageDelta):
+            console.print(event.delta, end="", highlight=False, markup=False)
+            self.in_text = True
+            return
+        self._break()
+        if isinstance(event, SessionReady):
+            console.print(
+                f"[dim]session {event.session_id} on {event.provider}: {event.how} "
+                f"in {event.took_ms:.1f} ms[/]"
+            )
+        elif isinstance(event, RunStarted):
+            console.print(f"[dim]run {event.run_id} started ({event.runtime})[/]")
+        elif isinstance(event, ToolStarted):
+            console.print(f"[cyan]⚙ {event.tool}[/] [dim]{event.preview}[/]", highlight=False)
+        elif isinstance(event, ToolCompleted):
+            mark = "[red]✗[/]" if event.error else "[green]✓[/]"
+            console.print(f"{mark} [cyan]{event.tool}[/] [dim]{event.duration_s:.2f} s[/]")
+        elif isinstance(event, ApprovalRequested):
+            console.print(f"[yellow]approval requested[/]: {event.description or event.command}")
+            console.print("  " + event.command, style="bold", highlight=False, markup=False)
+        elif isinstance(event, ApprovalResolved):
+            console.print(f"[yellow]approval answered[/]: {event.choice}")
+        elif isinstance(event, Usage):
+            console.print(
+                f"[dim]usage: {event.input_tokens} in, {event.output_tokens} out "
+                f"({event.model or 'model'})[/]"
+            )
+        elif isinstance(event, RunCompleted):
+            console.print(f"[green]run completed[/] [dim]{event.run_id}[/]")
+        elif isinstance(event, RunFailed):
+            console.print(f"[red]run failed[/]: {event.error}", highlight=False)
+        elif isinstance(event, RunCancelled):
+            console.print(f"[yellow]run cancelled[/] [dim]{event.reason}[/]")
+
+
+def _approval_answer(event: ApprovalRequested, approve: bool, deny: bool) -> str:
+    if approve:
+        return "once"
+    if deny or not sys.stdin.isatty():
+        return "deny"
+    choices = [c for c in event.choices if c in ("once", "session", "always", "deny")] or ["deny"]
+    return str(
+        typer.prompt(f"allow? ({'/'.join(choices)})", default="deny", show_default=True)
+    ).strip()
+
+
+def run(
+    ctx: typer.Context,
+    address: Annotated[str, typer.Argument(help="SANDBOX/SLUG, or SLUG with --sandbox.")],
+    text: Annotated[str, typer.Argument(help="What to tell the agent.")],
+    sandbox: SandboxOpt = None,
+    user: UserOpt = None,
+    approve: Annotated[bool, typer.Option("--approve", help="Allow risky actions (once).")] = False,
+    deny: Annotated[bool, typer.Option("--deny", help="Deny risky actions.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
+) -> None:
+    """Run one turn of an agent and stream its events."""
+    acting = user_option(ctx, user)
+    settings = get_context(ctx).settings
+    router = agent_router(ctx)
+    agent_run = router.run(
+        user_id=acting, address=AgentAddress.parse(address, default_sandbox=sandbox), text=text
+    )
+    if settings.uses_standin_model and ensure_standin(settings) and not as_json:
+        err_console.print(
+            "[dim]started the bundled model stand-in (a test model, not a real one)[/]"
+        )
+    renderer = _Renderer(as_json)
+    events: queue.Queue[object] = queue.Queue()
+    worker = threading.Thread(target=_pump, args=(agent_run, events), daemon=True)
+    worker.start()
+    failed = False
+    while True:
+        try:
+            item = events.get()
+        except KeyboardInterrupt:
+            err_console.print("\n[yellow]cancelling…[/]")
+            agent_run.cancel()
+            continue
+        if item is _END:
+            break
+        if isinstance(item, ComputeRouterError):
+            raise item
+        if isinstance(item, BaseException):
+            raise item
+        assert isinstance(item, AgentEvent)
+        renderer.show(item)
+        if isinstance(item, ApprovalRequested):
+            agent_run.respond_approval(_approval_answer(item, approve, deny))
+        failed = failed or isinstance(item, RunFailed | RunCancelled)
+    renderer._break()
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,109 @@
+"""Agents: a row ``(sandbox_id, slug)`` with model settings, as the seed describes.
+
+The compute axis is two orthogonal fields: ``backend`` picks the runtime, ``compute_provider``
+(a pin) or ``compute_policy`` picks where it runs; ``compute_region`` pins a region.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from computerouter.errors import InputError
+
+__all__ = [
+    "COMPUTE_POLICIES",
+    "COMPUTE_PROVIDERS",
+    "SELF_HOSTED_BACKENDS",
+    "VENDOR_BACKENDS",
+    "AgentAddress",
+    "AgentRecord",
+    "ModelSettings",
+]
+
+SELF_HOSTED_BACKENDS = ("hermes",)
+"""Runtimes ComputeRouter runs on managed compute."""
+VENDOR_BACKENDS = ("anthropic", "google")
+"""Vendor-managed agents: their vendor runs the compute; they never reach ComputeRouter."""
+COMPUTE_PROVIDERS = ("local", "daytona", "fly_sprites")
+"""Provider names an agent may pin (a build may not offer all of them yet)."""
+COMPUTE_POLICIES = ("latency-aware", "cost-aware")
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelSettings:
+    backend: str = "hermes"
+    compute_provider: str | None = None
+    compute_policy: str | None = None
+    compute_region: str | None = None
+
+    def __post_init__(self) -> None:
+        known = SELF_HOSTED_BACKENDS + VENDOR_BACKENDS
+        if self.backend not in known:
+            raise InputError(f"unknown backend {self.backend!r} (known: {', '.join(known)})")
+        if self.compute_provider is not None and self.compute_policy is not None:
+            raise InputError("give either a compute provider (a pin) or a compute policy, not both")
+        if self.compute_provider is not None and self.compute_provider not in COMPUTE_PROVIDERS:
+            raise InputError(
+                f"unknown compute provider {self.compute_provider!r} "
+                f"(known: {', '.join(COMPUTE_PROVIDERS)})"
+            )
+        if self.compute_policy is not None and self.compute_policy not in COMPUTE_POLICIES:
+            raise InputError(
+                f"unknown compute policy {self.compute_policy!r} "
+                f"(known: {', '.join(COMPUTE_POLICIES)})"
+            )
+
+    @property
+    def effective_policy(self) -> str:
+        return self.compute_policy or "latency-aware"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgentAddress:
+    """``sandbox/slug``: where an agent lives, within one user's account."""
+
+    sandbox_id: str
+    slug: str
+
+    @classmethod
+    def parse(cls, text: str, *, default_sandbox: str | None = None) -> AgentAddress:
+        sandbox, sep, slug = text.strip().rpartition("/")
+        if not sep:
+            if default_sandbox is None:
+                raise InputError(f"agent address {text!r} must be SANDBOX/SLUG (or pass --sandbox)")
+            sandbox = default_sandbox
+        validate_slug(slug)
+        from computerouter.domain.values import SessionKey
+
+        SessionKey(user_id="u", sandbox_id=sandbox)  # validates the sandbox id
+        return cls(sandbox_id=sandbox, slug=slug)
+
+    def __str__(self) -> str:
+        return f"{self.sandbox_id}/{self.slug}"
+
+
+def validate_slug(slug: str) -> str:
+    if not _SLUG.match(slug):
+        raise InputError(
+            f"agent slug {slug!r} is not valid: 1-63 of lower-case letters, digits and '-'"
+        )
+    return slug
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgentRecord:
+    id: str
+    user_id: str
+    sandbox_id: str
+    slug: str
+    settings: ModelSettings
+    prompt: str
+    created_at: float
+    updated_at: float
+
+    @property
+    def address(self) -> AgentAddress:
+        return AgentAddress(sandbox_id=self.sandbox_id, slug=self.slug)
