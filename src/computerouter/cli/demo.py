@@ -1,127 +1,127 @@
 """``computerouter demo``: the main job on the embedded default, end to end.
 
-SQLite store, ``local`` provider, and the ``echo`` test runtime (a stand-in that repeats what
-it is told; not an agent). It creates a session, talks to it over its unix socket, suspends and
-resumes it, archives and restores it, and shows what each step cost.
+SQLite store, ``local`` provider, the real Hermes runtime, and the bundled model stand-in (a
+scripted test model, not a real one; set ``COMPUTEROUTER_MODEL_BASE_URL`` for a real endpoint).
+It creates an agent, runs two turns (the second remembers the first), then suspends the session
+and runs a turn that thaws it, archives it and runs a turn that restores it, and shows what each
+step cost.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from computerouter.agents.factory import agent_router_for
 from computerouter.cli.context import get_context
 from computerouter.cli.render import console, detail_table
-from computerouter.compute.router import ComputeRouter
-from computerouter.domain.session import SessionRecord
-from computerouter.domain.values import SessionKey
-from computerouter.errors import RuntimeFailure
-from computerouter.runtimes.transport import client_for
+from computerouter.cli.run import Renderer, prepare_runtime, stream_run
+from computerouter.domain.agents import AgentAddress, ModelSettings
+from computerouter.domain.events import AgentEvent, SessionReady
+from computerouter.errors import NotFound
 
 __all__ = ["demo"]
 
-T = TypeVar("T")
+PROMPT = "You are the support agent of the computerouter demo. Answer briefly."
+TURNS = (
+    ("first turn", "My name is Ada. Remember that the launch code is blue-42."),
+    ("second turn: sees the first", "What do you remember?"),
+)
 
 
-def _timed(fn: Callable[[], T]) -> tuple[T, float]:
-    started = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - started
+class _Recorder(Renderer):
+    """Renders like ``run`` and keeps how the session was made ready."""
 
+    def __init__(self) -> None:
+        super().__init__(as_json=False)
+        self.ready: SessionReady | None = None
 
-def _chat(record: SessionRecord, text: str) -> str:
-    assert record.endpoint is not None
-    with client_for(record.endpoint, timeout_s=10) as client:
-        response = client.post(
-            "/v1/chat/completions",
-            json={"model": "echo", "messages": [{"role": "user", "content": text}]},
-        )
-    if response.status_code != 200:
-        raise RuntimeFailure(f"runtime answered HTTP {response.status_code}")
-    return str(response.json()["choices"][0]["message"]["content"])
-
-
-def _put(record: SessionRecord, name: str, data: bytes) -> str:
-    assert record.endpoint is not None
-    with client_for(record.endpoint, timeout_s=10) as client:
-        client.put(f"/v1/workspace/{name}", content=data).raise_for_status()
-    return f"{name} ({len(data)} bytes)"
-
-
-def _get(record: SessionRecord, name: str) -> bytes:
-    assert record.endpoint is not None
-    with client_for(record.endpoint, timeout_s=10) as client:
-        response = client.get(f"/v1/workspace/{name}")
-    return response.content if response.status_code == 200 else b""
+    def show(self, event: AgentEvent) -> None:
+        if isinstance(event, SessionReady):
+            self.ready = event
+        super().show(event)
 
 
 def demo(
     ctx: typer.Context,
-    user: Annotated[str, typer.Option(help="User id for the demo session.")] = "demo-user",
-    sandbox: Annotated[str, typer.Option(help="Sandbox id for the demo session.")] = "demo",
+    sandbox: Annotated[str, typer.Option(help="Sandbox for the demo agent.")] = "demo",
     keep: Annotated[bool, typer.Option(help="Keep the session instead of destroying it.")] = False,
 ) -> None:
-    """Run the lifecycle end to end on this machine and show what each step cost."""
+    """Create a Hermes agent, run turns, suspend/resume and archive/restore its session."""
     cli = get_context(ctx)
     settings = cli.settings
+    model = (
+        "the bundled model stand-in [dim](a scripted test model, not a real one)[/]"
+        if settings.uses_standin_model
+        else settings.effective_model_base_url
+    )
     console.print(
         f"[bold]computerouter demo[/] — store [cyan]{settings.effective_database_url}[/], "
-        "provider [cyan]local[/], runtime [cyan]echo[/] "
-        "[dim](a test stand-in that echoes; not an agent)[/]"
+        f"provider [cyan]local[/], runtime [cyan]hermes[/], model {model}"
     )
-    router: ComputeRouter = cli.router
-    key = SessionKey(user_id=user, sandbox_id=sandbox)
-    state: dict[str, SessionRecord] = {}
+    prepare_runtime(settings, "hermes", quiet=False)
+    agents = agent_router_for(cli.router)
+    compute = agents.compute
+    address = AgentAddress(sandbox_id=sandbox, slug="support")
+    user = settings.user
+    try:
+        agent = agents.resolve(user, address)
+    except NotFound:
+        agent = agents.create_agent(
+            user_id=user,
+            address=address,
+            settings=ModelSettings(compute_provider="local"),
+            prompt=PROMPT,
+        )
+        console.print(f"created agent [bold]{address}[/] ({agent.id}) for user {user}")
 
-    def create() -> str:
-        state["s"] = router.ensure_session(key, runtime="echo")
-        return f"{state['s'].id} on {state['s'].provider}"
+    steps: list[tuple[str, float, str]] = []
 
-    def sid() -> str:
-        return state["s"].id
+    def turn(title: str, text: str) -> str:
+        console.rule(f"[bold]{title}[/]: {text}", align="left")
+        recorder = _Recorder()
+        started = time.perf_counter()
+        ok = stream_run(
+            agents.run(user_id=user, address=address, text=text),
+            recorder,
+            approve=False,
+            deny=True,
+        )
+        took = time.perf_counter() - started
+        ready = recorder.ready
+        how = "" if ready is None else f"session {ready.how} in {ready.took_ms:.1f} ms"
+        steps.append((title, took, how if ok else f"{how}; run did not complete"))
+        assert ready is not None
+        return ready.session_id
 
-    steps: list[tuple[str, Callable[[], str]]] = [
-        ("create session", create),
-        ("first response", lambda: _chat(state["s"], "hello from the router")),
-        ("write workspace file", lambda: _put(state["s"], "notes.txt", b"kept across archive")),
-        ("suspend", lambda: router.suspend(sid()).state.value),
-        ("resume (thaw → response)", lambda: _chat(router.ensure_session(key), "are you back?")),
-        ("archive", lambda: router.archive(sid()).state.value),
-        (
-            "restore (unpack → response)",
-            lambda: "notes.txt = " + repr(_get(router.ensure_session(key), "notes.txt").decode()),
-        ),
-    ]
+    session_id = ""
+    for title, text in TURNS:
+        session_id = turn(title, text)
+
+    started = time.perf_counter()
+    compute.suspend(session_id)
+    steps.append(("suspend the session", time.perf_counter() - started, "frozen in place"))
+    turn("a turn on the suspended session", "USE_TOOL to show me a tool call")
+
+    started = time.perf_counter()
+    compute.archive(session_id)
+    steps.append(("archive the session", time.perf_counter() - started, "workspace packed"))
+    turn("a turn on the archived session", "What do you remember?")
+
     if not keep:
-        steps.append(("destroy", lambda: router.destroy(sid()).state.value))
-    timings: list[tuple[str, float, str]] = []
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("starting", total=len(steps))
-        for name, action in steps:
-            progress.update(task, description=name)
-            detail, took = _timed(action)
-            timings.append((name, took, detail))
-            progress.advance(task)
-    final = router.get(sid())
+        started = time.perf_counter()
+        compute.destroy(session_id)
+        steps.append(("destroy the session", time.perf_counter() - started, "nothing left"))
 
-    table = Table(title="lifecycle on the local provider", title_justify="left")
+    table = Table(title="what each step cost", title_justify="left")
     table.add_column("step")
     table.add_column("time", justify="right")
-    table.add_column("result")
-    for name, seconds, detail in timings:
-        table.add_row(name, f"{seconds * 1000:.1f} ms", detail)
+    table.add_column("session")
+    for title, seconds, detail in steps:
+        table.add_row(title, f"{seconds * 1000:.0f} ms", detail)
     console.print(table)
-    console.print(detail_table(final, router.store.sessions.history(final.id), router.clock.now()))
+    final = compute.get(session_id)
+    console.print(detail_table(final, compute.store.sessions.history(final.id), time.time()))

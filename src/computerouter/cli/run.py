@@ -13,12 +13,14 @@ import threading
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from computerouter.agents.model import ensure_standin
 from computerouter.agents.router import AgentRun
 from computerouter.cli.agents import SandboxOpt, UserOpt, agent_router, user_option
 from computerouter.cli.context import get_context
 from computerouter.cli.render import console, err_console
+from computerouter.config import Settings
 from computerouter.domain.agents import AgentAddress
 from computerouter.domain.events import (
     AgentEvent,
@@ -35,8 +37,9 @@ from computerouter.domain.events import (
     Usage,
 )
 from computerouter.errors import ComputeRouterError
+from computerouter.runtimes.hermes import HermesImage
 
-__all__ = ["run"]
+__all__ = ["Renderer", "prepare_runtime", "run", "stream_run"]
 
 _END = object()
 
@@ -53,12 +56,12 @@ def _pump(agent_run: AgentRun, out: queue.Queue[object]) -> None:
         out.put(_END)
 
 
-class _Renderer:
+class Renderer:
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
         self.in_text = False
 
-    def _break(self) -> None:
+    def end(self) -> None:
         if self.in_text:
             console.print()
             self.in_text = False
@@ -71,7 +74,7 @@ class _Renderer:
             console.print(event.delta, end="", highlight=False, markup=False)
             self.in_text = True
             return
-        self._break()
+        self.end()
         if isinstance(event, SessionReady):
             console.print(
                 f"[dim]session {event.session_id} on {event.provider}: {event.how} "
@@ -134,7 +137,42 @@ def run(
         err_console.print(
             "[dim]started the bundled model stand-in (a test model, not a real one)[/]"
         )
-    renderer = _Renderer(as_json)
+    prepare_runtime(settings, agent_run.agent.settings.backend, quiet=as_json)
+    if not stream_run(agent_run, Renderer(as_json), approve=approve, deny=deny):
+        raise typer.Exit(1)
+
+
+def prepare_runtime(settings: Settings, backend: str, *, quiet: bool) -> None:
+    """Build the runtime image (with a progress bar) and start the model stand-in if needed,
+    so the run itself does not sit silent for a minute on a fresh machine."""
+    if backend == "hermes":
+        image = HermesImage(images_dir=settings.images_path)
+        if not image.ready:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+                disable=quiet,
+            ) as progress:
+                task = progress.add_task("building the Hermes runtime image", total=4)
+
+                def report(what: str, step: int, of: int) -> None:
+                    progress.update(task, description=what, completed=step - 1, total=of)
+
+                image.ensure(report)
+            if not quiet:
+                err_console.print(f"[dim]built the Hermes runtime image in {image.path}[/]")
+    if settings.uses_standin_model and ensure_standin(settings) and not quiet:
+        err_console.print(
+            "[dim]started the bundled model stand-in (a test model, not a real one)[/]"
+        )
+
+
+def stream_run(agent_run: AgentRun, renderer: Renderer, *, approve: bool, deny: bool) -> bool:
+    """Render a run's events as they come; Ctrl-C cancels it. True if it completed."""
     events: queue.Queue[object] = queue.Queue()
     worker = threading.Thread(target=_pump, args=(agent_run, events), daemon=True)
     worker.start()
@@ -148,8 +186,6 @@ def run(
             continue
         if item is _END:
             break
-        if isinstance(item, ComputeRouterError):
-            raise item
         if isinstance(item, BaseException):
             raise item
         assert isinstance(item, AgentEvent)
@@ -157,6 +193,5 @@ def run(
         if isinstance(item, ApprovalRequested):
             agent_run.respond_approval(_approval_answer(item, approve, deny))
         failed = failed or isinstance(item, RunFailed | RunCancelled)
-    renderer._break()
-    if failed:
-        raise typer.Exit(1)
+    renderer.end()
+    return not failed
