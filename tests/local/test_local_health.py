@@ -59,7 +59,7 @@ def test_wait_healthy_waits_for_a_late_server(tmp_path: Path) -> None:
     with server(sock, 200, delay_s=0.1):
         started = time.monotonic()
         assert wait_healthy(str(sock), "/health", timeout_s=5)
-        assert 0.1 <= time.monotonic() - started < 2
+        assert 0.05 <= time.monotonic() - started < 2  # it did wait (the thread began first)
 
 
 def test_wait_healthy_gives_up_at_the_deadline_and_on_death(tmp_path: Path) -> None:

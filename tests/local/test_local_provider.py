@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -95,6 +97,17 @@ def test_os_errors_are_translated_with_their_cause() -> None:
 
 # -- on a host that can isolate ------------------------------------------------------------
 
+
+def _kill_tree(local: LocalProvider, instance_id: str) -> None:
+    """Kill a session's processes behind the provider's back (a crash, an OOM, a reboot)."""
+    deadline = time.monotonic() + 5
+    while pids := local.footprint(instance_id).pids:
+        assert time.monotonic() < deadline
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        time.sleep(0.01)
+
 needs_isolation = pytest.mark.isolation
 
 
@@ -159,8 +172,7 @@ def test_a_partly_made_instance_is_listed_then_rebuilt(local: LocalProvider) -> 
     record = read_record(paths)
     assert record is not None
 
-    for pid in local.footprint(first.instance_id).pids:
-        os.kill(pid, 9)
+    _kill_tree(local, first.instance_id)
     write_record(paths, record.with_state(RecordedState.CREATING))
 
     listed = {i.instance_id: i for i in local.list()}
@@ -178,8 +190,7 @@ def test_a_partly_made_instance_is_listed_then_rebuilt(local: LocalProvider) -> 
 def test_a_stray_cgroup_is_listed_and_can_be_destroyed(local: LocalProvider) -> None:
     instance = local.create(spec())
     cgroups = local.footprint(instance.instance_id).cgroups
-    for pid in local.footprint(instance.instance_id).pids:
-        os.kill(pid, 9)
+    _kill_tree(local, instance.instance_id)
     # The directory is lost (deleted by hand, say) but the groups remain.
     shutil.rmtree(local.root / "instances" / instance.instance_id)
 
