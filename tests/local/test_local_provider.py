@@ -85,6 +85,9 @@ def test_bad_ids_are_clear_errors(tmp_path: Path) -> None:
 
 def test_an_empty_root_lists_nothing(tmp_path: Path) -> None:
     assert bare(tmp_path).list() == []
+    (tmp_path / "local" / "instances" / ".tmp-something").mkdir(parents=True)
+    (tmp_path / "local" / "instances" / "not-ours").mkdir()
+    assert bare(tmp_path).list() == []
 
 
 def test_os_errors_are_translated_with_their_cause() -> None:
@@ -278,3 +281,27 @@ def test_concurrent_creates_of_one_key_make_one_instance(local: LocalProvider) -
     assert {i.instance_id for i in instances} == {"lc-" + made.idempotency_key}
     assert len(local.list()) == 1
     assert len(local.footprint(instances[0].instance_id).pids) == 3  # bwrap pair + runtime
+
+
+@needs_isolation
+def test_a_failed_archive_leaves_the_session_as_it_was(tmp_path: Path) -> None:
+    host = probe()
+    if host.gaps():
+        pytest.skip("needs root, bubblewrap and cgroups")
+    broken_tar = dataclasses.replace(host, tools=dataclasses.replace(host.tools, tar="/bin/false"))
+    provider = LocalProvider(root=tmp_path / "local", host=broken_tar)
+    instance = provider.create(spec())
+    try:
+        with client_for(instance.endpoint) as client:  # type: ignore[arg-type]
+            assert client.put("/v1/workspace/keep.txt", content=b"still here").status_code == 200
+
+        with pytest.raises(ProviderError, match="archive failed"):
+            provider.archive(instance.instance_id)
+
+        after = provider.get(instance.instance_id)
+        assert after is not None
+        assert after.state is InstanceState.RUNNING  # thawed again, not killed
+        with client_for(instance.endpoint) as client:  # type: ignore[arg-type]
+            assert client.get("/v1/workspace/keep.txt").content == b"still here"
+    finally:
+        provider.destroy(instance.instance_id)

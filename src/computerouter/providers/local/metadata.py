@@ -37,6 +37,7 @@ __all__ = [
     "RecordedState",
     "check_instance_id",
     "instance_id_for",
+    "is_instance_id",
     "read_record",
     "scope_of",
     "socket_base",
@@ -60,6 +61,11 @@ def instance_id_for(idempotency_key: str) -> str:
     return INSTANCE_PREFIX + idempotency_key
 
 
+def is_instance_id(name: str) -> bool:
+    """True if ``name`` (a directory or cgroup found on the machine) is one of our ids."""
+    return name.startswith(INSTANCE_PREFIX) and bool(_SAFE.match(name[len(INSTANCE_PREFIX) :]))
+
+
 def check_instance_id(instance_id: str) -> bool:
     """True if ``instance_id`` could be ours; raise InputError if it is unsafe in a path.
 
@@ -68,9 +74,7 @@ def check_instance_id(instance_id: str) -> bool:
     """
     if not isinstance(instance_id, str) or not _ANY_ID.match(instance_id):
         raise InputError(f"instance id {instance_id!r} is not valid")
-    return instance_id.startswith(INSTANCE_PREFIX) and bool(
-        _SAFE.match(instance_id[len(INSTANCE_PREFIX) :])
-    )
+    return is_instance_id(instance_id)
 
 
 def scope_of(root: Path) -> str:

@@ -47,6 +47,7 @@ from computerouter.providers.local.metadata import (
     RecordedState,
     check_instance_id,
     instance_id_for,
+    is_instance_id,
     read_record,
     scope_of,
     write_record,
@@ -103,7 +104,9 @@ class LocalProvider:
     ) -> None:
         if uid_base < 1000 or uid_count < 1 or uid_base + uid_count > 2**32 - 2:
             raise InputError(f"uid range {uid_base}+{uid_count} is not usable for sessions")
-        self._root = Path(os.path.abspath(root))
+        # Resolved: the sandbox hides the root by its real path, and every process using the
+        # same root must derive the same cgroup scope and socket directory from it.
+        self._root = Path(os.path.realpath(root))
         self._uid_base = uid_base
         self._uid_count = uid_count
         self._allow_unisolated = allow_unisolated
@@ -155,7 +158,7 @@ class LocalProvider:
                 ids.update(self._cgroups.children(self._cgroup_parent()))
             found = []
             for instance_id in sorted(ids):
-                if check_instance_id(instance_id):
+                if is_instance_id(instance_id):
                     instance = self._observe(instance_id)
                     if instance is not None:
                         found.append(instance)
@@ -249,15 +252,27 @@ class LocalProvider:
             tree = self._tree(instance_id)
             if record.state is RecordedState.ARCHIVED and find_archive(paths.archive_stem):
                 return self._require_observed(instance_id)
-            write_record(paths, record.with_state(RecordedState.ARCHIVING))
-            tree.kill()
-            cpu = record.cpu_seconds_before + tree.cpu_seconds()
             if paths.workspace.is_dir():
-                pack(paths.workspace, paths.archive_stem, self._host.tools)
+                # Pack a frozen tree (a consistent snapshot), and kill it only once the
+                # archive is safe: a failed pack leaves the session as it was.
+                thaw_after = bool(tree.pids()) and not tree.frozen()
+                if thaw_after:
+                    tree.freeze()
+                write_record(paths, record.with_state(RecordedState.ARCHIVING))
+                try:
+                    pack(paths.workspace, paths.archive_stem, self._host.tools)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        write_record(paths, record)
+                        if thaw_after:
+                            tree.thaw()
+                    raise
             elif find_archive(paths.archive_stem) is None:
                 raise ProviderError(
                     f"cannot archive {instance_id}: its workspace is gone", provider=PROVIDER
                 )
+            tree.kill()
+            cpu = record.cpu_seconds_before + tree.cpu_seconds()
             tree.remove()
             self._remove_session_files(paths)
             rmtree(paths.workspace)
@@ -275,8 +290,14 @@ class LocalProvider:
                 tree = self._tree(instance_id)
                 archive = find_archive(paths.archive_stem)
                 if archive is None:
-                    if record.state is RecordedState.RUNNING and tree.pids():
-                        return self._require_observed(instance_id)  # a retried restore
+                    if record.state in (RecordedState.RUNNING, RecordedState.RESTORING) and (
+                        tree.pids()
+                        and health_status(str(paths.socket), record.health_path,
+                                          timeout_s=2.0) == 200
+                    ):
+                        # A retried restore whose first attempt got this far.
+                        write_record(paths, record.with_state(RecordedState.RUNNING))
+                        return self._require_observed(instance_id)
                     raise ProviderError(f"{instance_id} has no archive to restore",
                                         provider=PROVIDER)
                 restoring = replace(record, state=RecordedState.RESTORING,
@@ -300,8 +321,8 @@ class LocalProvider:
                         rmtree(paths.workspace)
                         write_record(paths, record.with_state(RecordedState.ARCHIVED))
                     raise
-                write_record(paths, restoring.with_state(RecordedState.RUNNING))
                 archive.unlink()
+                write_record(paths, restoring.with_state(RecordedState.RUNNING))
                 return self._require_observed(instance_id)
 
     def destroy(self, instance_id: str) -> None:
