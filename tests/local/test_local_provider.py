@@ -64,6 +64,16 @@ def test_is_a_provider(tmp_path: Path) -> None:
     assert caps.warm_start_ms > 0
 
 
+def test_no_exec_in_a_nested_user_namespace(tmp_path: Path) -> None:
+    tools = dataclasses.replace(probe(trial=False).tools, bwrap="/usr/bin/bwrap",
+                                setsid="/usr/bin/setsid", nsenter="/usr/bin/nsenter")
+    unprivileged = LocalHost(is_root=False, tools=tools, bwrap_works=True)
+    provider = LocalProvider(root=tmp_path / "local", host=unprivileged)
+    assert unprivileged.userns
+    assert not provider.capabilities.exec
+    assert provider.capabilities.suspend
+
+
 def test_refuses_to_run_unisolated_unless_allowed(tmp_path: Path) -> None:
     with pytest.raises(IsolationUnavailable, match="allow_unisolated"):
         bare(tmp_path).create(spec())

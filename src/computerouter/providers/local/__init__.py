@@ -3,12 +3,14 @@
 Isolation (see :mod:`.host` for how it is chosen): bubblewrap namespaces (pid, net, ipc, uts,
 cgroup; mount with a read-only host view), a dedicated unprivileged uid per session with no
 capabilities, cgroup limits on cpu, memory and pids, ingress only over a per-session unix
-socket. Suspend freezes the cgroup; archive is ``tar | zstd`` of the workspace.
+socket, egress only through host-side relays named by the launch spec. Suspend freezes the
+cgroup; archive is ``tar | zstd`` of the workspace.
 
-Modules, by responsibility: :mod:`.provider` (the Provider), :mod:`.host` (what the machine
-offers; ``doctor``), :mod:`.sandbox` and :mod:`.mounts` (command lines and filesystem view),
-:mod:`.cgroups` and :mod:`.tree` (process trees), :mod:`.metadata` and :mod:`.uids` (records
-on disk), :mod:`.states` (state mapping), :mod:`.archive`, :mod:`.health`, :mod:`.errors`.
+Modules, by responsibility: :mod:`.provider` (the Provider), :mod:`.launch` (starting a tree
+and its egress relays), :mod:`.host` (what the machine offers; ``doctor``), :mod:`.sandbox` and
+:mod:`.mounts` (command lines and filesystem view), :mod:`.cgroups` and :mod:`.tree` (process
+trees), :mod:`.metadata`, :mod:`.uids` and :mod:`.locks` (state on disk), :mod:`.states` (state
+mapping), :mod:`.archive`, :mod:`.health`, :mod:`.errors`, :mod:`.fsutil`.
 """
 
 from computerouter.providers.local.host import LocalHost, probe

@@ -135,7 +135,10 @@ class LocalProvider:
         return Capabilities(
             suspend=True,
             archive=tools.tar is not None and (tools.zstd or tools.gzip) is not None,
-            exec=self._host.sandbox is SandboxMode.NONE or tools.nsenter is not None,
+            # Unprivileged bwrap nests the session in a second user namespace that does not
+            # own its other namespaces, so nsenter cannot join them without root.
+            exec=self._host.sandbox is SandboxMode.NONE
+            or (tools.nsenter is not None and not self._host.userns),
             warm_start_ms=2.0,
         )
 
@@ -351,6 +354,11 @@ class LocalProvider:
                 raise ProviderError(f"cannot exec in {instance_id}: it is suspended",
                                     provider=PROVIDER)
             mode = SandboxMode(record.sandbox)
+            if not self.capabilities.exec:
+                raise ProviderError(
+                    "exec into local sessions needs root (and nsenter) on this host",
+                    provider=PROVIDER,
+                )
             paths = self._paths(instance_id)
             view = session_view(mode, paths)
             command = exec_argv(
