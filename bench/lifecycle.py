@@ -133,7 +133,7 @@ def main() -> None:
             f"{s['p50_ms']:.2f} ms",
             f"{s['p90_ms']:.2f} ms",
             f"{s['p99_ms']:.2f} ms",
-            f"{ratio:.1f}×",
+            f"{ratio:.1f}x",
         )
     console.print(table)
     resume_p50 = statistics.median(results["resume at provider (thaw → 200)"]) * 1000

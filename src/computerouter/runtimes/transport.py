@@ -14,10 +14,12 @@ def client_for(endpoint: Endpoint, *, timeout_s: float = 30.0) -> httpx.Client:
     headers = dict(endpoint.headers)
     timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0))
     if endpoint.kind == "unix":
+        # No TLS over a unix socket: skipping the SSL contexts saves ~20 ms per client.
         return httpx.Client(
-            transport=httpx.HTTPTransport(uds=endpoint.address),
+            transport=httpx.HTTPTransport(uds=endpoint.address, verify=False),
             base_url="http://session",
             headers=headers,
             timeout=timeout,
+            verify=False,
         )
     return httpx.Client(base_url=endpoint.address, headers=headers, timeout=timeout)

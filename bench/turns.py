@@ -1,0 +1,140 @@
+"""Agent turns through the router against the same turns sent straight to Hermes, in one run.
+
+Both paths hit the same Hermes process in the same local session, through the bundled model
+stand-in, with the same request (input, instructions, conversation). The router path adds
+resolving the agent, ensure_session, recording the run busy and translating events; the direct
+path is a bare ``/v1/runs`` call over the session socket. Turns alternate so both see the same
+machine noise and the same growing conversation. Also reported: the first turn on a brand-new
+session (create + Hermes cold start + its lazy first-turn set-up).
+
+    .venv/bin/python bench/turns.py [--turns 12] [--json bench/results/turns.json]
+
+Goal (printed, never asserted): router / direct p50 ≤ 1.05.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from computerouter.agents.factory import agent_router_for
+from computerouter.compute.factory import open_router
+from computerouter.config import Settings
+from computerouter.domain.agents import AgentAddress, ModelSettings
+from computerouter.domain.events import RunCompleted
+from computerouter.domain.values import SessionKey
+from computerouter.runtimes.base import EventContext, TurnRequest
+from computerouter.runtimes.hermes import HermesRuntime
+from computerouter.runtimes.transport import client_for
+from computerouter.standin import StandinModel
+
+console = Console()
+TEXT = "hello there"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--turns", type=int, default=12)
+    parser.add_argument("--json", type=Path, default=Path("bench/results/turns.json"))
+    args = parser.parse_args()
+    images = os.environ.get("COMPUTEROUTER_TEST_IMAGES", "/var/cache/computerouter-images")
+    home = Path(tempfile.mkdtemp(prefix="cr-bench-turns-"))
+
+    with StandinModel() as model:
+        settings = Settings.load(
+            env={}, home=home, images_dir=images, model_base_url=model.base_url
+        )
+        agents = agent_router_for(open_router(settings))
+        address = AgentAddress(sandbox_id="bench", slug="support")
+        agent = agents.create_agent(
+            user_id="bench",
+            address=address,
+            settings=ModelSettings(compute_provider="local"),
+            prompt="You are a benchmark agent.",
+        )
+        runtime = agents.compute.runtime("hermes")
+        assert isinstance(runtime, HermesRuntime)
+        with console.status("building the Hermes image if needed…"):
+            runtime.image.ensure()
+
+        started = time.perf_counter()
+        first = list(agents.run(user_id="bench", address=address, text=TEXT).events())
+        first_turn = time.perf_counter() - started
+        assert isinstance(first[-1], RunCompleted), first[-1]
+        session = agents.compute.store.sessions.find_live(
+            SessionKey(user_id="bench", sandbox_id="bench")
+        )
+        assert session is not None and session.endpoint is not None
+
+        routed: list[float] = []
+        direct: list[float] = []
+        with (
+            client_for(session.endpoint, timeout_s=60) as client,
+            Progress(console=console, transient=True) as progress,
+        ):
+            client.headers.update(runtime.headers(session.id))
+            task = progress.add_task("turns", total=args.turns * 2)
+            for i in range(args.turns):
+                started = time.perf_counter()
+                events = list(agents.run(user_id="bench", address=address, text=TEXT).events())
+                routed.append(time.perf_counter() - started)
+                assert isinstance(events[-1], RunCompleted)
+                progress.advance(task)
+
+                context = EventContext(
+                    run_id=f"direct{i}", agent_id=agent.id, sandbox_id="bench", user_id="bench"
+                )
+                request = TurnRequest(
+                    run_id=f"direct{i}",
+                    input=TEXT,
+                    instructions=agent.prompt,
+                    conversation=agent.id,
+                )
+                started = time.perf_counter()
+                events = list(runtime.start_turn(client, request, context).events())
+                direct.append(time.perf_counter() - started)
+                assert isinstance(events[-1], RunCompleted)
+                progress.advance(task)
+        agents.compute.destroy(session.id)
+
+    ratio = statistics.median(routed) / statistics.median(direct)
+    table = Table(title="agent turns: router vs straight to Hermes", title_justify="left")
+    for column in ("measure", "n", "p50", "min", "max"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    for name, values in (("turn via AgentRouter", routed), ("same turn, direct to Hermes", direct)):
+        table.add_row(
+            name,
+            str(len(values)),
+            f"{statistics.median(values) * 1000:.0f} ms",
+            f"{min(values) * 1000:.0f} ms",
+            f"{max(values) * 1000:.0f} ms",
+        )
+    table.add_row("first turn on a brand-new session", "1", f"{first_turn * 1000:.0f} ms", "", "")
+    console.print(table)
+    verdict = "[green]met[/]" if ratio <= 1.05 else "[red]not met[/]"
+    console.print(f"router / direct (p50): {ratio:.3f} — goal ≤ 1.05: {verdict}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(
+            {
+                "routed_s": routed,
+                "direct_s": direct,
+                "ratio_p50": ratio,
+                "first_turn_new_session_s": first_turn,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
