@@ -23,6 +23,7 @@ from computerouter.compute.reconciler import reconcile
 from computerouter.domain.session import SandboxSettings, SessionRecord
 from computerouter.domain.states import LIVE_STATES, SessionState
 from computerouter.domain.values import Resources, SessionKey
+from computerouter.errors import Conflict, InputError
 
 __all__ = ["app"]
 
@@ -155,8 +156,6 @@ def exec_in_session(
     if not ctx.args:
         raise typer.BadParameter("give the command after --, e.g. exec ID -- id -u")
     if record.instance_id is None or record.state is not SessionState.RUNNING:
-        from computerouter.errors import Conflict
-
         raise Conflict(f"session {session_id} is {record.state.value}; exec needs it running")
     result = router.provider(record.provider).exec(
         record.instance_id, list(ctx.args), timeout_s=timeout
@@ -169,34 +168,48 @@ def exec_in_session(
 
 
 @app.command("reap")
-def reap(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+def reap(
+    ctx: typer.Context,
+    every: Annotated[
+        str | None,
+        typer.Option(help="Keep running, one pass per interval (e.g. 30s); Ctrl-C stops."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
     """One pass of the reconciler and the reaper: converge with providers, then suspend or
-    archive idle sessions."""
+    archive idle sessions. With --every, a pass per interval until stopped."""
     router = get_context(ctx).router
-    with console.status("reconciling and reaping…", spinner="dots"):
-        converged = reconcile(router)
-        reaped = reap_once(router)
-    rows = [
-        ("adopted", converged.adopted),
-        ("converged", converged.converged),
-        ("marked failed", converged.failed),
-        ("orphans destroyed", converged.orphans_destroyed),
-        ("runs abandoned", converged.runs_abandoned),
-        ("suspended (idle)", reaped.suspended),
-        ("archived (window)", reaped.archived),
-        ("busy (left alone)", reaped.busy),
-        ("errors", converged.errors + reaped.errors),
-    ]
-    if as_json:
-        print_json({name: items for name, items in rows})
-        return
-    table = Table(title="reaper pass", title_justify="left")
-    table.add_column("outcome")
-    table.add_column("count", justify="right")
-    table.add_column("items")
-    for name, items in rows:
-        table.add_row(name, str(len(items)), ", ".join(items))
-    console.print(table)
+    interval = None if every is None else parse_duration(every)
+    if interval is not None and interval <= 0:
+        raise InputError("--every must be longer than zero")
+    while True:
+        with console.status("reconciling and reaping…", spinner="dots"):
+            converged = reconcile(router)
+            reaped = reap_once(router)
+        rows = [
+            ("adopted", converged.adopted),
+            ("converged", converged.converged),
+            ("marked failed", converged.failed),
+            ("orphans destroyed", converged.orphans_destroyed),
+            ("runs abandoned", converged.runs_abandoned),
+            ("suspended (idle)", reaped.suspended),
+            ("archived (window)", reaped.archived),
+            ("busy (left alone)", reaped.busy),
+            ("errors", converged.errors + reaped.errors),
+        ]
+        if as_json:
+            print_json({name: items for name, items in rows})
+        else:
+            table = Table(title=f"reaper pass at {time.strftime('%H:%M:%S')}", title_justify="left")
+            table.add_column("outcome")
+            table.add_column("count", justify="right")
+            table.add_column("items")
+            for name, items in rows:
+                table.add_row(name, str(len(items)), ", ".join(items))
+            console.print(table)
+        if interval is None:
+            return
+        time.sleep(interval)
 
 
 @sandboxes_app.command("set")
