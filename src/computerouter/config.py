@@ -47,6 +47,9 @@ class Settings:
     """Size of the local uid range."""
     local_allow_unisolated: bool = False
     """Run local sessions without namespaces/cgroups when the machine lacks them. Unsafe."""
+    prices_file: str = ""
+    """Price table and run budget (TOML, see :mod:`computerouter.ledger.prices`); empty means
+    ``home/prices.toml``; built-in defaults apply when the file does not exist."""
     images_dir: str = ""
     """Where runtime images (the Hermes virtualenv) are built and cached; empty: home/images."""
     model_base_url: str = ""

@@ -18,6 +18,8 @@ operator, and typed attributes instead of text to parse::
     │   ├── InstanceNotFound         the provider has no such instance
     │   └── IsolationUnavailable     the machine cannot isolate sessions as required
     ├── RuntimeFailure               the runtime in a session did not start or answer
+    ├── InsufficientCredit           the user's balance cannot cover a run's reservation
+                                     (carries user_id, available, required in micro-credits)
     └── SessionUnavailable           ensure_session could not produce a usable session
                                      (carries failover_history)
 
@@ -38,6 +40,7 @@ __all__ = [
     "FailoverAttempt",
     "InputError",
     "InstanceNotFound",
+    "InsufficientCredit",
     "InvalidTransition",
     "IsolationUnavailable",
     "NotFound",
@@ -142,6 +145,28 @@ class IsolationUnavailable(ProviderError):
 class RuntimeFailure(ComputeRouterError):
     code = "runtime_failure"
     retryable = True
+
+
+def _credits(micro: int) -> str:
+    """Integer micro-credits as an exact decimal ("12.5"); no floats touch money."""
+    sign = "-" if micro < 0 else ""
+    whole, frac = divmod(abs(micro), 1_000_000)
+    return f"{sign}{whole}.{frac:06d}".rstrip("0").rstrip(".")
+
+
+class InsufficientCredit(ComputeRouterError):
+    """Refused up front: no session was touched and nothing was charged."""
+
+    code = "insufficient_credit"
+
+    def __init__(self, *, user_id: str, available: int, required: int) -> None:
+        super().__init__(
+            f"user {user_id} has {_credits(available)} credits available; "
+            f"a run needs {_credits(required)} (grant more with: computerouter credits grant)"
+        )
+        self.user_id = user_id
+        self.available = available
+        self.required = required
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

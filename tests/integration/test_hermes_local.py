@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import MODEL_KEY, World, destroy_all, make_world
+from conftest import IMAGES, MODEL_KEY, World, destroy_all, make_world
 
 from computerouter.agents.router import AgentRun
+from computerouter.compute.factory import open_router
+from computerouter.config import Settings
 from computerouter.domain.events import (
     AgentEvent,
     ApprovalRequested,
@@ -203,3 +209,53 @@ def test_unreachable_model_fails_in_bounded_time(tmp_path: Path) -> None:
             assert session.state.value == "running"
         finally:
             destroy_all(world)
+
+
+def test_ctrl_c_in_the_cli_cancels_the_run(tmp_path: Path) -> None:
+    """The real command line: SIGINT while a turn waits on the model cancels it in Hermes."""
+    with StandinModel(slow_seconds=30.0) as model:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+        env |= {
+            "COMPUTEROUTER_HOME": str(tmp_path),
+            "COMPUTEROUTER_IMAGES_DIR": str(IMAGES),
+            "COMPUTEROUTER_MODEL_BASE_URL": model.base_url,
+        }
+        prompt = tmp_path / "prompt.md"
+        prompt.write_text("You are a test agent.")
+        cli = [sys.executable, "-m", "computerouter"]
+        created = subprocess.run(
+            [*cli, "agent", "create", "sb/slow", "--prompt-file", str(prompt)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert created.returncode == 0, created.stderr
+        run = subprocess.Popen(
+            [*cli, "run", "sb/slow", "SLOW please", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert run.stdout is not None
+        lines = []
+        for line in run.stdout:
+            lines.append(line)
+            if '"run.started"' in line:
+                break
+        time.sleep(2.0)  # Hermes is now waiting on the (slow) model
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=30)
+        lines.extend(out.splitlines())
+        assert run.returncode == 1, err
+        assert any('"run.cancelled"' in line for line in lines), lines[-3:]
+        assert "cancelling" in err
+        router = open_router(Settings.load(env={}, home=tmp_path, images_dir=str(IMAGES)))
+        try:
+            [session] = router.store.sessions.list()
+            assert router.store.runs.in_flight(session.id) == []
+            router.destroy(session.id)
+        finally:
+            router.store.close()

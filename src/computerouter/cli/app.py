@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from computerouter.cli import compute, demo, doctor
+from computerouter.cli import compute, credits, demo, doctor, usage
 from computerouter.cli.context import CliContext
 
 __all__ = ["app"]
@@ -20,6 +20,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(compute.app, name="compute")
+app.add_typer(usage.app, name="usage")
+app.add_typer(credits.app, name="credits")
 app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
 

@@ -40,6 +40,7 @@ from computerouter.errors import (
     SessionUnavailable,
     StaleState,
 )
+from computerouter.ledger.gate import CreditGate
 from computerouter.providers.base import InstanceSpec, Provider
 from computerouter.runtimes.base import Runtime
 from computerouter.store import Store, Transition
@@ -68,6 +69,7 @@ class ComputeRouter:
         settings: Settings,
         clock: Clock | None = None,
         owner: str | None = None,
+        credit_gate: CreditGate | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -75,6 +77,8 @@ class ComputeRouter:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.owner = owner or current_owner()
+        # Holds credit before each run and bills it after (the ledger); None: no billing.
+        self.credit_gate = credit_gate
         # Callers in this process queue per key instead of polling the database.
         self._key_locks: dict[SessionKey, threading.Lock] = {}
         self._key_locks_guard = threading.Lock()
@@ -320,36 +324,50 @@ class ComputeRouter:
         closes, the idle clock restarts. The run is recorded before the session's state is
         read back, and suspend/archive read runs after claiming the session, so a run and a
         suspend racing each other always see one another.
+
+        With a ``credit_gate``, credit is held before any session is touched (a refusal raises
+        :class:`~computerouter.errors.InsufficientCredit`), and the run is billed once it ends.
         """
-        while True:
-            session = self.ensure_session(
-                key,
-                provider=provider,
-                runtime=runtime,
-                resources=resources,
-                region=region,
-                agent_id=agent_id,
-                run_id=run_id,
+        gate = self.credit_gate
+        if gate is not None:
+            gate.reserve(
+                user_id=key.user_id, sandbox_id=key.sandbox_id, agent_id=agent_id, run_id=run_id
             )
-            now = self.clock.now()
-            self.store.runs.begin(
-                RunRecord(
-                    run_id=run_id,
-                    session_id=session.id,
-                    user_id=session.user_id,
-                    sandbox_id=session.sandbox_id,
+        try:
+            while True:
+                session = self.ensure_session(
+                    key,
+                    provider=provider,
+                    runtime=runtime,
+                    resources=resources,
+                    region=region,
                     agent_id=agent_id,
-                    state=RunState.RUNNING,
-                    owner=self.owner,
-                    started_at=now,
-                    heartbeat_at=now,
+                    run_id=run_id,
                 )
-            )
-            current = self.get(session.id)
-            if current.state is S.RUNNING:
-                break
-            # Suspended between ensure and begin: let go and ensure again.
-            self.store.runs.release(run_id)
+                now = self.clock.now()
+                self.store.runs.begin(
+                    RunRecord(
+                        run_id=run_id,
+                        session_id=session.id,
+                        user_id=session.user_id,
+                        sandbox_id=session.sandbox_id,
+                        agent_id=agent_id,
+                        state=RunState.RUNNING,
+                        owner=self.owner,
+                        started_at=now,
+                        heartbeat_at=now,
+                    )
+                )
+                current = self.get(session.id)
+                if current.state is S.RUNNING:
+                    break
+                # Suspended between ensure and begin: let go and ensure again.
+                self.store.runs.release(run_id)
+        except BaseException:
+            if gate is not None:
+                gate.release(run_id)
+            raise
+        cpu_before = self._cpu_seconds(current) if gate is not None else None
         lease = RunLease(session=current, run_id=run_id)
         outcome = RunState.FAILED
         try:
@@ -362,8 +380,22 @@ class ComputeRouter:
             end = self.clock.now()
             self.store.runs.end(run_id, state=outcome, now=end)
             self.store.sessions.touch(session.id, now=end)
+            if gate is not None:
+                cpu_after = self._cpu_seconds(current)
+                used = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+                gate.settle(run_id, cpu_seconds=used)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _cpu_seconds(self, record: SessionRecord) -> float | None:
+        """The instance's CPU time so far (cgroup, on ``local``), for the record; ``None`` when
+        the provider cannot tell."""
+        if record.instance_id is None:
+            return None
+        try:
+            return self.provider(record.provider).usage(record.instance_id).cpu_seconds
+        except (ComputeRouterError, NotImplementedError):
+            return None
 
     def provider(self, name: str) -> Provider:
         try:

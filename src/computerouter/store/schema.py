@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
     Column,
     Float,
     ForeignKey,
@@ -12,11 +14,17 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
 __all__ = [
     "LIVE_PREDICATE",
+    "ledger_accounts",
+    "ledger_entries",
+    "ledger_meters",
+    "ledger_runs",
+    "ledger_usage",
     "metadata",
     "runs",
     "sandbox_settings",
@@ -108,4 +116,92 @@ sandbox_settings = Table(
     Column("sandbox_id", String(128), primary_key=True),
     Column("idle_suspend_s", Float),
     Column("archive_after_s", Float),
+)
+
+
+# -- ledger (migration 0002) -------------------------------------------------------------------
+# Amounts are BIGINT micro-credits; durations BIGINT milliseconds. Entries are append-only and
+# double-entry (one debit account, one credit account, one amount). A user account's balance is
+# a cache of its entries, moved in the same transaction as each entry; platform accounts' are
+# summed from the entries when asked (see store/ledger_rows.is_cached).
+
+_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER keys only
+
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", String(160), primary_key=True),
+    Column("user_id", String(128)),
+    Column("balance", BigInteger, nullable=False, server_default="0"),
+    Column("reserved", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    CheckConstraint("reserved >= 0", name="ck_ledger_accounts_reserved"),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("debit_account", String(160), ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("credit_account", String(160), ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("sandbox_id", String(128), nullable=False, server_default=""),
+    Column("agent_id", String(128), nullable=False, server_default=""),
+    Column("run_id", String(64)),
+    Column("session_id", String(64)),
+    Column("provider", String(64), nullable=False, server_default=""),
+    Column("region", String(64), nullable=False, server_default=""),
+    Column("model", String(255), nullable=False, server_default=""),
+    Column("quantity_ms", BigInteger, nullable=False, server_default="0"),
+    Column("input_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("output_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("rate_per_ms", BigInteger, nullable=False, server_default="0"),
+    Column("input_per_mtok", BigInteger, nullable=False, server_default="0"),
+    Column("output_per_mtok", BigInteger, nullable=False, server_default="0"),
+    Column("cpu_ms", BigInteger),
+    Column("at", Float, nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    UniqueConstraint("run_id", "kind", name="uq_ledger_entries_run_id_kind"),
+    CheckConstraint("amount >= 0", name="ck_ledger_entries_amount"),
+    CheckConstraint("debit_account <> credit_account", name="ck_ledger_entries_sides"),
+    Index("ix_ledger_entries_user_id_at", "user_id", "at"),
+    Index("ix_ledger_entries_session_id", "session_id"),
+)
+
+ledger_runs = Table(
+    "ledger_runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("sandbox_id", String(128), nullable=False),
+    Column("agent_id", String(128), nullable=False, server_default=""),
+    Column("session_id", String(64)),
+    Column("hold", BigInteger, nullable=False, server_default="0"),
+    Column("hold_state", String(16), nullable=False, server_default="none"),
+    Column("busy_ms", BigInteger, nullable=False, server_default="0"),
+    Column("cpu_ms", BigInteger),
+    Column("created_at", Float, nullable=False),
+    Index("ix_ledger_runs_hold_state", "hold_state"),
+)
+
+ledger_usage = Table(
+    "ledger_usage",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("model", String(255), primary_key=True),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+)
+
+ledger_meters = Table(
+    "ledger_meters",
+    metadata,
+    Column("session_id", String(64), ForeignKey("sessions.id"), primary_key=True),
+    Column("metered_to_ms", BigInteger, nullable=False),
+    Column("running_ms", BigInteger, nullable=False, server_default="0"),
+    Column("idle_ms", BigInteger, nullable=False, server_default="0"),
+    Column("carry", BigInteger, nullable=False, server_default="0"),
 )

@@ -1,0 +1,250 @@
+"""Price tables: what a second of compute and a million tokens cost, and the run budget.
+
+Read from ``prices.toml`` (``Settings.prices_file``; default ``$COMPUTEROUTER_HOME/prices.toml``).
+Every amount is an **integer number of micro-credits** (1 credit = 1_000_000), so nothing in
+the file is rounded on the way in; a float is refused. A missing file means the built-in
+defaults; a file only names what it changes::
+
+    [budget]
+    run_reserve = 100_000      # held from the user's balance while a run is in flight
+    floor = 0                  # refuse a run when balance - holds - run_reserve < floor
+
+    [compute.local]            # provider "local"; starts from the built-in local price
+    cpu_hour = 10_000          # per CPU-hour of the session's CPU limit
+    memory_gib_hour = 1_000    # per GiB-hour of its memory limit
+    shape_hour = 0             # flat, per session-hour, whatever its size
+
+    [compute.daytona.regions.eu]   # one region; starts from the provider's price
+    cpu_hour = 60_000
+
+    [compute."*"]              # any provider not named
+
+    [models."*"]               # any model not named
+    input_per_mtok = 200_000   # per million input tokens
+    output_per_mtok = 600_000  # per million output tokens
+
+Compute is billed for running time only, per millisecond, at the session's resource limits
+(what the provider reserves for it, not what it happens to use). See :class:`ComputeRate` for
+the exact arithmetic.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+from computerouter.config import Settings
+from computerouter.domain.values import Resources
+from computerouter.errors import ConfigError
+
+__all__ = [
+    "ANY",
+    "MS_PER_HOUR",
+    "RATE_DENOMINATOR",
+    "BudgetPolicy",
+    "ComputePrice",
+    "ComputeRate",
+    "ModelPrice",
+    "PriceTable",
+    "ProviderPrices",
+    "default_prices",
+    "load_prices",
+    "prices_path",
+]
+
+ANY = "*"
+"""The key of the price that applies to any provider or model not named."""
+
+MS_PER_HOUR = 3_600_000
+_MILLI_CPU = 1_000
+_MIB_PER_GIB = 1_024
+RATE_DENOMINATOR = MS_PER_HOUR * _MILLI_CPU * _MIB_PER_GIB
+"""A :class:`ComputeRate` is ``per_ms / RATE_DENOMINATOR`` micro-credits per millisecond: the
+one denominator under which milli-CPUs, MiB and milliseconds all price without rounding."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ComputeRate:
+    """What one millisecond of one session costs, exactly: ``per_ms / RATE_DENOMINATOR``.
+
+    :meth:`charge` turns milliseconds into whole micro-credits and carries the fraction to the
+    session's next charge, so a session's entries always add up to its exact cost less a carry
+    below one micro-credit: nothing is rounded away, nothing is counted twice.
+    """
+
+    per_ms: int
+
+    def charge(self, ms: int, *, carry: int) -> tuple[int, int]:
+        """``(micro-credits, new carry)`` for ``ms`` milliseconds, given the carried fraction."""
+        if ms < 0 or not 0 <= carry < RATE_DENOMINATOR:
+            raise ValueError("milliseconds must be >= 0 and the carry within [0, denominator)")
+        amount, rest = divmod(ms * self.per_ms + carry, RATE_DENOMINATOR)
+        return amount, rest
+
+    @property
+    def per_hour(self) -> Decimal:
+        """Micro-credits per hour, for display (exact: the denominator is 2^k * 5^j)."""
+        return Decimal(self.per_ms * MS_PER_HOUR) / Decimal(RATE_DENOMINATOR)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ComputePrice:
+    """Micro-credits per hour of a session: per CPU, per GiB of memory, and flat."""
+
+    cpu_hour: int = 0
+    memory_gib_hour: int = 0
+    shape_hour: int = 0
+
+    def rate(self, resources: Resources) -> ComputeRate:
+        # The one place a float (the CPU limit) meets money: it becomes whole milli-CPUs first.
+        millicpus = round(resources.cpus * _MILLI_CPU)
+        per_hour_scaled = (
+            self.cpu_hour * millicpus * _MIB_PER_GIB
+            + self.memory_gib_hour * resources.memory_mb * _MILLI_CPU
+            + self.shape_hour * _MILLI_CPU * _MIB_PER_GIB
+        )
+        return ComputeRate(per_ms=per_hour_scaled)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProviderPrices:
+    default: ComputePrice
+    regions: Mapping[str, ComputePrice] = field(default_factory=dict)
+
+    def for_region(self, region: str) -> ComputePrice:
+        return self.regions.get(region, self.default)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelPrice:
+    """Micro-credits per million tokens, input and output."""
+
+    input_per_mtok: int = 0
+    output_per_mtok: int = 0
+
+    def cost(self, *, input_tokens: int, output_tokens: int) -> int:
+        """Whole micro-credits, rounded down (a run is never charged a fraction it did not use)."""
+        scaled = input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok
+        return scaled // 1_000_000
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BudgetPolicy:
+    run_reserve: int = 100_000
+    """Held from the user's balance while a run is in flight (0.1 credit by default)."""
+    floor: int = 0
+    """The lowest ``balance - holds`` a reservation may leave; below zero grants a credit line."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PriceTable:
+    compute: Mapping[str, ProviderPrices]
+    models: Mapping[str, ModelPrice]
+    budget: BudgetPolicy = BudgetPolicy()
+    source: str = "built-in defaults"
+
+    def compute_price(self, provider: str, region: str = "") -> ComputePrice:
+        prices = self.compute.get(provider) or self.compute[ANY]
+        return prices.for_region(region)
+
+    def model_price(self, model: str) -> ModelPrice:
+        return self.models.get(model) or self.models[ANY]
+
+
+def default_prices() -> PriceTable:
+    """Placeholder list prices (think 1 credit = 1 USD); operators set their own."""
+    return PriceTable(
+        compute={
+            "local": ProviderPrices(default=ComputePrice(cpu_hour=10_000, memory_gib_hour=1_000)),
+            "daytona": ProviderPrices(
+                default=ComputePrice(cpu_hour=50_400, memory_gib_hour=16_200)
+            ),
+            "fly_sprites": ProviderPrices(
+                default=ComputePrice(cpu_hour=40_000, memory_gib_hour=12_000)
+            ),
+            ANY: ProviderPrices(default=ComputePrice(cpu_hour=50_400, memory_gib_hour=16_200)),
+        },
+        models={ANY: ModelPrice(input_per_mtok=200_000, output_per_mtok=600_000)},
+    )
+
+
+def prices_path(settings: Settings) -> Path:
+    if settings.prices_file:
+        return Path(settings.prices_file).expanduser()
+    return settings.home / "prices.toml"
+
+
+def load_prices(path: Path) -> PriceTable:
+    """The defaults, overridden by ``path`` if it exists. Raises :class:`ConfigError`."""
+    base = default_prices()
+    if not path.is_file():
+        return base
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the price file {path}: {exc}") from exc
+    where = str(path)
+    _only(raw, {"budget", "compute", "models"}, where)
+    budget = _merge(base.budget, _table(raw, "budget", where), where + " [budget]")
+    compute = dict(base.compute)
+    for provider, raw_body in _table(raw, "compute", where).items():
+        section = f"{where} [compute.{provider}]"
+        body = _as_table(raw_body, section)
+        regions_raw = _as_table(body.pop("regions", {}), section + " regions")
+        start = (compute.get(provider) or compute[ANY]).default
+        default = _merge(start, body, section)
+        regions = dict(compute[provider].regions) if provider in compute else {}
+        for region, region_body in regions_raw.items():
+            regions[region] = _merge(
+                regions.get(region, default),
+                _as_table(region_body, f"{section} region {region}"),
+                f"{section} region {region}",
+            )
+        compute[provider] = ProviderPrices(default=default, regions=regions)
+    models = dict(base.models)
+    for model, body in _table(raw, "models", where).items():
+        section = f"{where} [models.{model}]"
+        models[model] = _merge(models.get(model, models[ANY]), _as_table(body, section), section)
+    return PriceTable(compute=compute, models=models, budget=budget, source=where)
+
+
+def _only(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} in {where} (known: {sorted(allowed)})")
+
+
+def _table(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
+    return _as_table(raw.get(key, {}), f"{where} [{key}]")
+
+
+def _as_table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table")
+    return dict(value)
+
+
+_Priced = TypeVar("_Priced", ComputePrice, ModelPrice, BudgetPolicy)
+
+
+def _merge(start: _Priced, body: Mapping[str, Any], where: str) -> _Priced:
+    names = {f.name for f in fields(start)}
+    _only(body, names, where)
+    values: dict[str, int] = {}
+    for key, value in body.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(
+                f"{where} {key} = {value!r}: use a whole number of micro-credits "
+                "(1 credit = 1_000_000)"
+            )
+        if value < 0 and key != "floor":
+            raise ConfigError(f"{where} {key} = {value}: a price cannot be negative")
+        if abs(value) > 10**15:
+            raise ConfigError(f"{where} {key} = {value}: implausibly large")
+        values[key] = value
+    return replace(start, **values)

@@ -1,0 +1,366 @@
+"""Ledger persistence: idempotent double-entry writes, atomic credit holds, session meters.
+
+Every write happens inside :meth:`LedgerStore.transaction`, through :class:`LedgerTxn`, so the
+ledger's rules (in :mod:`computerouter.ledger`) compose several steps into one transaction.
+
+Concurrency, on SQLite and PostgreSQL alike:
+
+- an entry is ``INSERT ... ON CONFLICT DO NOTHING`` on its key and on ``(run_id, kind)``, and
+  the balances move only if the row was inserted, in the same transaction: replaying a write
+  never bills twice;
+- a hold is one conditional ``UPDATE ... SET reserved = reserved + :hold WHERE balance -
+  reserved - :hold >= :floor``: PostgreSQL re-checks the condition against the row a concurrent
+  writer just committed, SQLite admits one writer at a time (``BEGIN IMMEDIATE``), so concurrent
+  runs can never hold more than the balance allows;
+- a session's meter row is locked (``SELECT ... FOR UPDATE``) while its time is attributed;
+- rows are locked in one order (meter, run, accounts sorted by id), so writers never deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from computerouter.domain.session import RunRecord
+from computerouter.domain.states import SessionState
+from computerouter.store.errors import translate_store_errors
+from computerouter.store.ledger_queries import LedgerQueries
+from computerouter.store.ledger_rows import (
+    AccountBalance,
+    EntryKind,
+    HoldState,
+    LedgerEntry,
+    LedgerRun,
+    MeterRow,
+    NewEntry,
+    UsageRow,
+    is_cached,
+    to_entry,
+    to_ledger_run,
+    to_run,
+)
+from computerouter.store.schema import (
+    ledger_accounts,
+    ledger_entries,
+    ledger_meters,
+    ledger_runs,
+    ledger_usage,
+    runs,
+    session_transitions,
+)
+
+__all__ = ["LedgerStore", "LedgerTxn"]
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
+    """Insert unless a unique key already holds the row; ``True`` if this call inserted it.
+
+    Told by ``RETURNING`` rather than ``rowcount``, which drivers do not all report for
+    ``INSERT ... ON CONFLICT``.
+    """
+    key = next(iter(table.primary_key.columns))
+    statement = _insert(conn, table).values(**values).on_conflict_do_nothing().returning(key)
+    return conn.execute(statement).first() is not None
+
+
+class LedgerTxn:
+    """The write primitives, bound to one open transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # -- accounts and entries -----------------------------------------------------------------
+
+    def ensure_account(self, account_id: str, *, user_id: str | None, now: float) -> None:
+        _insert_ignore(
+            self.conn,
+            ledger_accounts,
+            {"id": account_id, "user_id": user_id, "balance": 0, "reserved": 0, "created_at": now},
+        )
+
+    def post(self, entry: NewEntry) -> LedgerEntry | None:
+        """Write ``entry`` and move the user's cached balance; ``None`` if its key or its
+        (run, kind) is already written (and then nothing changed)."""
+        assert entry.amount >= 0
+        assert entry.debit_account != entry.credit_account
+        moves = [
+            (account, entry.amount if account == entry.credit_account else -entry.amount)
+            for account in sorted((entry.debit_account, entry.credit_account))
+            if is_cached(account)
+        ]
+        # The balance first (it creates a new user's account, which the entry refers to).
+        for account, delta in moves:
+            self._move(account, delta, now=entry.at)
+        values = asdict(entry)
+        values["kind"] = entry.kind.value
+        statement = (
+            _insert(self.conn, ledger_entries)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(*ledger_entries.c)
+        )
+        row = self.conn.execute(statement).mappings().first()
+        if row is None:  # a replay: put the balances back, in this same transaction
+            for account, delta in moves:
+                self._move(account, -delta, now=entry.at)
+            return None
+        return to_entry(row)
+
+    def _move(self, account_id: str, delta: int, *, now: float) -> None:
+        update = (
+            ledger_accounts.update()
+            .where(ledger_accounts.c.id == account_id)
+            .values(balance=ledger_accounts.c.balance + delta)
+        )
+        if self.conn.execute(update).rowcount == 1:
+            return
+        self.ensure_account(account_id, user_id=account_id.removeprefix("user:"), now=now)
+        self.conn.execute(update)
+
+    def entry(self, key: str) -> LedgerEntry | None:
+        query = ledger_entries.select().where(ledger_entries.c.key == key)
+        row = self.conn.execute(query).mappings().first()
+        return None if row is None else to_entry(row)
+
+    def run_entry(self, run_id: str, kind: EntryKind) -> LedgerEntry | None:
+        row = (
+            self.conn.execute(
+                ledger_entries.select().where(
+                    ledger_entries.c.run_id == run_id, ledger_entries.c.kind == kind.value
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return None if row is None else to_entry(row)
+
+    def account(self, account_id: str) -> AccountBalance | None:
+        row = (
+            self.conn.execute(ledger_accounts.select().where(ledger_accounts.c.id == account_id))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        return AccountBalance(
+            account_id=row["id"],
+            user_id=row["user_id"],
+            balance=row["balance"],
+            reserved=row["reserved"],
+        )
+
+    # -- holds --------------------------------------------------------------------------------
+
+    def hold(self, run: LedgerRun, *, account_id: str, floor: int, now: float) -> bool | None:
+        """Hold ``run.hold`` of the account for the run, atomically.
+
+        ``True``: held now; ``None``: the run already held (a retry); ``False``: the account
+        cannot cover it (nothing changed).
+        """
+        existing = self.ledger_run(run.run_id, lock=True)
+        if existing is not None and existing.hold_state is not HoldState.NONE:
+            return None
+        self.ensure_account(account_id, user_id=run.user_id, now=now)
+        moved = self.conn.execute(
+            ledger_accounts.update()
+            .where(
+                ledger_accounts.c.id == account_id,
+                ledger_accounts.c.balance - ledger_accounts.c.reserved - run.hold >= floor,
+            )
+            .values(reserved=ledger_accounts.c.reserved + run.hold)
+        )
+        if moved.rowcount != 1:
+            return False
+        if existing is None:
+            values = asdict(run)
+            values["hold_state"] = HoldState.HELD.value
+            self.conn.execute(ledger_runs.insert().values(**values))
+        else:
+            self.conn.execute(
+                ledger_runs.update()
+                .where(ledger_runs.c.run_id == run.run_id)
+                .values(hold=run.hold, hold_state=HoldState.HELD.value)
+            )
+        return True
+
+    def consume_hold(self, run_id: str, amount: int, *, account_id: str) -> None:
+        """A charge of the run was posted: that much of its hold is spent, not held any more
+        (so ``balance - reserved`` never dips while a run's charges land one by one)."""
+        run = self.ledger_run(run_id, lock=True)
+        if run is None or run.hold_state is not HoldState.HELD:
+            return
+        used = min(amount, run.hold)
+        if used <= 0:
+            return
+        self.conn.execute(
+            ledger_runs.update()
+            .where(ledger_runs.c.run_id == run_id)
+            .values(hold=ledger_runs.c.hold - used)
+        )
+        self.conn.execute(
+            ledger_accounts.update()
+            .where(ledger_accounts.c.id == account_id)
+            .values(reserved=ledger_accounts.c.reserved - used)
+        )
+
+    def release(self, run_id: str, *, account_id: str) -> bool:
+        """Give a run's hold back (settled or abandoned); ``False`` if nothing was held."""
+        run = self.ledger_run(run_id, lock=True)
+        if run is None or run.hold_state is not HoldState.HELD:
+            return False
+        self.conn.execute(
+            ledger_runs.update()
+            .where(ledger_runs.c.run_id == run_id)
+            .values(hold_state=HoldState.RELEASED.value)
+        )
+        self.conn.execute(
+            ledger_accounts.update()
+            .where(ledger_accounts.c.id == account_id)
+            .values(reserved=ledger_accounts.c.reserved - run.hold)
+        )
+        return True
+
+    # -- runs, usage, meters ------------------------------------------------------------------
+
+    def ledger_run(self, run_id: str, *, lock: bool = False) -> LedgerRun | None:
+        query = ledger_runs.select().where(ledger_runs.c.run_id == run_id)
+        if lock:
+            query = query.with_for_update()
+        row = self.conn.execute(query).mappings().first()
+        return None if row is None else to_ledger_run(row)
+
+    def add_busy(self, run: RunRecord, busy_ms: int, *, now: float) -> None:
+        """Add metered busy time to the run's row (made if new), which stays locked."""
+        statement = _insert(self.conn, ledger_runs).values(
+            run_id=run.run_id,
+            user_id=run.user_id,
+            sandbox_id=run.sandbox_id,
+            agent_id=run.agent_id,
+            session_id=run.session_id,
+            busy_ms=busy_ms,
+            created_at=now,
+        )
+        self.conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["run_id"],
+                set_={
+                    "busy_ms": ledger_runs.c.busy_ms + busy_ms,
+                    "session_id": run.session_id,
+                },
+            )
+        )
+
+    def note_cpu(self, run: RunRecord, cpu_ms: int, *, now: float) -> None:
+        self.add_busy(run, 0, now=now)
+        self.conn.execute(
+            ledger_runs.update().where(ledger_runs.c.run_id == run.run_id).values(cpu_ms=cpu_ms)
+        )
+
+    def set_usage(self, usage: UsageRow) -> None:
+        values = asdict(usage)
+        self.conn.execute(
+            _insert(self.conn, ledger_usage)
+            .values(**values)
+            .on_conflict_do_update(
+                index_elements=["run_id", "model"],
+                set_={"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+            )
+        )
+
+    def usage(self, run_id: str) -> list[UsageRow]:
+        query = (
+            ledger_usage.select()
+            .where(ledger_usage.c.run_id == run_id)
+            .order_by(ledger_usage.c.model)
+        )
+        return [
+            UsageRow(
+                run_id=r["run_id"],
+                model=r["model"],
+                input_tokens=r["input_tokens"],
+                output_tokens=r["output_tokens"],
+            )
+            for r in self.conn.execute(query).mappings()
+        ]
+
+    def lock_meter(self, session_id: str, *, start_ms: int) -> MeterRow:
+        """The session's meter, locked for this transaction (made at ``start_ms`` if new)."""
+        query = (
+            ledger_meters.select().where(ledger_meters.c.session_id == session_id).with_for_update()
+        )
+        row = self.conn.execute(query).mappings().first()
+        if row is None:
+            _insert_ignore(
+                self.conn,
+                ledger_meters,
+                {"session_id": session_id, "metered_to_ms": start_ms},
+            )
+            row = self.conn.execute(query).mappings().one()
+        return MeterRow(
+            session_id=row["session_id"],
+            metered_to_ms=row["metered_to_ms"],
+            running_ms=row["running_ms"],
+            idle_ms=row["idle_ms"],
+            carry=row["carry"],
+        )
+
+    def save_meter(self, meter: MeterRow) -> None:
+        self.conn.execute(
+            ledger_meters.update()
+            .where(ledger_meters.c.session_id == meter.session_id)
+            .values(
+                metered_to_ms=meter.metered_to_ms,
+                running_ms=meter.running_ms,
+                idle_ms=meter.idle_ms,
+                carry=meter.carry,
+            )
+        )
+
+    def transitions(self, session_id: str) -> list[tuple[SessionState, float]]:
+        query = (
+            sa.select(session_transitions.c.to_state, session_transitions.c.at)
+            .where(session_transitions.c.session_id == session_id)
+            .order_by(session_transitions.c.id)
+        )
+        return [(SessionState(state), at) for state, at in self.conn.execute(query)]
+
+    def session_runs(self, session_id: str, *, after: float, before: float) -> list[RunRecord]:
+        """Runs on the session that overlap ``[after, before)`` (in flight or ended)."""
+        query = runs.select().where(
+            runs.c.session_id == session_id,
+            runs.c.started_at < before,
+            sa.or_(runs.c.ended_at.is_(None), runs.c.ended_at >= after),
+        )
+        return [to_run(r) for r in self.conn.execute(query).mappings()]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        row = self.conn.execute(runs.select().where(runs.c.run_id == run_id)).mappings().first()
+        return None if row is None else to_run(row)
+
+
+class LedgerStore(LedgerQueries):
+    """The ledger's tables: reads from :class:`LedgerQueries`, writes through :class:`LedgerTxn`."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[LedgerTxn]:
+        with translate_store_errors(), self._engine.begin() as conn:
+            yield LedgerTxn(conn)
+
+    @contextmanager
+    def reading(self) -> Iterator[LedgerTxn]:
+        with translate_store_errors(), self._engine.connect() as conn:
+            yield LedgerTxn(conn)
+
+    def account(self, account_id: str) -> AccountBalance | None:
+        with self.reading() as txn:
+            return txn.account(account_id)

@@ -1,0 +1,48 @@
+"""Shared builders for the ledger tests (imported by the tests and by the crash worker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from computerouter.compute.router import ComputeRouter
+from computerouter.config import Settings
+from computerouter.ledger import BudgetPolicy, Ledger, PriceTable, default_prices
+from computerouter.store import Store
+from computerouter.testing import FakeClock, FakeProvider, FakeRuntime
+
+
+def make_settings(home: Path, database_url: str = "") -> Settings:
+    return Settings.load(
+        env={},
+        home=home,
+        database_url=database_url,
+        default_provider="fake",
+        default_runtime="fake",
+        wait_timeout_s=30.0,
+    )
+
+
+def budget_prices(*, run_reserve: int = 100_000, floor: int = 0) -> PriceTable:
+    base = default_prices()
+    return PriceTable(
+        compute=base.compute,
+        models=base.models,
+        budget=BudgetPolicy(run_reserve=run_reserve, floor=floor),
+    )
+
+
+def make_router(
+    store: Store,
+    settings: Settings,
+    clock: FakeClock | None,
+    ledger: Ledger | None,
+    provider: FakeProvider | None = None,
+) -> ComputeRouter:
+    return ComputeRouter(
+        store=store,
+        providers={"fake": provider or FakeProvider()},
+        runtimes={"fake": FakeRuntime()},
+        settings=settings,
+        clock=clock,
+        credit_gate=ledger,
+    )
