@@ -85,7 +85,8 @@ def test_tool_progress_arrives_as_tool_events(hermes_world: World) -> None:
     done = [e for e in events if isinstance(e, ToolCompleted)]
     assert [e.tool for e in started] == ["terminal"]
     assert "echo hello-from-tool" in started[0].preview
-    assert done and done[0].error is False
+    assert done
+    assert done[0].error is False
     assert "hello-from-tool" in output(events)
 
 
