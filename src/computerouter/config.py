@@ -28,6 +28,8 @@ class Settings:
     """Data directory: the SQLite database, local sessions, archives, runtime images."""
     database_url: str = ""
     """SQLAlchemy URL; empty means SQLite at ``home/computerouter.db``."""
+    user: str = "local"
+    """The acting user when a command names none (``--user``)."""
     default_provider: str = "local"
     """Provider used when a caller names none."""
     default_runtime: str = "echo"

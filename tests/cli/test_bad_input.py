@@ -171,3 +171,95 @@ def test_bad_config_file(tmp_path: Path) -> None:
     result = cli(tmp_path, "compute", "sessions", "list")
     assert result.returncode == 2
     assert "idle_suspend_s" in one_error_line(result)
+
+
+# -- agents and runs --------------------------------------------------------------------------
+
+
+def agent_rows(home: Path) -> list[object]:
+    from computerouter.store.agents import AgentStore
+
+    store = open_store(f"sqlite:///{home / 'computerouter.db'}")
+    return list(AgentStore(store.engine).list("local"))
+
+
+@pytest.fixture
+def prompt(tmp_path: Path) -> Path:
+    path = tmp_path / "prompt.md"
+    path.write_text("You are support.\n")
+    return path
+
+
+def test_agent_create_with_missing_prompt_file(tmp_path: Path) -> None:
+    result = cli(
+        tmp_path,
+        "agent",
+        "create",
+        "support",
+        "--sandbox",
+        "sb",
+        "--prompt-file",
+        str(tmp_path / "nope.md"),
+    )
+    assert result.returncode == 2
+    assert "does not exist" in one_error_line(result)
+    assert agent_rows(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--backend", "llama-agent"], "unknown backend 'llama-agent'"),
+        (["--compute-provider", "aws"], "unknown compute provider 'aws'"),
+        (["--compute-policy", "fastest"], "unknown compute policy 'fastest'"),
+    ],
+)
+def test_agent_create_with_unknown_names(
+    tmp_path: Path, prompt: Path, flags: list[str], message: str
+) -> None:
+    result = cli(
+        tmp_path,
+        "agent",
+        "create",
+        "support",
+        "--sandbox",
+        "sb",
+        "--prompt-file",
+        str(prompt),
+        *flags,
+    )
+    assert result.returncode == 2
+    assert message in one_error_line(result)
+    assert agent_rows(tmp_path) == []
+
+
+def test_run_unknown_agent_and_empty_input(tmp_path: Path, prompt: Path) -> None:
+    missing = cli(tmp_path, "run", "sb/nobody", "hello")
+    assert missing.returncode == 3
+    assert "no agent sb/nobody" in one_error_line(missing)
+    created = cli(tmp_path, "agent", "create", "sb/support", "--prompt-file", str(prompt))
+    assert created.returncode == 0, created.stderr
+    empty = cli(tmp_path, "run", "sb/support", "   ")
+    assert empty.returncode == 2
+    assert "input is empty" in one_error_line(empty)
+    store = open_store(f"sqlite:///{tmp_path / 'computerouter.db'}")
+    assert store.sessions.list() == []
+
+
+def test_run_on_a_provider_this_build_lacks(tmp_path: Path, prompt: Path) -> None:
+    created = cli(
+        tmp_path,
+        "agent",
+        "create",
+        "sb/fast",
+        "--prompt-file",
+        str(prompt),
+        "--compute-provider",
+        "daytona",
+    )
+    assert created.returncode == 0, created.stderr
+    result = cli(tmp_path, "run", "sb/fast", "hello")
+    assert result.returncode == 1
+    assert "daytona" in one_error_line(result)
+    store = open_store(f"sqlite:///{tmp_path / 'computerouter.db'}")
+    assert store.sessions.list() == []

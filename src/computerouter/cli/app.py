@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from computerouter.cli import compute, credits, demo, doctor, usage
+from computerouter.cli.agents import agent_app
 from computerouter.cli.context import CliContext
+from computerouter.cli.run import run
 
 __all__ = ["app"]
 
@@ -22,6 +24,8 @@ app = typer.Typer(
 app.add_typer(compute.app, name="compute")
 app.add_typer(usage.app, name="usage")
 app.add_typer(credits.app, name="credits")
+app.add_typer(agent_app, name="agent")
+app.command("run")(run)
 app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
 
