@@ -59,8 +59,9 @@ def inside(local: LocalProvider) -> InsideRunner:
     """Run Python code inside a session; it prints one JSON value, which is returned."""
 
     def run(instance: Instance, code: str) -> Any:
-        result = local.exec(instance.instance_id, [sandbox_python(), "-I", "-S", "-c", code],
-                            timeout_s=20)
+        result = local.exec(
+            instance.instance_id, [sandbox_python(), "-I", "-S", "-c", code], timeout_s=20
+        )
         assert result.exit_code == 0, f"exit {result.exit_code}: {result.stderr}"
         return json.loads(result.stdout)
 

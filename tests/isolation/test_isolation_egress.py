@@ -102,15 +102,26 @@ def test_a_session_reaches_its_upstream_only_through_its_relay(
         key = f"ses_{uuid.uuid4().hex[:16]}"
         launch = dataclasses.replace(
             EchoRuntime().launch_spec(session_id=key),
-            egress=(EgressRoute(name="model", upstream=f"http://127.0.0.1:{port}/v1",
-                                headers=(("Authorization", f"Bearer {SECRET}"),)),),
+            egress=(
+                EgressRoute(
+                    name="model",
+                    upstream=f"http://127.0.0.1:{port}/v1",
+                    headers=(("Authorization", f"Bearer {SECRET}"),),
+                ),
+            ),
         )
-        instance = local.create(InstanceSpec(
-            idempotency_key=key, labels=Labels(session_id=key, user_id="u", sandbox_id="s"),
-            resources=Resources(), launch=launch))
+        instance = local.create(
+            InstanceSpec(
+                idempotency_key=key,
+                labels=Labels(session_id=key, user_id="u", sandbox_id="s"),
+                resources=Resources(),
+                launch=launch,
+            )
+        )
         # Reversed, so this probe's own command line does not hold the secret it looks for.
         code = THROUGH_RELAY.replace("PORT", str(port)).replace(
-            "SECRET_REVERSED", repr(SECRET[::-1]))
+            "SECRET_REVERSED", repr(SECRET[::-1])
+        )
 
         result = inside(instance, code)
 
@@ -124,11 +135,14 @@ def test_a_session_reaches_its_upstream_only_through_its_relay(
         assert result["secret_visible"] is False
 
     # The runtime inherited nothing but stdio: no bwrap argument file, no relay config pipe.
-    (runtime,) = [p for p in local.footprint(instance.instance_id).pids
-                  if b"server.py" in _read(f"/proc/{p}/cmdline")
-                  and b"egress" not in _read(f"/proc/{p}/cmdline")
-                  and not _read(f"/proc/{p}/cmdline").startswith(b"/usr/bin/bwrap")
-                  and not _read(f"/proc/{p}/cmdline").startswith(b"/usr/bin/unshare")]
+    (runtime,) = [
+        p
+        for p in local.footprint(instance.instance_id).pids
+        if b"server.py" in _read(f"/proc/{p}/cmdline")
+        and b"egress" not in _read(f"/proc/{p}/cmdline")
+        and not _read(f"/proc/{p}/cmdline").startswith(b"/usr/bin/bwrap")
+        and not _read(f"/proc/{p}/cmdline").startswith(b"/usr/bin/unshare")
+    ]
     fds = {fd: os.readlink(f"/proc/{runtime}/fd/{fd}") for fd in os.listdir(f"/proc/{runtime}/fd")}
     assert fds["0"] == "/dev/null"
     assert fds["1"].endswith("session.log")
@@ -136,15 +150,19 @@ def test_a_session_reaches_its_upstream_only_through_its_relay(
 
     # The relay is part of the session: in its cgroups, as its uid, gone with it.
     session_uid = inside(instance, "import os, json; print(json.dumps(os.getuid()))")
-    relays = [pid for pid in local.footprint(instance.instance_id).pids
-              if b"egress-model.sock" in _read(f"/proc/{pid}/cmdline")]
+    relays = [
+        pid
+        for pid in local.footprint(instance.instance_id).pids
+        if b"egress-model.sock" in _read(f"/proc/{pid}/cmdline")
+    ]
     assert len(relays) == 1
     status = _read(f"/proc/{relays[0]}/status").decode()
     assert f"\nUid:\t{session_uid}\t" in status
     assert "\nCapEff:\t0000000000000000" in status
     local.destroy(instance.instance_id)
     assert not os.path.exists(f"/proc/{relays[0]}/status") or b"\nState:\tZ" in _read(
-        f"/proc/{relays[0]}/status")
+        f"/proc/{relays[0]}/status"
+    )
 
 
 def _read(path: str) -> bytes:

@@ -163,8 +163,17 @@ def test_a_session_cannot_write_outside_its_workspace(
 ) -> None:
     instance = session()
     name = f"cr-probe-{uuid.uuid4().hex[:8]}"
-    forbidden = ["/", "/usr", "/etc", "/root", "/home", "/var", "/opt/computerouter/runtime",
-                 str(local.root), str(local.root / "instances")]
+    forbidden = [
+        "/",
+        "/usr",
+        "/etc",
+        "/root",
+        "/home",
+        "/var",
+        "/opt/computerouter/runtime",
+        str(local.root),
+        str(local.root / "instances"),
+    ]
     allowed = ["/workspace", "/tmp"]
     code = WRITE_OUTSIDE.replace("NAME", repr(name)).replace("TARGETS", repr(forbidden + allowed))
 

@@ -8,15 +8,34 @@ from computerouter.providers.local.cgroups import CgroupMounts
 from computerouter.providers.local.host import LocalHost
 from computerouter.providers.local.sandbox import SandboxMode, Tools
 
-FULL_TOOLS = Tools(setsid="/usr/bin/setsid", setpriv="/usr/bin/setpriv", bwrap="/usr/bin/bwrap",
-                   unshare="/usr/bin/unshare", nsenter="/usr/bin/nsenter",
-                   chroot="/usr/sbin/chroot", mount="/usr/bin/mount", tar="/usr/bin/tar",
-                   zstd="/usr/bin/zstd", gzip="/usr/bin/gzip", python="/usr/bin/python3")
-HYBRID = CgroupMounts(v1=(("cpu", "/sys/fs/cgroup/cpu"), ("freezer", "/sys/fs/cgroup/freezer")),
-                      unified="/sys/fs/cgroup/unified")
-ROOT_HOST = LocalHost(is_root=True, tools=FULL_TOOLS, bwrap_version="0.8.0", bwrap_works=True,
-                      unshare_works=True, cgroups=HYBRID, cgroups_writable=True,
-                      cgroup2_freeze=True, cgroup2_kill=True)
+FULL_TOOLS = Tools(
+    setsid="/usr/bin/setsid",
+    setpriv="/usr/bin/setpriv",
+    bwrap="/usr/bin/bwrap",
+    unshare="/usr/bin/unshare",
+    nsenter="/usr/bin/nsenter",
+    chroot="/usr/sbin/chroot",
+    mount="/usr/bin/mount",
+    tar="/usr/bin/tar",
+    zstd="/usr/bin/zstd",
+    gzip="/usr/bin/gzip",
+    python="/usr/bin/python3",
+)
+HYBRID = CgroupMounts(
+    v1=(("cpu", "/sys/fs/cgroup/cpu"), ("freezer", "/sys/fs/cgroup/freezer")),
+    unified="/sys/fs/cgroup/unified",
+)
+ROOT_HOST = LocalHost(
+    is_root=True,
+    tools=FULL_TOOLS,
+    bwrap_version="0.8.0",
+    bwrap_works=True,
+    unshare_works=True,
+    cgroups=HYBRID,
+    cgroups_writable=True,
+    cgroup2_freeze=True,
+    cgroup2_kill=True,
+)
 
 
 def statuses(host: LocalHost) -> dict[str, str]:
@@ -35,8 +54,9 @@ def test_a_full_root_host() -> None:
 
 
 def test_without_bwrap_root_falls_back_to_unshare() -> None:
-    host = dataclasses.replace(ROOT_HOST, tools=dataclasses.replace(FULL_TOOLS, bwrap=None),
-                               bwrap_works=False)
+    host = dataclasses.replace(
+        ROOT_HOST, tools=dataclasses.replace(FULL_TOOLS, bwrap=None), bwrap_works=False
+    )
     assert host.sandbox is SandboxMode.UNSHARE
     assert host.isolated
     assert statuses(host)["bubblewrap"] == "warn"  # a fallback is in use: not fatal
@@ -44,8 +64,9 @@ def test_without_bwrap_root_falls_back_to_unshare() -> None:
 
 
 def test_unprivileged_bwrap_runs_in_a_user_namespace() -> None:
-    host = dataclasses.replace(ROOT_HOST, is_root=False, unshare_works=False,
-                               cgroups_writable=False)
+    host = dataclasses.replace(
+        ROOT_HOST, is_root=False, unshare_works=False, cgroups_writable=False
+    )
     assert host.sandbox is SandboxMode.BWRAP
     assert host.userns
     assert host.cgroup_backend() is None
@@ -64,8 +85,9 @@ def test_nothing_to_isolate_with() -> None:
 
 
 def test_missing_means_blocked() -> None:
-    host = dataclasses.replace(ROOT_HOST, tools=dataclasses.replace(FULL_TOOLS, setpriv=None,
-                                                                      nsenter=None, zstd=None))
+    host = dataclasses.replace(
+        ROOT_HOST, tools=dataclasses.replace(FULL_TOOLS, setpriv=None, nsenter=None, zstd=None)
+    )
     assert statuses(host)["setpriv"] == "missing"  # root cannot drop to session uids
     assert statuses(host)["nsenter"] == "warn"  # only exec is lost
     assert statuses(host)["zstd"] == "warn"  # gzip does instead

@@ -44,10 +44,15 @@ def test_check_instance_id() -> None:
 def test_record_round_trips_and_replaces_atomically(tmp_path: Path) -> None:
     paths = InstancePaths.of(tmp_path, "lc-k")
     record = InstanceRecord(
-        instance_id="lc-k", idempotency_key="k",
+        instance_id="lc-k",
+        idempotency_key="k",
         labels=Labels(session_id="ses_k", user_id="u", sandbox_id="s", agent_id="a", run_id="r"),
-        uid=2_000_003, resources=Resources(cpus=0.5, memory_mb=256, pids=64),
-        state=RecordedState.CREATING, sandbox="bwrap", runtime="echo", health_path="/healthz",
+        uid=2_000_003,
+        resources=Resources(cpus=0.5, memory_mb=256, pids=64),
+        state=RecordedState.CREATING,
+        sandbox="bwrap",
+        runtime="echo",
+        health_path="/healthz",
     )
     write_record(paths, record)
     write_record(paths, record.with_state(RecordedState.RUNNING))

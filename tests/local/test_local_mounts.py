@@ -27,8 +27,9 @@ class FakeFS:
     def listdir(self, path: str) -> list[str]:
         prefix = path.rstrip("/") + "/"
         return sorted(
-            p[len(prefix):] for p in self.entries
-            if p.startswith(prefix) and "/" not in p[len(prefix):]
+            p[len(prefix) :]
+            for p in self.entries
+            if p.startswith(prefix) and "/" not in p[len(prefix) :]
         )
 
     def kind(self, path: str) -> str | None:
@@ -44,17 +45,36 @@ class FakeFS:
 
 
 HOST = {
-    "/usr": "dir", "/usr/bin": "dir", "/etc": "dir", "/bin": ("symlink", "usr/bin"),
-    "/opt": "dir", "/opt/tool": "dir", "/opt/readme": "file", "/proc": "dir", "/sys": "dir",
-    "/dev": "dir", "/tmp": "dir", "/run": "dir", "/root": "dir", "/root/.cr": "dir",
-    "/root/.cr/local": "dir", "/.dockerenv": "file", "/srv": "dir", "/srv/models": "dir",
+    "/usr": "dir",
+    "/usr/bin": "dir",
+    "/etc": "dir",
+    "/bin": ("symlink", "usr/bin"),
+    "/opt": "dir",
+    "/opt/tool": "dir",
+    "/opt/readme": "file",
+    "/proc": "dir",
+    "/sys": "dir",
+    "/dev": "dir",
+    "/tmp": "dir",
+    "/run": "dir",
+    "/root": "dir",
+    "/root/.cr": "dir",
+    "/root/.cr/local": "dir",
+    "/.dockerenv": "file",
+    "/srv": "dir",
+    "/srv/models": "dir",
 }
 
 
 def plan(extra: tuple[MountSpec, ...] = (), root: str = "/root/.cr/local") -> list[Mount]:
-    return plan_mounts(workspace="/root/.cr/local/instances/x/workspace", sock_dir="/run/s/x",
-                       runtime_dir="/root/.cr/local/instances/x/runtime", provider_root=root,
-                       extra=extra, fs=FakeFS(HOST))
+    return plan_mounts(
+        workspace="/root/.cr/local/instances/x/workspace",
+        sock_dir="/run/s/x",
+        runtime_dir="/root/.cr/local/instances/x/runtime",
+        provider_root=root,
+        extra=extra,
+        fs=FakeFS(HOST),
+    )
 
 
 def index(mounts: list[Mount], op: MountOp, dest: str) -> int:
@@ -76,11 +96,19 @@ def test_host_top_level_is_read_only_and_private_dirs_are_fresh() -> None:
 
 def test_session_binds_land_at_fixed_places() -> None:
     mounts = plan()
-    assert Mount(op=MountOp.BIND, dest="/workspace",
-                 source="/root/.cr/local/instances/x/workspace") in mounts
+    assert (
+        Mount(op=MountOp.BIND, dest="/workspace", source="/root/.cr/local/instances/x/workspace")
+        in mounts
+    )
     assert Mount(op=MountOp.BIND, dest="/run/computerouter", source="/run/s/x") in mounts
-    assert Mount(op=MountOp.RO_BIND, dest="/opt/computerouter/runtime",
-                 source="/root/.cr/local/instances/x/runtime") in mounts
+    assert (
+        Mount(
+            op=MountOp.RO_BIND,
+            dest="/opt/computerouter/runtime",
+            source="/root/.cr/local/instances/x/runtime",
+        )
+        in mounts
+    )
 
 
 def test_missing_parent_under_a_read_only_dir_splays_it() -> None:
@@ -107,17 +135,30 @@ def test_provider_root_under_tmp_needs_no_extra_tmpfs() -> None:
 
 
 def test_extra_mounts_are_read_only_and_may_need_a_splay() -> None:
-    mounts = plan(extra=(MountSpec(source="/srv/models", target="/models"),
-                         MountSpec(source="/srv/models", target="/srv/models/cache/x")))
+    mounts = plan(
+        extra=(
+            MountSpec(source="/srv/models", target="/models"),
+            MountSpec(source="/srv/models", target="/srv/models/cache/x"),
+        )
+    )
     assert Mount(op=MountOp.RO_BIND, dest="/models", source="/srv/models") in mounts
     assert index(mounts, MountOp.TMPFS, "/srv/models") < index(
-        mounts, MountOp.DIR, "/srv/models/cache")
+        mounts, MountOp.DIR, "/srv/models/cache"
+    )
 
 
 @pytest.mark.parametrize(
     "target",
-    ["relative", "/", "/a/../b", "/workspace", "/workspace/x", "/proc/x", "/run/computerouter",
-     "/opt/computerouter/runtime/x"],
+    [
+        "relative",
+        "/",
+        "/a/../b",
+        "/workspace",
+        "/workspace/x",
+        "/proc/x",
+        "/run/computerouter",
+        "/opt/computerouter/runtime/x",
+    ],
 )
 def test_bad_mount_targets_are_refused(target: str) -> None:
     with pytest.raises(InputError):
@@ -135,19 +176,39 @@ def test_duplicate_targets_are_refused() -> None:
 
 
 def test_render_bwrap_keeps_order_and_modes() -> None:
-    args = render_bwrap([
-        Mount(op=MountOp.RO_BIND, dest="/usr", source="/usr"),
-        Mount(op=MountOp.TMPFS, dest="/tmp", mode=0o1777),
-        Mount(op=MountOp.DIR, dest="/opt/x"),
-        Mount(op=MountOp.SYMLINK, dest="/bin", source="usr/bin"),
-        Mount(op=MountOp.PROC, dest="/proc"),
-        Mount(op=MountOp.DEV, dest="/dev"),
-        Mount(op=MountOp.BIND, dest="/workspace", source="/w"),
-    ])
+    args = render_bwrap(
+        [
+            Mount(op=MountOp.RO_BIND, dest="/usr", source="/usr"),
+            Mount(op=MountOp.TMPFS, dest="/tmp", mode=0o1777),
+            Mount(op=MountOp.DIR, dest="/opt/x"),
+            Mount(op=MountOp.SYMLINK, dest="/bin", source="usr/bin"),
+            Mount(op=MountOp.PROC, dest="/proc"),
+            Mount(op=MountOp.DEV, dest="/dev"),
+            Mount(op=MountOp.BIND, dest="/workspace", source="/w"),
+        ]
+    )
     assert args == [
-        "--ro-bind", "/usr", "/usr", "--perms", "1777", "--tmpfs", "/tmp",
-        "--perms", "0755", "--dir", "/opt/x", "--symlink", "usr/bin", "/bin",
-        "--proc", "/proc", "--dev", "/dev", "--bind", "/w", "/workspace",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/tmp",
+        "--perms",
+        "0755",
+        "--dir",
+        "/opt/x",
+        "--symlink",
+        "usr/bin",
+        "/bin",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--bind",
+        "/w",
+        "/workspace",
     ]
 
 

@@ -36,8 +36,9 @@ from computerouter.runtimes.echo import EchoRuntime
 from computerouter.runtimes.transport import client_for
 
 
-def spec(key: str | None = None, launch: LaunchSpec | None = None,
-         resources: Resources | None = None) -> InstanceSpec:
+def spec(
+    key: str | None = None, launch: LaunchSpec | None = None, resources: Resources | None = None
+) -> InstanceSpec:
     key = key or f"ses_{uuid.uuid4().hex[:16]}"
     return InstanceSpec(
         idempotency_key=key,
@@ -65,8 +66,12 @@ def test_is_a_provider(tmp_path: Path) -> None:
 
 
 def test_no_exec_in_a_nested_user_namespace(tmp_path: Path) -> None:
-    tools = dataclasses.replace(probe(trial=False).tools, bwrap="/usr/bin/bwrap",
-                                setsid="/usr/bin/setsid", nsenter="/usr/bin/nsenter")
+    tools = dataclasses.replace(
+        probe(trial=False).tools,
+        bwrap="/usr/bin/bwrap",
+        setsid="/usr/bin/setsid",
+        nsenter="/usr/bin/nsenter",
+    )
     unprivileged = LocalHost(is_root=False, tools=tools, bwrap_works=True)
     provider = LocalProvider(root=tmp_path / "local", host=unprivileged)
     assert unprivileged.userns
@@ -121,6 +126,7 @@ def _kill_tree(local: LocalProvider, instance_id: str) -> None:
                 os.kill(pid, 9)
         time.sleep(0.01)
 
+
 needs_isolation = pytest.mark.isolation
 
 
@@ -145,8 +151,10 @@ def test_limits_are_written_and_enforced(local: LocalProvider) -> None:
     assert (groups["memory"] / "memory.limit_in_bytes").read_text().strip() == str(128 << 20)
     assert (groups["pids"] / "pids.max").read_text().strip() == "24"
 
-    forks = local.exec(instance.instance_id, ["sh", "-c",
-                       "for i in $(seq 40); do sleep 5 >/dev/null 2>&1 & done; echo done"])
+    forks = local.exec(
+        instance.instance_id,
+        ["sh", "-c", "for i in $(seq 40); do sleep 5 >/dev/null 2>&1 & done; echo done"],
+    )
 
     assert "fork" in forks.stderr.lower(), forks  # sh: Cannot fork
     assert len(local.footprint(instance.instance_id).pids) <= 24
@@ -154,8 +162,9 @@ def test_limits_are_written_and_enforced(local: LocalProvider) -> None:
 
 @needs_isolation
 def test_a_runtime_that_never_answers_fails_fast_and_leaves_nothing(local: LocalProvider) -> None:
-    broken = LaunchSpec(runtime="broken", argv=("/bin/sh", "-c", "echo starting; exit 3"),
-                        start_timeout_s=10)
+    broken = LaunchSpec(
+        runtime="broken", argv=("/bin/sh", "-c", "echo starting; exit 3"), start_timeout_s=10
+    )
     made = spec(launch=broken)
 
     with pytest.raises(RuntimeFailure, match="exited") as caught:
@@ -243,12 +252,19 @@ def test_creating_again_an_archived_instance_is_refused(local: LocalProvider) ->
 def test_runtime_files_are_read_only_inside(local: LocalProvider) -> None:
     echo = EchoRuntime().launch_spec(session_id="x")
     launch = dataclasses.replace(
-        echo, files=(*echo.files, FileSpec(name="conf/settings.toml", content=b"a = 1\n")))
+        echo, files=(*echo.files, FileSpec(name="conf/settings.toml", content=b"a = 1\n"))
+    )
     instance = local.create(spec(launch=launch))
 
-    done = local.exec(instance.instance_id, ["sh", "-c",
-                      "cat /opt/computerouter/runtime/conf/settings.toml; "
-                      "echo x >> /opt/computerouter/runtime/conf/settings.toml"])
+    done = local.exec(
+        instance.instance_id,
+        [
+            "sh",
+            "-c",
+            "cat /opt/computerouter/runtime/conf/settings.toml; "
+            "echo x >> /opt/computerouter/runtime/conf/settings.toml",
+        ],
+    )
 
     assert done.stdout == "a = 1\n"
     assert done.exit_code != 0

@@ -9,10 +9,17 @@ from computerouter.providers.local.metadata import RecordedState as R
 from computerouter.providers.local.states import LocalFacts, instance_state
 
 
-def facts(recorded: R | None, *, alive: bool = False, frozen: bool = False,
-          workspace: bool = False, archive: bool = False) -> LocalFacts:
-    return LocalFacts(recorded=recorded, alive=alive, frozen=frozen, workspace=workspace,
-                      archive=archive)
+def facts(
+    recorded: R | None,
+    *,
+    alive: bool = False,
+    frozen: bool = False,
+    workspace: bool = False,
+    archive: bool = False,
+) -> LocalFacts:
+    return LocalFacts(
+        recorded=recorded, alive=alive, frozen=frozen, workspace=workspace, archive=archive
+    )
 
 
 @pytest.mark.parametrize(

@@ -20,9 +20,13 @@ from computerouter.providers.local.uids import allocate_uid, pick_uid, uids_in_u
 
 def record(instance_id: str, uid: int) -> InstanceRecord:
     return InstanceRecord(
-        instance_id=instance_id, idempotency_key=instance_id[3:],
-        labels=Labels(session_id=instance_id, user_id="u", sandbox_id="s"), uid=uid,
-        resources=Resources(), state=RecordedState.CREATING, sandbox="bwrap",
+        instance_id=instance_id,
+        idempotency_key=instance_id[3:],
+        labels=Labels(session_id=instance_id, user_id="u", sandbox_id="s"),
+        uid=uid,
+        resources=Resources(),
+        state=RecordedState.CREATING,
+        sandbox="bwrap",
     )
 
 
@@ -39,8 +43,12 @@ def test_pick_uid_refuses_when_the_range_is_full() -> None:
 
 def _allocate(root: str, instance_id: str) -> int:
     paths = InstancePaths.of(Path(root), instance_id)
-    return allocate_uid(Path(root), base=5000, count=50,
-                        commit=lambda uid: write_record(paths, record(instance_id, uid)))
+    return allocate_uid(
+        Path(root),
+        base=5000,
+        count=50,
+        commit=lambda uid: write_record(paths, record(instance_id, uid)),
+    )
 
 
 def test_records_are_the_ledger(tmp_path: Path) -> None:

@@ -54,14 +54,15 @@ def _tail(fh: IO[bytes]) -> str:
     return fh.read().decode(errors="replace").strip()[-500:]
 
 
-def _pipeline(first: list[str], second: list[str], *, stdout: IO[bytes] | int | None,
-              what: str) -> None:
+def _pipeline(
+    first: list[str], second: list[str], *, stdout: IO[bytes] | int | None, what: str
+) -> None:
     with tempfile.TemporaryFile() as err1, tempfile.TemporaryFile() as err2:
-        producer = subprocess.Popen(first, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=err1)
+        producer = subprocess.Popen(
+            first, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err1
+        )
         try:
-            consumer = subprocess.Popen(second, stdin=producer.stdout, stdout=stdout,
-                                        stderr=err2)
+            consumer = subprocess.Popen(second, stdin=producer.stdout, stdout=stdout, stderr=err2)
         finally:
             assert producer.stdout is not None
             producer.stdout.close()
@@ -81,8 +82,12 @@ def pack(workspace: Path, stem: Path, tools: Tools) -> Path:
     part = final.with_name(final.name + ".part")
     final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(part, "wb") as out:
-        _pipeline([tools.tar, "-C", str(workspace), "--numeric-owner", "-cf", "-", "."],
-                  compress, stdout=out, what="archive")
+        _pipeline(
+            [tools.tar, "-C", str(workspace), "--numeric-owner", "-cf", "-", "."],
+            compress,
+            stdout=out,
+            what="archive",
+        )
         out.flush()
         os.fsync(out.fileno())
     os.replace(part, final)

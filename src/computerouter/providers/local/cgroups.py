@@ -39,8 +39,22 @@ __all__ = [
 ]
 
 _KNOWN_V1 = frozenset(
-    {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio",
-     "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc"}
+    {
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "memory",
+        "devices",
+        "freezer",
+        "net_cls",
+        "blkio",
+        "perf_event",
+        "net_prio",
+        "hugetlb",
+        "pids",
+        "rdma",
+        "misc",
+    }
 )
 _CFS_PERIOD_US = 100_000
 _MIB = 1024 * 1024
@@ -203,7 +217,8 @@ class _Base:
             if time.monotonic() > deadline:
                 _write(unified / "cgroup.freeze", "0")
                 raise ProviderError(
-                    f"cgroup {name} did not freeze within {timeout_s:g}s", provider="local",
+                    f"cgroup {name} did not freeze within {timeout_s:g}s",
+                    provider="local",
                     retryable=True,
                 )
             time.sleep(0.0002)
@@ -257,7 +272,8 @@ class _Base:
             if time.monotonic() > deadline:
                 raise ProviderError(
                     f"processes of cgroup {name} survived SIGKILL for {timeout_s:g}s",
-                    provider="local", retryable=True,
+                    provider="local",
+                    retryable=True,
                 )
             for pid in self.pids(name):
                 with contextlib.suppress(ProcessLookupError):
@@ -315,8 +331,11 @@ class HybridCgroups(_Base):
         super().__init__(hierarchies=(), unified=unified)
         self._probe_unified()
         self._freezer = None if self._can_freeze else mounts.v1_path("freezer")
-        hierarchies = [p for p in (self._cpu, self._cpuacct, self._memory, self._pids,
-                                   self._freezer) if p is not None]
+        hierarchies = [
+            p
+            for p in (self._cpu, self._cpuacct, self._memory, self._pids, self._freezer)
+            if p is not None
+        ]
         if unified is not None:
             hierarchies.append(unified)
             self.kind = "cgroup v1 + cgroup2"
@@ -347,8 +366,11 @@ class HybridCgroups(_Base):
         while _read(state).strip() != "FROZEN":
             if time.monotonic() > deadline:
                 _write(state, "THAWED")
-                raise ProviderError(f"cgroup {name} did not freeze within {timeout_s:g}s",
-                                    provider="local", retryable=True)
+                raise ProviderError(
+                    f"cgroup {name} did not freeze within {timeout_s:g}s",
+                    provider="local",
+                    retryable=True,
+                )
             time.sleep(0.0002)
 
     def _v1_thaw(self, name: str) -> None:

@@ -20,8 +20,18 @@ __all__ = ["PROVIDER", "translate"]
 PROVIDER = "local"
 
 # Conditions that pass: another try may well succeed.
-_TRANSIENT = frozenset({errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ENOMEM, errno.ENOSPC,
-                        errno.EMFILE, errno.ENFILE, errno.ETIMEDOUT})
+_TRANSIENT = frozenset(
+    {
+        errno.EAGAIN,
+        errno.EBUSY,
+        errno.EINTR,
+        errno.ENOMEM,
+        errno.ENOSPC,
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.ETIMEDOUT,
+    }
+)
 
 
 @contextmanager

@@ -18,9 +18,7 @@ _POLL_S = 0.002
 
 def health_status(socket_path: str, http_path: str, *, timeout_s: float) -> int | None:
     """HTTP status of ``GET http_path``, or None when nothing answers (yet)."""
-    request = (
-        f"GET {http_path} HTTP/1.1\r\nHost: session\r\nConnection: close\r\n\r\n"
-    ).encode()
+    request = (f"GET {http_path} HTTP/1.1\r\nHost: session\r\nConnection: close\r\n\r\n").encode()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
         try:

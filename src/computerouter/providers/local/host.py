@@ -61,8 +61,13 @@ class LocalHost:
             return SandboxMode.NONE
         if self.bwrap_works and t.bwrap and (t.setpriv or not self.is_root):
             return SandboxMode.BWRAP
-        if self.is_root and self.unshare_works and t.unshare and t.chroot and t.mount and (
-            t.setpriv
+        if (
+            self.is_root
+            and self.unshare_works
+            and t.unshare
+            and t.chroot
+            and t.mount
+            and (t.setpriv)
         ):
             return SandboxMode.UNSHARE
         return SandboxMode.NONE
@@ -107,44 +112,82 @@ class LocalHost:
         # "missing" only where it stops sessions or a feature; a fallback in use is a "warn".
         if t.bwrap:
             detail = f"{t.bwrap} {self.bwrap_version}".strip()
-            rows.append(("bubblewrap", "ok", detail) if self.bwrap_works else
-                         ("bubblewrap", "warn" if mode is not SandboxMode.NONE else "missing",
-                          f"{detail}: a trial sandbox failed"))
+            rows.append(
+                ("bubblewrap", "ok", detail)
+                if self.bwrap_works
+                else (
+                    "bubblewrap",
+                    "warn" if mode is not SandboxMode.NONE else "missing",
+                    f"{detail}: a trial sandbox failed",
+                )
+            )
         else:
-            rows.append(("bubblewrap", "warn" if mode is not SandboxMode.NONE else "missing",
-                         "not installed (preferred sandbox)"))
+            rows.append(
+                (
+                    "bubblewrap",
+                    "warn" if mode is not SandboxMode.NONE else "missing",
+                    "not installed (preferred sandbox)",
+                )
+            )
         needed = {
             "unshare": ("warn", "fallback sandbox when bubblewrap is missing"),
             "nsenter": ("warn", "needed to exec commands inside sessions"),
-            "setpriv": ("missing" if self.is_root else "warn",
-                        "needed to run sessions as their own uid"),
+            "setpriv": (
+                "missing" if self.is_root else "warn",
+                "needed to run sessions as their own uid",
+            ),
             "setsid": ("missing", "needed to start sessions detached"),
         }
-        for label, path in (("unshare", t.unshare), ("nsenter", t.nsenter),
-                            ("setpriv", t.setpriv), ("setsid", t.setsid)):
+        for label, path in (
+            ("unshare", t.unshare),
+            ("nsenter", t.nsenter),
+            ("setpriv", t.setpriv),
+            ("setsid", t.setsid),
+        ):
             status, why = needed[label]
             rows.append((label, "ok", path) if path else (label, status, f"util-linux; {why}"))
         if mode is SandboxMode.NONE:
-            rows.append(("sandbox", "missing",
-                         "none: sessions are refused unless local_allow_unisolated is set"))
+            rows.append(
+                (
+                    "sandbox",
+                    "missing",
+                    "none: sessions are refused unless local_allow_unisolated is set",
+                )
+            )
         else:
-            rows.append(("sandbox", "ok" if self.is_root else "warn",
-                         f"{mode.value}{' (user namespace)' if self.userns else ''}"))
+            rows.append(
+                (
+                    "sandbox",
+                    "ok" if self.is_root else "warn",
+                    f"{mode.value}{' (user namespace)' if self.userns else ''}",
+                )
+            )
         v1 = sorted({c for c, _ in self.cgroups.v1})
-        rows.append(("cgroup v1", "ok" if v1 else "warn",
-                     ", ".join(v1) if v1 else "not mounted"))
+        rows.append(("cgroup v1", "ok" if v1 else "warn", ", ".join(v1) if v1 else "not mounted"))
         if self.cgroups.unified:
-            features = [f"controllers: {', '.join(self.cgroup2_controllers) or 'none'}",
-                        f"freeze: {'yes' if self.cgroup2_freeze else 'no'}",
-                        f"kill: {'yes' if self.cgroup2_kill else 'no'}"]
-            rows.append(("cgroup2", "ok" if self.cgroup2_freeze else "warn",
-                         f"{self.cgroups.unified} ({'; '.join(features)})"))
+            features = [
+                f"controllers: {', '.join(self.cgroup2_controllers) or 'none'}",
+                f"freeze: {'yes' if self.cgroup2_freeze else 'no'}",
+                f"kill: {'yes' if self.cgroup2_kill else 'no'}",
+            ]
+            rows.append(
+                (
+                    "cgroup2",
+                    "ok" if self.cgroup2_freeze else "warn",
+                    f"{self.cgroups.unified} ({'; '.join(features)})",
+                )
+            )
         else:
             rows.append(("cgroup2", "warn", "not mounted"))
         backend = self.cgroup_backend()
         if backend is None:
-            rows.append(("limits", "warn", "no writable cgroups: no cpu/memory/pids limits, "
-                         "suspend by SIGSTOP"))
+            rows.append(
+                (
+                    "limits",
+                    "warn",
+                    "no writable cgroups: no cpu/memory/pids limits, suspend by SIGSTOP",
+                )
+            )
         else:
             rows.append(("limits", "ok", f"{backend.kind}: cpu, memory, pids per session"))
         rows.append(("tar", "ok", t.tar) if t.tar else ("tar", "missing", "archive needs tar"))
@@ -152,8 +195,11 @@ class LocalHost:
             rows.append(("zstd", "ok", t.zstd))
         else:
             rows.append(("zstd", "warn", "missing: archives use gzip (slower)"))
-        rows.append(("python3", "ok", t.python) if t.python else
-                     ("python3", "warn", "no system interpreter: egress relays cannot run"))
+        rows.append(
+            ("python3", "ok", t.python)
+            if t.python
+            else ("python3", "warn", "no system interpreter: egress relays cannot run")
+        )
         return rows
 
 
@@ -163,8 +209,14 @@ def _which(name: str) -> str | None:
 
 def _runs(argv: list[str]) -> bool:
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=10, check=False)
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return False
     return done.returncode == 0
@@ -172,8 +224,9 @@ def _runs(argv: list[str]) -> bool:
 
 def _bwrap_version(bwrap: str) -> str:
     try:
-        out = subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=5,
-                             check=False).stdout
+        out = subprocess.run(
+            [bwrap, "--version"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return ""
     return out.strip().removeprefix("bubblewrap").strip()
@@ -204,8 +257,18 @@ def probe(*, trial: bool = True) -> LocalHost:
         if not is_root:
             namespaces.append("--unshare-user")
         bwrap_works = not trial or _runs(
-            [tools.bwrap, *namespaces, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-             true]
+            [
+                tools.bwrap,
+                *namespaces,
+                "--ro-bind",
+                "/",
+                "/",
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+                true,
+            ]
         )
     unshare_works = False
     if tools.unshare and is_root:

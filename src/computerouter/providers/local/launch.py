@@ -66,8 +66,11 @@ class SessionLaunch:
 
 def session_view(mode: SandboxMode, paths: InstancePaths) -> SessionView:
     if mode is SandboxMode.NONE:
-        return SessionView(workspace=str(paths.workspace), socket=str(paths.socket),
-                           runtime_dir=str(paths.runtime_dir))
+        return SessionView(
+            workspace=str(paths.workspace),
+            socket=str(paths.socket),
+            runtime_dir=str(paths.runtime_dir),
+        )
     return SessionView.isolated()
 
 
@@ -106,8 +109,9 @@ def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: Pro
         pipes = [stack.enter_context(_pipe()) for _ in relays]
         source = relay_source().decode() if relays else ""
         relay_launches = [
-            RelayLaunch(fd=fd, socket_name=name,
-                        argv=relay_argv(host.tools, uid=spec.uid, source=source))
+            RelayLaunch(
+                fd=fd, socket_name=name, argv=relay_argv(host.tools, uid=spec.uid, source=source)
+            )
             for (name, _), fd in zip(relays, relay_fds, strict=True)
         ]
         inherited = ([] if bwrap_fd is None else [bwrap_fd]) + relay_fds
@@ -125,8 +129,9 @@ def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: Pro
         if bwrap_fd is not None and args_file is not None:
             given.append((bwrap_fd, args_file))
         with open(paths.log, "ab") as logfile:
-            pid = _spawn(argv, env=session_env(view, launch.env), log_fd=logfile.fileno(),
-                         fds=given)
+            pid = _spawn(
+                argv, env=session_env(view, launch.env), log_fd=logfile.fileno(), fds=given
+            )
         # setsid -f returns as soon as it has forked the detached leader.
         _, status = os.waitpid(pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
@@ -147,8 +152,9 @@ def _wait_ready(spec: SessionLaunch, tree: ProcessTree, relay_sockets: Sequence[
             return None  # the leader has not joined its groups yet
         return bool(tree.pids())
 
-    if not wait_healthy(str(paths.socket), launch.health_path,
-                        timeout_s=launch.start_timeout_s, alive=alive):
+    if not wait_healthy(
+        str(paths.socket), launch.health_path, timeout_s=launch.start_timeout_s, alive=alive
+    ):
         state = "exited" if alive() is False else "did not answer in time"
         raise RuntimeFailure(
             f"{paths.instance_id}: runtime {launch.runtime!r} {state} "
@@ -168,8 +174,9 @@ def _wait_ready(spec: SessionLaunch, tree: ProcessTree, relay_sockets: Sequence[
 def _session_command(spec: SessionLaunch, fs: HostFS) -> SessionCommand:
     paths = spec.paths
     view = session_view(spec.mode, paths)
-    command = SessionCommand(mode=spec.mode, command=substitute(spec.launch.argv, view),
-                             uid=spec.uid)
+    command = SessionCommand(
+        mode=spec.mode, command=substitute(spec.launch.argv, view), uid=spec.uid
+    )
     if spec.mode is SandboxMode.NONE:
         return command
     mounts = plan_mounts(

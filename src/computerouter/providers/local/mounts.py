@@ -140,12 +140,15 @@ class _Planner:
         if kind == "file" and not files:
             return
         if kind == "symlink":
-            self.add(Mount(op=MountOp.SYMLINK, dest=path, source=self.fs.readlink(path)),
-                     synthetic=None)
+            self.add(
+                Mount(op=MountOp.SYMLINK, dest=path, source=self.fs.readlink(path)), synthetic=None
+            )
             self.symlinks.add(path)
         elif kind in ("dir", "file"):
-            self.add(Mount(op=MountOp.RO_BIND, dest=path, source=path, file=kind == "file"),
-                     synthetic=False)
+            self.add(
+                Mount(op=MountOp.RO_BIND, dest=path, source=path, file=kind == "file"),
+                synthetic=False,
+            )
 
     def splay(self, directory: str, *, keep_out: str) -> None:
         """Cover a host directory with a tmpfs and bind its children back (but ``keep_out``)."""

@@ -238,8 +238,12 @@ class LocalProvider:
                 )
             tree.thaw()
             paths = self._paths(instance_id)
-            if not wait_healthy(str(paths.socket), record.health_path,
-                                timeout_s=RESUME_TIMEOUT_S, alive=lambda: bool(tree.pids())):
+            if not wait_healthy(
+                str(paths.socket),
+                record.health_path,
+                timeout_s=RESUME_TIMEOUT_S,
+                alive=lambda: bool(tree.pids()),
+            ):
                 raise RuntimeFailure(
                     f"{instance_id}: runtime did not answer {record.health_path} after thaw"
                     f"{log_tail(paths)}"
@@ -295,17 +299,22 @@ class LocalProvider:
                 if archive is None:
                     if record.state in (RecordedState.RUNNING, RecordedState.RESTORING) and (
                         tree.pids()
-                        and health_status(str(paths.socket), record.health_path,
-                                          timeout_s=2.0) == 200
+                        and health_status(str(paths.socket), record.health_path, timeout_s=2.0)
+                        == 200
                     ):
                         # A retried restore whose first attempt got this far.
                         write_record(paths, record.with_state(RecordedState.RUNNING))
                         return self._require_observed(instance_id)
-                    raise ProviderError(f"{instance_id} has no archive to restore",
-                                        provider=PROVIDER)
-                restoring = replace(record, state=RecordedState.RESTORING,
-                                    resources=spec.resources, runtime=spec.launch.runtime,
-                                    health_path=spec.launch.health_path)
+                    raise ProviderError(
+                        f"{instance_id} has no archive to restore", provider=PROVIDER
+                    )
+                restoring = replace(
+                    record,
+                    state=RecordedState.RESTORING,
+                    resources=spec.resources,
+                    runtime=spec.launch.runtime,
+                    health_path=spec.launch.health_path,
+                )
                 write_record(paths, restoring)
                 try:
                     # Leftovers of an earlier restore that crashed halfway.
@@ -348,11 +357,13 @@ class LocalProvider:
             tree = self._tree(instance_id)
             pids = tree.pids()
             if not pids:
-                raise ProviderError(f"cannot exec in {instance_id}: no process is running",
-                                    provider=PROVIDER)
+                raise ProviderError(
+                    f"cannot exec in {instance_id}: no process is running", provider=PROVIDER
+                )
             if tree.frozen():
-                raise ProviderError(f"cannot exec in {instance_id}: it is suspended",
-                                    provider=PROVIDER)
+                raise ProviderError(
+                    f"cannot exec in {instance_id}: it is suspended", provider=PROVIDER
+                )
             mode = SandboxMode(record.sandbox)
             if not self.capabilities.exec:
                 raise ProviderError(
@@ -417,8 +428,9 @@ class LocalProvider:
 
         try:
             if self._dedicated_uids(self._host.sandbox):
-                uid = allocate_uid(self._root, base=self._uid_base, count=self._uid_count,
-                                   commit=commit)
+                uid = allocate_uid(
+                    self._root, base=self._uid_base, count=self._uid_count, commit=commit
+                )
             else:
                 uid = os.getuid()
                 commit(uid)
@@ -485,8 +497,13 @@ class LocalProvider:
 
     def _instance(self, record: InstanceRecord, state: InstanceState) -> Instance:
         socket = self._paths(record.instance_id).socket
-        return Instance(instance_id=record.instance_id, provider=PROVIDER, state=state,
-                        labels=record.labels, endpoint=Endpoint(kind="unix", address=str(socket)))
+        return Instance(
+            instance_id=record.instance_id,
+            provider=PROVIDER,
+            state=state,
+            labels=record.labels,
+            endpoint=Endpoint(kind="unix", address=str(socket)),
+        )
 
     def _require_observed(self, instance_id: str) -> Instance:
         instance = self._observe(instance_id)

@@ -56,9 +56,7 @@ __all__ = [
 
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 
-JOIN_SCRIPT = (
-    'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
-)
+JOIN_SCRIPT = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
 """Write our pid into each file up to ``--`` (cgroup.procs files, a pidfile), then exec."""
 
 
@@ -197,7 +195,7 @@ def sandbox_argv(cmd: SessionCommand, tools: Tools, *, args_fd: int | None = Non
                 # bwrap brings loopback up in its netns; do the same where `ip` exists.
                 "for ip in /usr/sbin/ip /sbin/ip /usr/bin/ip; do"
                 ' [ -x "$ip" ] && { "$ip" link set lo up || true; break; }; done',
-                f'exec {shlex.quote(tools.chroot)} {shlex.quote(cmd.rootfs)} '
+                f"exec {shlex.quote(tools.chroot)} {shlex.quote(cmd.rootfs)} "
                 f'{shlex.quote(tools.env)} -C {SESSION_WORKSPACE} "$@"',
             ]
         )

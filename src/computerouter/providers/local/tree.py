@@ -166,8 +166,9 @@ class ProcessGroupTree:
         while self.pids():
             self._signal(signal.SIGKILL)
             if time.monotonic() > deadline:
-                raise ProviderError("session processes survived SIGKILL", provider="local",
-                                    retryable=True)
+                raise ProviderError(
+                    "session processes survived SIGKILL", provider="local", retryable=True
+                )
             time.sleep(0.002)
 
     def cpu_seconds(self) -> float:
