@@ -49,6 +49,9 @@ class Settings:
     """Size of the local uid range."""
     local_allow_unisolated: bool = False
     """Run local sessions without namespaces/cgroups when the machine lacks them. Unsafe."""
+    billing: bool = True
+    """Hold credit before each run (refusing runs a user's balance cannot cover) and bill each
+    run's token and compute cost to the ledger. Off: runs are neither gated nor billed."""
     prices_file: str = ""
     """Price table and run budget (TOML, see :mod:`computerouter.ledger.prices`); empty means
     ``home/prices.toml``; built-in defaults apply when the file does not exist."""

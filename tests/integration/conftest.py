@@ -19,6 +19,7 @@ from computerouter.agents.router import AgentRouter
 from computerouter.compute.factory import open_router
 from computerouter.config import Settings
 from computerouter.domain.agents import AgentAddress, ModelSettings
+from computerouter.ledger import MICRO, Ledger
 from computerouter.providers.local import probe
 from computerouter.standin import StandinModel
 
@@ -45,6 +46,9 @@ def make_world(home: Path, model: StandinModel, base_url: str | None = None) -> 
         turn_timeout_s=60.0,
     )
     agents = agent_router_for(open_router(settings))
+    ledger = agents.compute.credit_gate
+    assert isinstance(ledger, Ledger)
+    ledger.grant("alice", 1_000 * MICRO, note="integration tests")
     address = AgentAddress(sandbox_id="sb1", slug="support")
     agents.create_agent(
         user_id="alice",

@@ -233,6 +233,15 @@ def test_ctrl_c_in_the_cli_cancels_the_run(tmp_path: Path) -> None:
             check=False,
         )
         assert created.returncode == 0, created.stderr
+        granted = subprocess.run(
+            [*cli, "credits", "grant", "--user", "local", "10"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert granted.returncode == 0, granted.stderr
         run = subprocess.Popen(
             [*cli, "run", "sb/slow", "SLOW please", "--json"],
             env=env,

@@ -7,6 +7,7 @@ in that session → neutral AgentEvents back to the caller.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from computerouter.domain.events import (
     RunFailed,
     RunStarted,
     SessionReady,
+    Usage,
 )
 from computerouter.domain.ids import new_id, new_run_id
 from computerouter.domain.session import RunState
@@ -39,6 +41,8 @@ from computerouter.runtimes.transport import client_for
 from computerouter.store.agents import AgentStore
 
 __all__ = ["AgentRouter", "AgentRun"]
+
+log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 200_000
 _HOW = {
@@ -126,6 +130,8 @@ class AgentRun:
                     yield context.make(RunFailed, error=str(exc), code=exc.code)
                     return
                 for event in self._turn.events():
+                    if isinstance(event, Usage):
+                        self._record_usage(event)
                     if isinstance(event, RunFailed):
                         lease.outcome = RunState.FAILED
                     elif isinstance(event, RunCancelled):
@@ -134,6 +140,21 @@ class AgentRun:
                     if isinstance(event, ApprovalRequested) and self._cancelled.is_set():
                         self._turn.respond_approval("deny")
             self.outcome = lease.outcome
+
+    def _record_usage(self, usage: Usage) -> None:
+        gate = self._router.compute.credit_gate
+        if gate is None:
+            return
+        try:
+            gate.record_usage(
+                self.run_id,
+                model=usage.model or "unknown",
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+            )
+        except ComputeRouterError as exc:
+            # Billing trouble must not break the run; the repair pass settles what it can.
+            log.warning("run %s: usage not recorded: %s", self.run_id, exc)
 
 
 class AgentRouter:

@@ -24,6 +24,7 @@ from computerouter.domain.session import SandboxSettings, SessionRecord
 from computerouter.domain.states import LIVE_STATES, SessionState
 from computerouter.domain.values import Resources, SessionKey
 from computerouter.errors import Conflict, InputError
+from computerouter.ledger import Ledger, RepairReport, repair
 
 __all__ = ["app"]
 
@@ -183,9 +184,11 @@ def reap(
     if interval is not None and interval <= 0:
         raise InputError("--every must be longer than zero")
     while True:
-        with console.status("reconciling and reaping…", spinner="dots"):
+        with console.status("reconciling, reaping and settling the ledger…", spinner="dots"):
             converged = reconcile(router)
             reaped = reap_once(router)
+            gate = router.credit_gate
+            billed = repair(gate) if isinstance(gate, Ledger) else RepairReport()
         rows = [
             ("adopted", converged.adopted),
             ("converged", converged.converged),
@@ -195,7 +198,10 @@ def reap(
             ("suspended (idle)", reaped.suspended),
             ("archived (window)", reaped.archived),
             ("busy (left alone)", reaped.busy),
-            ("errors", converged.errors + reaped.errors),
+            ("runs billed (repair)", billed.runs_billed),
+            ("sessions metered", billed.sessions_metered),
+            ("credit holds released", billed.holds_released),
+            ("errors", converged.errors + reaped.errors + billed.errors),
         ]
         if as_json:
             print_json({name: items for name, items in rows})

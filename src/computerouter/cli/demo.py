@@ -19,9 +19,11 @@ from computerouter.agents.factory import agent_router_for
 from computerouter.cli.context import get_context
 from computerouter.cli.render import console, detail_table
 from computerouter.cli.run import Renderer, prepare_runtime, stream_run
+from computerouter.config import Settings
 from computerouter.domain.agents import AgentAddress, ModelSettings
 from computerouter.domain.events import AgentEvent, SessionReady
 from computerouter.errors import NotFound
+from computerouter.ledger import MICRO, Ledger, format_credits
 
 __all__ = ["demo"]
 
@@ -45,14 +47,26 @@ class _Recorder(Renderer):
         super().show(event)
 
 
-def demo(
-    ctx: typer.Context,
-    sandbox: Annotated[str, typer.Option(help="Sandbox for the demo agent.")] = "demo",
-    keep: Annotated[bool, typer.Option(help="Keep the session instead of destroying it.")] = False,
-) -> None:
-    """Create a Hermes agent, run turns, suspend/resume and archive/restore its session."""
-    cli = get_context(ctx)
-    settings = cli.settings
+def _fund(ledger: Ledger, user: str) -> None:
+    """Give the demo user credit to run on (the ledger refuses runs it cannot cover)."""
+    if ledger.account(user).available < 10 * MICRO:
+        ledger.grant(user, 100 * MICRO, note="computerouter demo")
+        console.print(f"granted 100 credits to user {user} for the demo")
+
+
+def _bills(ledger: Ledger, run_ids: list[str]) -> Table:
+    table = Table(title="the ledger: two entries per run, joined on run_id", title_justify="left")
+    for column in ("run", "token cost", "compute cost", "total"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for run_id in run_ids:
+        bill = ledger.run_bill(run_id)
+        token = "—" if bill.token is None else format_credits(bill.token.amount)
+        compute = "—" if bill.compute is None else format_credits(bill.compute.amount)
+        table.add_row(run_id, token, compute, format_credits(bill.total))
+    return table
+
+
+def _introduce(settings: Settings) -> None:
     model = (
         "the bundled model stand-in [dim](a scripted test model, not a real one)[/]"
         if settings.uses_standin_model
@@ -62,6 +76,27 @@ def demo(
         f"[bold]computerouter demo[/] — store [cyan]{settings.effective_database_url}[/], "
         f"provider [cyan]local[/], runtime [cyan]hermes[/], model {model}"
     )
+
+
+def _summary(steps: list[tuple[str, float, str]]) -> Table:
+    table = Table(title="what each step cost", title_justify="left")
+    table.add_column("step")
+    table.add_column("time", justify="right")
+    table.add_column("session")
+    for title, seconds, detail in steps:
+        table.add_row(title, f"{seconds * 1000:.0f} ms", detail)
+    return table
+
+
+def demo(
+    ctx: typer.Context,
+    sandbox: Annotated[str, typer.Option(help="Sandbox for the demo agent.")] = "demo",
+    keep: Annotated[bool, typer.Option(help="Keep the session instead of destroying it.")] = False,
+) -> None:
+    """Create a Hermes agent, run turns, suspend/resume and archive/restore its session."""
+    cli = get_context(ctx)
+    settings = cli.settings
+    _introduce(settings)
     prepare_runtime(settings, "hermes", quiet=False)
     agents = agent_router_for(cli.router)
     compute = agents.compute
@@ -78,18 +113,19 @@ def demo(
         )
         console.print(f"created agent [bold]{address}[/] ({agent.id}) for user {user}")
 
+    ledger = compute.credit_gate if isinstance(compute.credit_gate, Ledger) else None
+    if ledger is not None:
+        _fund(ledger, user)
     steps: list[tuple[str, float, str]] = []
+    run_ids: list[str] = []
 
     def turn(title: str, text: str) -> str:
         console.rule(f"[bold]{title}[/]: {text}", align="left")
         recorder = _Recorder()
         started = time.perf_counter()
-        ok = stream_run(
-            agents.run(user_id=user, address=address, text=text),
-            recorder,
-            approve=False,
-            deny=True,
-        )
+        agent_run = agents.run(user_id=user, address=address, text=text)
+        run_ids.append(agent_run.run_id)
+        ok = stream_run(agent_run, recorder, approve=False, deny=True)
         took = time.perf_counter() - started
         ready = recorder.ready
         how = "" if ready is None else f"session {ready.how} in {ready.took_ms:.1f} ms"
@@ -116,12 +152,8 @@ def demo(
         compute.destroy(session_id)
         steps.append(("destroy the session", time.perf_counter() - started, "nothing left"))
 
-    table = Table(title="what each step cost", title_justify="left")
-    table.add_column("step")
-    table.add_column("time", justify="right")
-    table.add_column("session")
-    for title, seconds, detail in steps:
-        table.add_row(title, f"{seconds * 1000:.0f} ms", detail)
-    console.print(table)
+    console.print(_summary(steps))
+    if ledger is not None:
+        console.print(_bills(ledger, run_ids))
     final = compute.get(session_id)
     console.print(detail_table(final, compute.store.sessions.history(final.id), time.time()))
