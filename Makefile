@@ -17,3 +17,5 @@ test: lint
 
 bench: bootstrap
 	.venv/bin/python bench/lifecycle.py
+	.venv/bin/python bench/turns.py
+	.venv/bin/python bench/ledger.py

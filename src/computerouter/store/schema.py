@@ -107,6 +107,7 @@ runs = Table(
     Column("heartbeat_at", Float, nullable=False),
     Column("ended_at", Float),
     Index("ix_runs_session_id_state", "session_id", "state"),
+    Index("ix_runs_session_id_started_at", "session_id", "started_at"),
 )
 
 sandbox_settings = Table(
