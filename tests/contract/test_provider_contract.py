@@ -83,16 +83,13 @@ def test_suspend_freezes_the_tree_and_resume_brings_it_back(
             client.get("/health")
         assert time.monotonic() - asked < 1.0
 
-    started_resume = time.perf_counter()
     resumed = provider.resume(iid)
     response = _health(resumed)
-    resume_to_200_ms = (time.perf_counter() - started_resume) * 1000
 
     assert resumed.state is InstanceState.RUNNING
     assert response.status_code == 200
     assert not harness.frozen(provider, iid)
-    # Generous bound for a loaded 2-core CI machine; the provider's goal is a few ms.
-    assert resume_to_200_ms < 250
+    # How fast resume is belongs to bench/lifecycle.py, measured side by side, not here.
 
 
 def test_workspace_survives_archive_and_restore(provider: Provider, make_spec: SpecFactory) -> None:
