@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from computerouter.domain.ids import new_session_id
 from computerouter.domain.session import SessionRecord
 from computerouter.domain.states import SessionState
-from computerouter.domain.values import Resources
 from computerouter.store import Store, open_store
+from computerouter.testing import session_record
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -46,19 +45,8 @@ def snapshot(store: Store) -> list[object]:
 def destroyed(tmp_path: Path) -> tuple[Store, SessionRecord]:
     store = open_store(f"sqlite:///{tmp_path / 'computerouter.db'}")
     now = time.time()
-    record = SessionRecord(
-        id=new_session_id(),
-        user_id="alice",
-        sandbox_id="sb",
-        provider="local",
-        runtime="echo",
-        state=SessionState.PROVISIONING,
-        version=1,
-        resources=Resources(),
-        created_at=now,
-        updated_at=now,
-        state_changed_at=now,
-        last_active_at=now,
+    record = session_record(
+        at=now, user_id="alice", sandbox_id="sb", provider="local", runtime="echo"
     )
     store.sessions.insert_provisioning(record)
     store.sessions.transition(

@@ -7,7 +7,7 @@ import pytest
 from computerouter.domain.lifecycle import LifecycleAction, LifecyclePolicy, decide
 from computerouter.domain.session import SessionRecord
 from computerouter.domain.states import SessionState
-from computerouter.domain.values import Resources
+from computerouter.testing import session_record
 
 MIN = 60.0
 DAY = 86400.0
@@ -15,20 +15,7 @@ T0 = 1_000_000.0
 
 
 def record(state: SessionState, last_active_at: float = T0) -> SessionRecord:
-    return SessionRecord(
-        id="ses_1",
-        user_id="u",
-        sandbox_id="s",
-        provider="fake",
-        runtime="fake",
-        state=state,
-        version=1,
-        resources=Resources(),
-        created_at=T0,
-        updated_at=T0,
-        state_changed_at=T0,
-        last_active_at=last_active_at,
-    )
+    return session_record(at=T0, id="ses_1", state=state, last_active_at=last_active_at)
 
 
 POLICY = LifecyclePolicy()

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from computerouter.compute.reconciler import reconcile
 from computerouter.compute.router import ComputeRouter
-from computerouter.domain.ids import new_session_id
 from computerouter.domain.session import SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import Labels, Resources, SessionKey
 from computerouter.providers.base import InstanceSpec
-from computerouter.testing import FakeClock, FakeProvider, FakeRuntime
+from computerouter.testing import FakeClock, FakeProvider, FakeRuntime, session_record
 
 KEY = SessionKey(user_id="alice", sandbox_id="sb1")
 S = SessionState
@@ -17,21 +16,12 @@ DEAD_OWNER = "elsewhere:1:1"
 def abandoned_provisioning(router: ComputeRouter, clock: FakeClock) -> SessionRecord:
     """A row left in provisioning by a control plane that died (its lease ran out)."""
     now = clock.now()
-    record = SessionRecord(
-        id=new_session_id(),
+    record = session_record(
+        at=now,
         user_id=KEY.user_id,
         sandbox_id=KEY.sandbox_id,
-        provider="fake",
-        runtime="fake",
-        state=S.PROVISIONING,
-        version=1,
-        resources=Resources(),
         owner=DEAD_OWNER,
         lease_expires_at=now + 10,
-        created_at=now,
-        updated_at=now,
-        state_changed_at=now,
-        last_active_at=now,
     )
     assert router.store.sessions.insert_provisioning(record)
     clock.advance(11)
@@ -83,22 +73,7 @@ def test_abandoned_provisioning_without_instance_fails_and_frees_key(
 
 def test_live_owner_is_left_alone(router: ComputeRouter, clock: FakeClock) -> None:
     now = clock.now()
-    record = SessionRecord(
-        id=new_session_id(),
-        user_id="u",
-        sandbox_id="s",
-        provider="fake",
-        runtime="fake",
-        state=S.PROVISIONING,
-        version=1,
-        resources=Resources(),
-        owner="other-host:5:5",
-        lease_expires_at=now + 100,
-        created_at=now,
-        updated_at=now,
-        state_changed_at=now,
-        last_active_at=now,
-    )
+    record = session_record(at=now, owner="other-host:5:5", lease_expires_at=now + 100)
     router.store.sessions.insert_provisioning(record)
     reconcile(router)
     assert router.get(record.id).state is S.PROVISIONING

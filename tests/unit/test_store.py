@@ -9,13 +9,12 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from computerouter.domain.ids import new_session_id
-from computerouter.domain.session import SessionRecord
 from computerouter.domain.states import SessionState
-from computerouter.domain.values import Resources
 from computerouter.errors import ConfigError, InvalidTransition, SessionNotFound, StaleState
 from computerouter.store import Store, open_store
 from computerouter.store import engine as store_engine
 from computerouter.store.engine import HEAD_REVISION, parse_database_url
+from computerouter.testing import session_record
 
 
 def test_head_revision_is_the_migration_head() -> None:
@@ -61,20 +60,7 @@ def test_password_is_not_echoed(tmp_path: Path) -> None:
 
 def test_one_live_session_per_key_and_transitions_are_compare_and_set(store: Store) -> None:
     now = time.time()
-    record = SessionRecord(
-        id=new_session_id(),
-        user_id="u",
-        sandbox_id="s",
-        provider="fake",
-        runtime="fake",
-        state=SessionState.PROVISIONING,
-        version=1,
-        resources=Resources(),
-        created_at=now,
-        updated_at=now,
-        state_changed_at=now,
-        last_active_at=now,
-    )
+    record = session_record(at=now)
     assert store.sessions.insert_provisioning(record)
     assert not store.sessions.insert_provisioning(replace(record, id=new_session_id()))
     running = store.sessions.transition(

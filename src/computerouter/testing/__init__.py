@@ -6,5 +6,13 @@ Fakes, not mocks: they keep real state and obey the same contract as the real th
 
 from computerouter.testing.agent_fakes import FakeAgentRuntime, FakeTurn
 from computerouter.testing.fakes import FakeClock, FakeProvider, FakeRuntime
+from computerouter.testing.records import session_record
 
-__all__ = ["FakeAgentRuntime", "FakeClock", "FakeProvider", "FakeRuntime", "FakeTurn"]
+__all__ = [
+    "FakeAgentRuntime",
+    "FakeClock",
+    "FakeProvider",
+    "FakeRuntime",
+    "FakeTurn",
+    "session_record",
+]
