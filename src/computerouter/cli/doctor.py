@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import httpx
 import typer
 from rich.table import Table
 
 from computerouter.cli.context import get_context
 from computerouter.cli.render import console
+from computerouter.config import Settings
 from computerouter.errors import ComputeRouterError
+from computerouter.runtimes.hermes import HermesImage
 from computerouter.store import open_store
 
 __all__ = ["doctor"]
 
 _STATUS = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "missing": "[red]missing[/]"}
+
+
+def _model_row(settings: Settings) -> tuple[str, str, str]:
+    url = settings.effective_model_base_url
+    what = "bundled stand-in (a test model, not a real one)" if settings.uses_standin_model else url
+    try:
+        response = httpx.get(f"{url}/models", timeout=2.0, headers=_auth(settings))
+    except httpx.HTTPError:
+        if settings.uses_standin_model:
+            return ("model", "ok", f"{what}: started on the first run")
+        return ("model", "warn", f"{what}: not reachable from this host")
+    status = "ok" if response.status_code == 200 else "warn"
+    return ("model", status, f"{what}: GET /models answered {response.status_code}")
+
+
+def _auth(settings: Settings) -> dict[str, str]:
+    key = settings.model_api_key
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def doctor(ctx: typer.Context) -> None:
@@ -33,6 +54,13 @@ def doctor(ctx: typer.Context) -> None:
     except ComputeRouterError as exc:
         rows.append(("store", "missing", str(exc)))
     rows.append(("data directory", "ok", str(settings.home)))
+    image = HermesImage(images_dir=settings.images_path)
+    rows.append(
+        ("hermes image", "ok", f"hermes-agent {image.version} at {image.path}")
+        if image.ready
+        else ("hermes image", "warn", f"not built yet: the first Hermes run builds {image.path}")
+    )
+    rows.append(_model_row(settings))
     for check, status, detail in rows:
         table.add_row(check, _STATUS.get(status, status), detail)
     console.print(table)
