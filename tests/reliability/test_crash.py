@@ -8,6 +8,7 @@ exactly one instance) or failed with nothing left: no process, cgroup, socket or
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -138,4 +139,40 @@ def test_kill_9_mid_provisioning_then_restart(tmp_path: Path, kill_point: str) -
     assert provider.footprint(owned).empty
     assert _instance_dirs(home) == []
     assert provider.list() == []
+    router.store.close()
+
+
+def test_a_session_whose_processes_died_is_archived_and_comes_back(tmp_path: Path) -> None:
+    """Its tree killed behind the router's back (as by a host restart): the reconciler archives
+    the workspace, and the next ensure_session restores it with the files intact."""
+    from computerouter.compute.reconciler import reconcile
+    from computerouter.domain.values import SessionKey
+
+    router = open_router(Settings.load(env={}, home=tmp_path, billing=False))
+    key = SessionKey(user_id="u", sandbox_id="s")
+    session = router.ensure_session(key, runtime="echo")
+    assert session.endpoint is not None
+    assert session.instance_id is not None
+    with client_for(session.endpoint, timeout_s=5) as client:
+        assert client.put("/v1/workspace/kept.txt", content=b"still here").status_code == 200
+    provider = router.provider("local")
+    assert isinstance(provider, LocalProvider)
+    for pid in provider.footprint(session.instance_id).pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while provider.footprint(session.instance_id).pids and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    report = reconcile(router)
+
+    assert report.archived_stopped == [session.id]
+    assert router.get(session.id).state is SessionState.ARCHIVED
+    back = router.ensure_session(key)
+    assert back.id == session.id
+    assert back.endpoint is not None
+    with client_for(back.endpoint, timeout_s=5) as client:
+        assert client.get("/v1/workspace/kept.txt").content == b"still here"
+    router.destroy(session.id)
+    assert provider.footprint(session.instance_id).empty
     router.store.close()

@@ -194,6 +194,7 @@ def reap(
             ("converged", converged.converged),
             ("marked failed", converged.failed),
             ("orphans destroyed", converged.orphans_destroyed),
+            ("stopped, archived", converged.archived_stopped),
             ("runs abandoned", converged.runs_abandoned),
             ("suspended (idle)", reaped.suspended),
             ("archived (window)", reaped.archived),

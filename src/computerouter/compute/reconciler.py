@@ -8,7 +8,8 @@ holds, and converges:
   according to what the instance is now: a healthy new instance is adopted, a half-made one
   is destroyed;
 - an instance that no live session claims is destroyed (nothing runs unaccounted);
-- a session whose instance vanished is marked failed;
+- a session whose instance vanished is marked failed; one whose processes stopped but whose
+  workspace is intact (a host restart) is archived, so the next run restores it;
 - runs whose owner died are ended as abandoned, so they no longer pin their session awake.
 """
 
@@ -40,6 +41,7 @@ class ReconcileReport:
     converged: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     orphans_destroyed: list[str] = field(default_factory=list)
+    archived_stopped: list[str] = field(default_factory=list)
     runs_abandoned: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -87,6 +89,8 @@ def reconcile(router: ComputeRouter) -> ReconcileReport:
             )
             if owns:
                 claimed.add(instance.instance_id)
+                assert owner_record is not None
+                _archive_if_stopped(router, owner_record, instance, report)
                 continue
             try:
                 provider.destroy(instance.instance_id)
@@ -106,6 +110,21 @@ def reconcile(router: ComputeRouter) -> ReconcileReport:
             if vanished and _mark(router, record, S.FAILED, "instance vanished from the provider"):
                 report.failed.append(record.id)
     return report
+
+
+def _archive_if_stopped(
+    router: ComputeRouter, record: SessionRecord, instance: Instance, report: ReconcileReport
+) -> None:
+    """A live session whose processes are gone but whose workspace is intact (a host restart,
+    a killed tree) is archived: nothing is lost, and the next run restores it."""
+    if instance.state is not I.STOPPED or record.state not in (S.RUNNING, S.SUSPENDED):
+        return
+    try:
+        router.archive(record.id, reason="its processes stopped; workspace kept as an archive")
+    except ComputeRouterError as exc:
+        report.errors.append(f"{record.id}: stopped, and could not be archived: {exc}")
+        return
+    report.archived_stopped.append(record.id)
 
 
 def _dead_runs(router: ComputeRouter) -> list[str]:
