@@ -11,8 +11,10 @@ import socket
 import time
 from collections.abc import Callable
 
-__all__ = ["health_status", "wait_healthy"]
+__all__ = ["RESUME_TIMEOUT_S", "health_status", "wait_healthy"]
 
+RESUME_TIMEOUT_S = 10.0
+"""How long a thawed runtime has to answer again (resume, and a create that adopts)."""
 _POLL_S = 0.002
 
 
