@@ -213,3 +213,17 @@ def test_address_parsing(tmp_path: Path) -> None:
     assert AgentAddress.parse("sb1/support") == ADDR
     assert AgentAddress.parse("support", default_sandbox="sb1") == ADDR
     assert str(ADDR) == "sb1/support"
+
+
+def test_abandoning_the_event_stream_cancels_the_turn(
+    agents: AgentRouter, runtime: FakeAgentRuntime
+) -> None:
+    run = agents.run(user_id="alice", address=ADDR, text="DANGER then stop listening")
+    stream = run.events()
+    for event in stream:
+        if isinstance(event, ApprovalRequested):
+            break
+    stream.close()  # the client went away
+    [turn] = runtime.turns
+    assert turn.cancelled
+    assert agents.compute.store.runs.get(run.run_id).state == "cancelled"  # type: ignore[union-attr]

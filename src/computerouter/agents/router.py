@@ -26,6 +26,7 @@ from computerouter.domain.events import (
     AgentEvent,
     ApprovalRequested,
     RunCancelled,
+    RunCompleted,
     RunFailed,
     RunStarted,
     SessionReady,
@@ -129,16 +130,24 @@ class AgentRun:
                     lease.outcome = RunState.FAILED
                     yield context.make(RunFailed, error=str(exc), code=exc.code)
                     return
-                for event in self._turn.events():
-                    if isinstance(event, Usage):
-                        self._record_usage(event)
-                    if isinstance(event, RunFailed):
-                        lease.outcome = RunState.FAILED
-                    elif isinstance(event, RunCancelled):
-                        lease.outcome = RunState.CANCELLED
-                    yield event
-                    if isinstance(event, ApprovalRequested) and self._cancelled.is_set():
-                        self._turn.respond_approval("deny")
+                ended = False
+                try:
+                    for event in self._turn.events():
+                        if isinstance(event, Usage):
+                            self._record_usage(event)
+                        if isinstance(event, RunFailed):
+                            lease.outcome = RunState.FAILED
+                        elif isinstance(event, RunCancelled):
+                            lease.outcome = RunState.CANCELLED
+                        ended = isinstance(event, RunCompleted | RunFailed | RunCancelled)
+                        yield event
+                        if isinstance(event, ApprovalRequested) and self._cancelled.is_set():
+                            self._turn.respond_approval("deny")
+                finally:
+                    if not ended:
+                        # The caller stopped listening (or broke): stop the turn inside the
+                        # runtime too, so nothing keeps running (and spending) unobserved.
+                        self._turn.cancel()
             self.outcome = lease.outcome
 
     def _record_usage(self, usage: Usage) -> None:

@@ -74,6 +74,11 @@ class FakeTurn:
 
     def cancel(self) -> None:
         self._cancelled.set()
+        self._answered.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
 
 
 class FakeAgentRuntime:
