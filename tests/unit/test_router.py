@@ -187,3 +187,11 @@ def test_open_run_marks_failure(router: ComputeRouter) -> None:
     run = router.store.runs.get("run_2")
     assert run is not None
     assert run.state == "failed"
+
+
+def test_resumed_session_carries_the_latest_run_labels(router: ComputeRouter) -> None:
+    session = router.ensure_session(KEY, agent_id="a1", run_id="run_a")
+    router.suspend(session.id)
+    router.ensure_session(KEY, agent_id="a2", run_id="run_b")
+    labels = router.get(session.id).labels
+    assert (labels.agent_id, labels.run_id) == ("a2", "run_b")

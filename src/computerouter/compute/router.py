@@ -139,7 +139,12 @@ class ComputeRouter:
                     self.store.sessions.touch(record.id, now=now, agent_id=agent_id, run_id=run_id)
                     return record
                 elif record.state in (S.SUSPENDED, S.ARCHIVED):
-                    return self._revive(record)
+                    revived = self._revive(record)
+                    if agent_id or run_id:
+                        self.store.sessions.touch(
+                            revived.id, now=self.clock.now(), agent_id=agent_id, run_id=run_id
+                        )
+                    return revived
                 elif not owner_alive(
                     record.owner, lease_expires_at=record.lease_expires_at, now=self.clock.now()
                 ):
