@@ -10,7 +10,7 @@ from computerouter.config import Settings
 from computerouter.domain.session import RunState
 from computerouter.domain.values import Resources, SessionKey
 from computerouter.errors import Conflict, InsufficientCredit, ProviderError
-from computerouter.ledger import EntryKind, Ledger, repair
+from computerouter.ledger import EntryKind, Ledger, default_prices, repair
 from computerouter.ledger.prices import RATE_DENOMINATOR
 from computerouter.store import Store
 from computerouter.testing import FakeClock, FakeProvider
@@ -142,6 +142,30 @@ def test_idle_tail_until_suspend_goes_to_the_sandbox(
     assert (compute.amount + idle[0].amount) * RATE_DENOMINATOR + meter.carry == (
         meter.running_ms * compute.rate_per_ms
     )
+
+
+def test_a_suspend_just_short_of_a_whole_millisecond_still_meters_its_last_millisecond(
+    store: Store, settings: Settings
+) -> None:
+    # Metering rounds timestamps to the nearest millisecond, so the repair pass must pick the
+    # session by the same rounding: here the suspend reads 0.0002 ms short of the millisecond
+    # after the meter's cursor, and that millisecond of running time is still the sandbox's.
+    clock = FakeClock(start=1_750_000_000.001)
+    ledger = Ledger(store=store, prices=default_prices(), clock=clock)
+    router = make_router(store, settings, clock, ledger)
+    ledger.grant("alice", 10_000_000)
+    with router.open_run(KEY, run_id="run_1", agent_id="a") as lease:
+        pass  # billed at its end: the meter's cursor is now the run's end
+    clock.advance(0.001)
+    assert clock.now() * 1000 < round(clock.now() * 1000)  # the float falls just short
+    router.suspend(lease.session.id)
+    report = repair(ledger, lag_s=0)
+    assert report.sessions_metered == [lease.session.id]
+    idle = [e for e in ledger.ledger_store.entries() if e.kind is EntryKind.IDLE]
+    assert [(e.quantity_ms, e.sandbox_id) for e in idle] == [(1, "sb1")]
+    meter = ledger.ledger_store.meter(lease.session.id)
+    assert meter is not None
+    assert meter.running_ms == 1
 
 
 def test_cpu_seconds_are_recorded_not_billed(

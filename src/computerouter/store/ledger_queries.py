@@ -202,16 +202,26 @@ class LedgerQueries:
 
     def sessions_to_meter(self, *, flush_before_ms: int) -> list[str]:
         """Sessions with running time not yet attributed: never metered, changed state since
-        their last metering, or running and last metered before ``flush_before_ms``."""
+        their last metering, or running and last metered before ``flush_before_ms``.
+
+        "Changed state since" is judged in metering's milliseconds: a change at ``at`` is past
+        the cursor when ``to_ms(at) > metered_to_ms``, that is when ``at * 1000`` reaches the
+        rounding boundary ``metered_to_ms + 0.5``, not the next whole millisecond (a change at
+        177.9998 ms is metering's millisecond 178, and its last millisecond of running time
+        would otherwise never be attributed). On an exact tie this may pick a session with
+        nothing new, which is harmless: metering it again only moves its cursor forward.
+        """
         m = ledger_meters.c
         s = sessions.c
+        # Float, so PostgreSQL compares double with double (bigint + 0.5 would be numeric).
+        boundary = sa.cast(m.metered_to_ms, sa.Float) + 0.5
         query = (
             sa.select(s.id)
             .select_from(sessions.outerjoin(ledger_meters, m.session_id == s.id))
             .where(
                 sa.or_(
                     m.session_id.is_(None),
-                    s.state_changed_at * 1000 >= m.metered_to_ms + 1,
+                    s.state_changed_at * 1000 >= boundary,
                     sa.and_(s.state == "running", m.metered_to_ms < flush_before_ms),
                 )
             )
