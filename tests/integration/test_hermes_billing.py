@@ -11,7 +11,8 @@ from computerouter.ledger import Ledger, load_prices, prices_path
 from computerouter.ledger.metering import to_ms
 from computerouter.ledger.prices import RATE_DENOMINATOR
 
-pytestmark = [pytest.mark.slow, pytest.mark.isolation]
+# The first test may build the Hermes image (about a minute; more on a slow mirror).
+pytestmark = [pytest.mark.slow, pytest.mark.isolation, pytest.mark.timeout(900)]
 
 
 def test_a_real_run_bills_two_rows_that_match_prices_and_measurements(

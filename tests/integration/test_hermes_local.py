@@ -31,7 +31,8 @@ from computerouter.domain.events import (
 from computerouter.providers.local import LocalProvider
 from computerouter.standin import StandinModel
 
-pytestmark = [pytest.mark.slow, pytest.mark.isolation]
+# The first test may build the Hermes image (about a minute; more on a slow mirror).
+pytestmark = [pytest.mark.slow, pytest.mark.isolation, pytest.mark.timeout(900)]
 
 
 def turn(world: World, text: str, *, approve: str | None = None) -> list[AgentEvent]:
