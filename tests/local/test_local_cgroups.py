@@ -109,3 +109,17 @@ def test_unified_delegates_controllers_and_writes_v2_limits(tmp_path: Path) -> N
     assert (mount / name / "memory.max").read_text() == str(128 << 20)
     assert (mount / name / "memory.swap.max").read_text() == "0"
     assert (mount / name / "pids.max").read_text() == "32"
+
+
+def test_kill_of_a_half_made_group_without_a_freezer_group(tmp_path: Path) -> None:
+    """A create killed after the v1 groups but before the cgroup2 group: killing what is there
+    must not trip over the missing freezer (the reconciler tears such leftovers down)."""
+    backend, base = fake_hybrid(tmp_path)
+    name = "computerouter/local-x/lc-half"
+    (base / "memory" / name).mkdir(parents=True)
+    (base / "memory" / name / "cgroup.procs").write_text("")
+    assert backend.exists(name)
+
+    backend.kill(name, timeout_s=1.0)
+
+    assert backend.pids(name) == []

@@ -129,7 +129,7 @@ def test_kill_9_mid_provisioning_then_restart(tmp_path: Path, kill_point: str) -
                 assert client.get("/health").status_code == 200
             assert [i.instance_id for i in provider.list()] == [owned]
         else:
-            assert record.state is SessionState.FAILED, (state_at_kill, record)
+            assert record.state is SessionState.FAILED, (state_at_kill, record, restart.stdout)
             assert provider.list() == []
             assert provider.footprint(owned).empty
     finally:

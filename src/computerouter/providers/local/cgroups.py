@@ -260,7 +260,8 @@ class _Base:
             try:
                 self.freeze(name, timeout_s=2.0)
                 frozen = True
-            except ProviderError:
+            except (ProviderError, OSError):
+                # No freezer group (a create killed before making it): signal unfrozen.
                 pass
             for pid in self.pids(name):
                 with contextlib.suppress(ProcessLookupError):
