@@ -38,6 +38,8 @@ class Settings:
     """Default idle time after which a running session is suspended (per sandbox overridable)."""
     archive_after_s: float = 7 * 24 * 3600
     """Default idle time after which a session is archived (per sandbox overridable)."""
+    provider_cooldown_s: float = 60.0
+    """After a provider fails to create a session, fail-over skips it for this long."""
     lease_s: float = 120.0
     """How long an operation may hold a session in a transitional state before others may
     take over (a crashed owner on this host is detected at once, by its pid)."""

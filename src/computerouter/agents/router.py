@@ -94,7 +94,7 @@ class AgentRun:
             key,
             run_id=self.run_id,
             agent_id=agent.id,
-            provider=providers[0],
+            provider=providers,
             runtime=runtime.name,
             region=agent.settings.compute_region or "",
         ) as lease:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
+from computerouter.compute.health import ProviderHealth
 from computerouter.compute.owner import current_owner, owner_alive
 from computerouter.compute.reconciler import converge_abandoned
 from computerouter.config import Settings
@@ -77,6 +78,7 @@ class ComputeRouter:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.owner = owner or current_owner()
+        self.health = ProviderHealth(cooldown_s=settings.provider_cooldown_s)
         # Holds credit before each run and bills it after (the ledger); None: no billing.
         self.credit_gate = credit_gate
         # Callers in this process queue per key instead of polling the database.
@@ -89,22 +91,35 @@ class ComputeRouter:
         self,
         key: SessionKey,
         *,
-        provider: str | None = None,
+        provider: str | Sequence[str] | None = None,
         runtime: str | None = None,
         resources: Resources | None = None,
         region: str = "",
         agent_id: str = "",
         run_id: str = "",
     ) -> SessionRecord:
-        """Return a running session for ``key``, creating, thawing or restoring it as needed."""
-        provider_name = provider or self.settings.default_provider
+        """Return a running session for ``key``, creating, thawing or restoring it as needed.
+
+        ``provider`` is one name, or candidates in order: a new session is created on the first
+        that is not cooling down and can create it, failing over down the list (a live session
+        is sticky: it stays where it is).
+        """
+        if provider is None:
+            names: tuple[str, ...] = (self.settings.default_provider,)
+        elif isinstance(provider, str):
+            names = (provider,)
+        else:
+            names = tuple(provider)
+        if not names:
+            raise InputError("no candidate provider given")
+        for name in names:
+            self.provider(name)
         runtime_name = runtime or self.settings.default_runtime
-        self.provider(provider_name)
         self.runtime(runtime_name)
         with self._key_lock(key):
             return self._ensure(
                 key,
-                provider_name=provider_name,
+                providers=names,
                 runtime_name=runtime_name,
                 resources=resources or Resources(),
                 region=region,
@@ -116,7 +131,7 @@ class ComputeRouter:
         self,
         key: SessionKey,
         *,
-        provider_name: str,
+        providers: tuple[str, ...],
         runtime_name: str,
         resources: Resources,
         region: str,
@@ -129,11 +144,11 @@ class ComputeRouter:
             record = self.store.sessions.find_live(key)
             try:
                 if record is None:
-                    created = self._insert(
-                        key, provider_name, runtime_name, resources, region, agent_id, run_id
+                    made = self._create_with_failover(
+                        key, providers, runtime_name, resources, region, agent_id, run_id
                     )
-                    if created is not None:
-                        return self._provision(created)
+                    if made is not None:
+                        return made
                 elif record.state is S.RUNNING:
                     now = self.clock.now()
                     self.store.sessions.touch(record.id, now=now, agent_id=agent_id, run_id=run_id)
@@ -159,6 +174,43 @@ class ComputeRouter:
                 )
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
+
+    def _create_with_failover(
+        self,
+        key: SessionKey,
+        providers: tuple[str, ...],
+        runtime_name: str,
+        resources: Resources,
+        region: str,
+        agent_id: str,
+        run_id: str,
+    ) -> SessionRecord | None:
+        """Create on the first provider that can; ``None`` if another caller got the key first."""
+        history: list[FailoverAttempt] = []
+        for name in providers:
+            now = self.clock.now()
+            if len(providers) > 1 and not self.health.available(name, now=now):
+                history.append(
+                    FailoverAttempt(
+                        provider=name, error_code="cooling_down", message="failed recently"
+                    )
+                )
+                continue
+            created = self._insert(key, name, runtime_name, resources, region, agent_id, run_id)
+            if created is None:
+                return None
+            try:
+                session = self._provision(created)
+            except SessionUnavailable as exc:
+                self.health.failed(name, now=self.clock.now())
+                history.extend(exc.failover_history)
+                continue
+            self.health.succeeded(name)
+            return session
+        tried = ", ".join(f"{a.provider} ({a.message})" for a in history)
+        raise SessionUnavailable(
+            f"no provider could create a session for {key}: {tried}", failover_history=history
+        )
 
     def _insert(
         self,
@@ -315,7 +367,7 @@ class ComputeRouter:
         *,
         run_id: str,
         agent_id: str = "",
-        provider: str | None = None,
+        provider: str | Sequence[str] | None = None,
         runtime: str | None = None,
         resources: Resources | None = None,
         region: str = "",
