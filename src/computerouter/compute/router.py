@@ -19,16 +19,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager, suppress
 
 from computerouter.compute.health import ProviderHealth
 from computerouter.compute.owner import current_owner, owner_alive
 from computerouter.compute.reconciler import converge_abandoned
+from computerouter.compute.runs import RunLease, hold_run
 from computerouter.config import Settings
 from computerouter.domain.clock import Clock, SystemClock
 from computerouter.domain.ids import new_session_id
-from computerouter.domain.session import RunRecord, RunState, SessionRecord
+from computerouter.domain.session import SessionRecord
 from computerouter.domain.states import SessionState, require_transition
 from computerouter.domain.values import Resources, SessionKey
 from computerouter.errors import (
@@ -46,18 +46,9 @@ from computerouter.providers.base import InstanceSpec, Provider
 from computerouter.runtimes.base import Runtime
 from computerouter.store import Store, Transition
 
-__all__ = ["ComputeRouter", "RunLease"]
+__all__ = ["ComputeRouter", "RunLease"]  # RunLease re-exported from .runs
 
 S = SessionState
-
-
-@dataclass(kw_only=True)
-class RunLease:
-    """A session held busy for one run; ``outcome`` is what the run's row will say at the end."""
-
-    session: SessionRecord
-    run_id: str
-    outcome: str = RunState.COMPLETED
 
 
 class ComputeRouter:
@@ -360,7 +351,6 @@ class ComputeRouter:
 
     # -- runs ---------------------------------------------------------------------------------
 
-    @contextmanager
     def open_run(
         self,
         key: SessionKey,
@@ -371,88 +361,20 @@ class ComputeRouter:
         runtime: str | None = None,
         resources: Resources | None = None,
         region: str = "",
-    ) -> Iterator[RunLease]:
-        """Ensure a session and hold it busy for one run.
-
-        Yields a :class:`RunLease`; set its ``outcome`` if the run failed or was cancelled
-        without raising.
-
-        While the run is open the reaper will not suspend or archive the session; when it
-        closes, the idle clock restarts. The run is recorded before the session's state is
-        read back, and suspend/archive read runs after claiming the session, so a run and a
-        suspend racing each other always see one another.
-
-        With a ``credit_gate``, credit is held before any session is touched (a refusal raises
-        :class:`~computerouter.errors.InsufficientCredit`), and the run is billed once it ends.
-        """
-        gate = self.credit_gate
-        if gate is not None:
-            gate.reserve(
-                user_id=key.user_id, sandbox_id=key.sandbox_id, agent_id=agent_id, run_id=run_id
-            )
-        try:
-            while True:
-                session = self.ensure_session(
-                    key,
-                    provider=provider,
-                    runtime=runtime,
-                    resources=resources,
-                    region=region,
-                    agent_id=agent_id,
-                    run_id=run_id,
-                )
-                now = self.clock.now()
-                self.store.runs.begin(
-                    RunRecord(
-                        run_id=run_id,
-                        session_id=session.id,
-                        user_id=session.user_id,
-                        sandbox_id=session.sandbox_id,
-                        agent_id=agent_id,
-                        state=RunState.RUNNING,
-                        owner=self.owner,
-                        started_at=now,
-                        heartbeat_at=now,
-                    )
-                )
-                current = self.get(session.id)
-                if current.state is S.RUNNING:
-                    break
-                # Suspended between ensure and begin: let go and ensure again.
-                self.store.runs.release(run_id)
-        except BaseException:
-            if gate is not None:
-                gate.release(run_id)
-            raise
-        cpu_before = self._cpu_seconds(current) if gate is not None else None
-        lease = RunLease(session=current, run_id=run_id)
-        outcome = RunState.FAILED
-        try:
-            yield lease
-            outcome = lease.outcome
-        except (KeyboardInterrupt, GeneratorExit):
-            outcome = RunState.CANCELLED
-            raise
-        finally:
-            end = self.clock.now()
-            self.store.runs.end(run_id, state=outcome, now=end)
-            self.store.sessions.touch(session.id, now=end)
-            if gate is not None:
-                cpu_after = self._cpu_seconds(current)
-                used = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-                gate.settle(run_id, cpu_seconds=used)
+    ) -> AbstractContextManager[RunLease]:
+        """Ensure a session and hold it busy for one run (see :func:`.runs.hold_run`)."""
+        return hold_run(
+            self,
+            key,
+            run_id=run_id,
+            agent_id=agent_id,
+            provider=provider,
+            runtime=runtime,
+            resources=resources,
+            region=region,
+        )
 
     # -- helpers ------------------------------------------------------------------------------
-
-    def _cpu_seconds(self, record: SessionRecord) -> float | None:
-        """The instance's CPU time so far (cgroup, on ``local``), for the record; ``None`` when
-        the provider cannot tell."""
-        if record.instance_id is None:
-            return None
-        try:
-            return self.provider(record.provider).usage(record.instance_id).cpu_seconds
-        except (ComputeRouterError, NotImplementedError):
-            return None
 
     def provider(self, name: str) -> Provider:
         try:
