@@ -36,7 +36,6 @@ from computerouter.domain.events import (
     ToolStarted,
     Usage,
 )
-from computerouter.errors import ComputeRouterError
 from computerouter.runtimes.hermes import HermesImage
 
 __all__ = ["Renderer", "prepare_runtime", "run", "stream_run"]
@@ -48,9 +47,7 @@ def _pump(agent_run: AgentRun, out: queue.Queue[object]) -> None:
     try:
         for event in agent_run.events():
             out.put(event)
-    except ComputeRouterError as exc:
-        out.put(exc)
-    except Exception as exc:  # a bug: hand it to the main thread to surface
+    except Exception as exc:  # product errors and bugs alike surface in the main thread
         out.put(exc)
     finally:
         out.put(_END)

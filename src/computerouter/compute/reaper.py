@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,7 @@ def reap_once(router: ComputeRouter) -> ReapReport:
     store = router.store
     overrides = store.sandboxes.all()
     defaults = router.settings
+    busy = Counter(run.session_id for run in store.runs.all_in_flight())
     for record in store.sessions.list(states=[SessionState.RUNNING, SessionState.SUSPENDED]):
         sandbox = overrides.get((record.user_id, record.sandbox_id))
         policy = LifecyclePolicy(
@@ -53,7 +55,7 @@ def reap_once(router: ComputeRouter) -> ReapReport:
         except ComputeRouterError as exc:
             report.errors.append(f"{record.id}: {exc}")
             continue
-        in_flight = len(store.runs.in_flight(record.id))
+        in_flight = busy[record.id]
         action = decide(
             record,
             now=router.clock.now(),

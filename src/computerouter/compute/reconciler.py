@@ -129,14 +129,11 @@ def _archive_if_stopped(
 
 def _dead_runs(router: ComputeRouter) -> list[str]:
     now = router.clock.now()
-    dead = []
-    for record in router.store.sessions.list(
-        states=[S.RUNNING, S.SUSPENDING, S.SUSPENDED, S.ARCHIVING]
-    ):
-        for run in router.store.runs.in_flight(record.id):
-            if not owner_alive(run.owner, lease_expires_at=None, now=now):
-                dead.append(run.run_id)
-    return dead
+    return [
+        run.run_id
+        for run in router.store.runs.all_in_flight()
+        if not owner_alive(run.owner, lease_expires_at=None, now=now)
+    ]
 
 
 def converge_abandoned(router: ComputeRouter, record: SessionRecord) -> str | None:

@@ -43,8 +43,8 @@ from computerouter.store.ledger_rows import (
     is_cached,
     to_entry,
     to_ledger_run,
-    to_run,
 )
+from computerouter.store.runs import to_run
 from computerouter.store.schema import (
     ledger_accounts,
     ledger_entries,

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import RowMapping
 
-from computerouter.domain.session import RunRecord
-
 __all__ = [
     "PLATFORM_ACCOUNTS",
     "PLATFORM_COMPUTE",
@@ -32,7 +30,6 @@ __all__ = [
     "is_cached",
     "to_entry",
     "to_ledger_run",
-    "to_run",
     "user_account",
 ]
 
@@ -205,19 +202,4 @@ def to_ledger_run(row: RowMapping) -> LedgerRun:
         busy_ms=row["busy_ms"],
         cpu_ms=row["cpu_ms"],
         created_at=row["created_at"],
-    )
-
-
-def to_run(row: RowMapping) -> RunRecord:
-    return RunRecord(
-        run_id=row["run_id"],
-        session_id=row["session_id"],
-        user_id=row["user_id"],
-        sandbox_id=row["sandbox_id"],
-        agent_id=row["agent_id"],
-        state=row["state"],
-        owner=row["owner"],
-        started_at=row["started_at"],
-        heartbeat_at=row["heartbeat_at"],
-        ended_at=row["ended_at"],
     )

@@ -11,10 +11,10 @@ from computerouter.errors import Conflict
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.schema import runs
 
-__all__ = ["RunStore"]
+__all__ = ["RunStore", "to_run"]
 
 
-def _to_run(row: RowMapping) -> RunRecord:
+def to_run(row: RowMapping) -> RunRecord:
     return RunRecord(
         run_id=row["run_id"],
         session_id=row["session_id"],
@@ -83,14 +83,20 @@ class RunStore:
     def get(self, run_id: str) -> RunRecord | None:
         with translate_store_errors(), self._engine.connect() as conn:
             row = conn.execute(runs.select().where(runs.c.run_id == run_id)).mappings().first()
-        return None if row is None else _to_run(row)
+        return None if row is None else to_run(row)
 
     def in_flight(self, session_id: str) -> list[RunRecord]:
         query = runs.select().where(
             runs.c.session_id == session_id, runs.c.state == RunState.RUNNING
         )
         with translate_store_errors(), self._engine.connect() as conn:
-            return [_to_run(row) for row in conn.execute(query).mappings()]
+            return [to_run(row) for row in conn.execute(query).mappings()]
+
+    def all_in_flight(self) -> list[RunRecord]:
+        """Every run in flight, on any session (one query for a whole reaper pass)."""
+        query = runs.select().where(runs.c.state == RunState.RUNNING)
+        with translate_store_errors(), self._engine.connect() as conn:
+            return [to_run(row) for row in conn.execute(query).mappings()]
 
     def abandon_stale(self, *, heartbeat_before: float, now: float) -> list[str]:
         """Runs whose owner stopped heartbeating are ended as ``abandoned``."""
