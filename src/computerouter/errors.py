@@ -11,7 +11,9 @@ operator, and typed attributes instead of text to parse::
     │   └── SessionNotFound          no session with that id
     ├── Conflict
     │   ├── InvalidTransition        the lifecycle table forbids current -> target
-    │   └── StaleState               a compare-and-set lost: someone else changed the row first
+    │   ├── StaleState               a compare-and-set lost: someone else changed the row first
+    │   └── SessionDataKept          a sandbox's last session failed and its memory is kept:
+    │                                recover or destroy it before the sandbox starts over
     ├── StoreError                   the database failed or is unreachable
     ├── ProviderError                a provider call failed (carries provider, retryable)
     │   ├── ProviderUnavailable      the provider cannot serve now (degraded, paused, missing)
@@ -47,6 +49,7 @@ __all__ = [
     "ProviderError",
     "ProviderUnavailable",
     "RuntimeFailure",
+    "SessionDataKept",
     "SessionNotFound",
     "SessionUnavailable",
     "StaleState",
@@ -110,6 +113,23 @@ class StaleState(Conflict):
         super().__init__(f"session {session_id} is no longer {expected}; it was changed meanwhile")
         self.session_id = session_id
         self.expected = expected
+
+
+class SessionDataKept(Conflict):
+    """A sandbox's last session failed, and its provider still keeps its workspace (the agent's
+    memory) as an archive. A run does not silently start the sandbox over: an operator recovers
+    the session (it restores on the next run) or destroys it (the next run starts fresh)."""
+
+    code = "session_data_kept"
+
+    def __init__(self, *, session_id: str, key: str, error: str = "") -> None:
+        self.session_id = session_id
+        why = f" ({error})" if error else ""
+        super().__init__(
+            f"the last session of {key}, {session_id}, failed{why}; its workspace is kept as "
+            f"an archive: `compute sessions recover {session_id}` brings it back, "
+            f"`compute sessions destroy {session_id}` discards it so the next run starts over"
+        )
 
 
 class StoreError(ComputeRouterError):

@@ -112,6 +112,7 @@ def _action(ctx: typer.Context, verb: str, session_id: str, as_json: bool) -> No
         "resume": router.resume,
         "archive": router.archive,
         "destroy": router.destroy,
+        "recover": router.recover,
     }[verb]
     started = time.perf_counter()
     with console.status(f"{verb} {session_id}…", spinner="dots"):
@@ -135,6 +136,13 @@ def resume(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False)
 def archive(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -> None:
     """Stop a session and pack its workspace; it restores on the next invocation."""
     _action(ctx, "archive", session_id, as_json)
+
+
+@sessions_app.command("recover")
+def recover(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -> None:
+    """Bring back a failed session whose workspace is kept as an archive (the next run
+    restores it, memory included)."""
+    _action(ctx, "recover", session_id, as_json)
 
 
 @sessions_app.command("destroy")

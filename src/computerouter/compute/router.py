@@ -28,6 +28,7 @@ from computerouter.compute.runs import RunLease, hold_run
 from computerouter.config import Settings
 from computerouter.domain.clock import Clock, SystemClock
 from computerouter.domain.ids import new_session_id
+from computerouter.domain.instances import Instance, InstanceState
 from computerouter.domain.session import SessionRecord
 from computerouter.domain.states import SessionState, require_transition
 from computerouter.domain.values import Resources, SessionKey
@@ -38,9 +39,11 @@ from computerouter.errors import (
     InputError,
     ProviderError,
     ProviderUnavailable,
+    SessionDataKept,
     SessionUnavailable,
     StaleState,
 )
+from computerouter.faults import failpoint
 from computerouter.ledger.gate import CreditGate
 from computerouter.providers.base import InstanceSpec, Provider
 from computerouter.runtimes.base import Runtime
@@ -135,6 +138,7 @@ class ComputeRouter:
             record = self.store.sessions.find_live(key)
             try:
                 if record is None:
+                    self._refuse_if_data_kept(key)
                     made = self._create_with_failover(
                         key, providers, runtime_name, resources, region, agent_id, run_id
                     )
@@ -261,9 +265,16 @@ class ComputeRouter:
         )
 
     def _revive(self, record: SessionRecord) -> SessionRecord:
-        """Thaw a suspended session or restore an archived one. Raises StaleState if beaten."""
+        """Thaw a suspended session or restore an archived one. Raises StaleState if beaten.
+
+        A restore is write-ahead: the provider keeps the archive it restored from until the
+        session is recorded running here; only then is the archive released. A crash at any
+        step leaves either the archive or the recorded, running workspace (see the reconciler).
+        """
         origin = record.state
+        step = "resume" if origin is S.SUSPENDED else "restore"
         claimed = self._claim(record, S.RESUMING, reason=f"resume from {origin.value}")
+        failpoint(f"{step}.claimed")
         provider = self.provider(record.provider)
         assert claimed.instance_id is not None
         try:
@@ -274,7 +285,8 @@ class ComputeRouter:
         except ComputeRouterError as exc:
             self._rollback(claimed, S.RESUMING, origin, exc)
             raise SessionUnavailable(f"could not resume session {record.id}: {exc}") from exc
-        return self._settle(
+        failpoint(f"{step}.provider_done")
+        running = self._settle(
             claimed,
             S.RESUMING,
             S.RUNNING,
@@ -282,6 +294,21 @@ class ComputeRouter:
                 endpoint=instance.endpoint, release_lease=True, touch=True, reason="resumed"
             ),
         )
+        if origin is S.ARCHIVED:
+            failpoint("restore.recorded")
+            self.release_archive(running)
+        return running
+
+    def release_archive(self, record: SessionRecord) -> bool:
+        """Let the provider drop the archive a recorded, running session was restored from.
+        Best effort: what fails here is retried by the reconciler."""
+        if record.instance_id is None:
+            return False
+        try:
+            self.provider(record.provider).release_archive(record.instance_id)
+        except ComputeRouterError:
+            return False
+        return True
 
     # -- operator actions --------------------------------------------------------------------
 
@@ -296,12 +323,14 @@ class ComputeRouter:
             raise ProviderUnavailable("cannot suspend sessions", provider=provider.name)
         claimed = self._claim(record, S.SUSPENDING, reason=reason)
         self._refuse_if_busy(claimed, S.RUNNING, "suspend")
+        failpoint("suspend.claimed")
         assert claimed.instance_id is not None
         try:
             provider.suspend(claimed.instance_id)
         except ComputeRouterError:
             self._rollback(claimed, S.SUSPENDING, S.RUNNING, None)
             raise
+        failpoint("suspend.provider_done")
         return self._settle(
             claimed, S.SUSPENDING, S.SUSPENDED, Transition(release_lease=True, reason=reason)
         )
@@ -322,17 +351,42 @@ class ComputeRouter:
         origin = record.state
         claimed = self._claim(record, S.ARCHIVING, reason=reason)
         self._refuse_if_busy(claimed, origin, "archive")
+        failpoint("archive.claimed")
         assert claimed.instance_id is not None
         try:
             provider.archive(claimed.instance_id)
         except ComputeRouterError:
             self._rollback(claimed, S.ARCHIVING, origin, None)
             raise
+        failpoint("archive.provider_done")
         return self._settle(
             claimed,
             S.ARCHIVING,
             S.ARCHIVED,
             Transition(release_lease=True, clear_endpoint=True, reason=reason),
+        )
+
+    def recover(self, session_id: str) -> SessionRecord:
+        """Bring a failed session whose workspace the provider still keeps as an archive back
+        to ``archived``, so the next run restores it (memory included)."""
+        record = self.get(session_id)
+        require_transition(record.state, S.ARCHIVED, session_id=session_id)
+        if self._kept_archive(record) is None:
+            raise Conflict(
+                f"session {session_id} keeps no archive; nothing to recover (destroy it instead)"
+            )
+        live = self.store.sessions.find_live(record.key)
+        if live is not None:
+            raise Conflict(
+                f"sandbox {record.sandbox_id} of {record.user_id} already has a live session "
+                f"({live.id}); destroy it first to recover {session_id}"
+            )
+        return self.store.sessions.transition(
+            session_id,
+            expected=S.FAILED,
+            target=S.ARCHIVED,
+            now=self.clock.now(),
+            changes=Transition(release_lease=True, clear_endpoint=True, reason="recovered"),
         )
 
     def destroy(self, session_id: str, *, reason: str = "operator") -> SessionRecord:
@@ -473,6 +527,27 @@ class ComputeRouter:
         except ProviderError as exc:
             self._fail(record, S.DESTROYING, exc)
             raise
+
+    def _kept_archive(self, record: SessionRecord) -> Instance | None:
+        """The archived instance a failed session still holds, if its provider keeps one."""
+        if record.instance_id is None:
+            return None
+        try:
+            instance = self.provider(record.provider).get(record.instance_id)
+        except ComputeRouterError:
+            return None
+        if instance is None or instance.state is not InstanceState.ARCHIVED:
+            return None
+        return instance
+
+    def _refuse_if_data_kept(self, key: SessionKey) -> None:
+        """Never start a sandbox over silently while its last session's memory is kept."""
+        failed = self.store.sessions.list(
+            user_id=key.user_id, sandbox_id=key.sandbox_id, states=[S.FAILED]
+        )
+        for record in reversed(failed):
+            if self._kept_archive(record) is not None:
+                raise SessionDataKept(session_id=record.id, key=str(key), error=record.error or "")
 
     def _refuse_if_busy(self, claimed: SessionRecord, origin: SessionState, action: str) -> None:
         """Called after claiming the session, so a run that began meanwhile is seen."""

@@ -16,6 +16,12 @@ Contract (every provider passes ``tests/contract``):
 - ``list()`` reports every instance the provider holds for this router, including partly made
   ones, with their labels, so a restarted control plane can adopt or reap them.
 - ``suspend`` / ``resume`` / ``archive`` / ``restore`` are offered when ``capabilities`` says so.
+- Data moves write-ahead, and each of these calls is safe to repeat after a crash at any point:
+  ``archive`` makes the new copy complete and durable before it removes the old one, and
+  finishes or undoes whatever an interrupted archive or restore left (a half-restored
+  workspace is discarded, the archive it came from kept). ``restore`` keeps the archive it
+  started from; the caller records the restored session running and only then calls
+  ``release_archive``, which never removes the only copy of a workspace.
 """
 
 from __future__ import annotations
@@ -74,6 +80,11 @@ class Provider(Protocol):
     def archive(self, instance_id: str) -> Instance: ...
 
     def restore(self, instance_id: str, spec: InstanceSpec) -> Instance: ...
+
+    def release_archive(self, instance_id: str) -> None:
+        """The restored instance is recorded running: the archive it came from may go.
+        A no-op where the vendor keeps archives itself, or when none is retained."""
+        ...
 
     def destroy(self, instance_id: str) -> None: ...
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from computerouter.domain.session import SessionRecord
 from computerouter.domain.states import LIVE_STATES, SessionState, require_transition
 from computerouter.domain.values import Endpoint, Resources, SessionKey
-from computerouter.errors import SessionNotFound, StaleState
+from computerouter.errors import Conflict, SessionNotFound, StaleState
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.schema import session_transitions, sessions
 
@@ -158,11 +158,18 @@ class SessionStore:
         if changes.touch:
             values["last_active_at"] = now
         with translate_store_errors(), self._engine.begin() as conn:
-            result = conn.execute(
-                sessions.update()
-                .where(sessions.c.id == session_id, sessions.c.state == expected.value)
-                .values(**values)
-            )
+            try:
+                result = conn.execute(
+                    sessions.update()
+                    .where(sessions.c.id == session_id, sessions.c.state == expected.value)
+                    .values(**values)
+                )
+            except IntegrityError:
+                # Only a move back into a live state can break the one-live-session-per-key rule.
+                raise Conflict(
+                    f"session {session_id} cannot become {target.value}: its sandbox already "
+                    "has a live session"
+                ) from None
             if result.rowcount != 1:
                 if self._get(conn, session_id) is None:
                     raise SessionNotFound(session_id)

@@ -135,12 +135,28 @@ class FakeProvider:
     def archive(self, instance_id: str) -> Instance:
         self.calls.append(("archive", instance_id))
         self._fail("archive")
-        return self._set(instance_id, InstanceState.ARCHIVED)
+        self._set(instance_id, InstanceState.ARCHIVED)
+        return self._retain(instance_id, False)
 
     def restore(self, instance_id: str, spec: InstanceSpec) -> Instance:
+        """Like ``local``: the archive is retained until :meth:`release_archive`."""
         self.calls.append(("restore", instance_id))
         self._fail("restore")
-        return self._set(instance_id, InstanceState.RUNNING)
+        self._set(instance_id, InstanceState.RUNNING)
+        return self._retain(instance_id, True)
+
+    def release_archive(self, instance_id: str) -> None:
+        self.calls.append(("release_archive", instance_id))
+        with self._lock:
+            found = self._instances.get(instance_id)
+        if found is not None and found.instance.state is not InstanceState.ARCHIVED:
+            self._retain(instance_id, False)
+
+    def _retain(self, instance_id: str, retained: bool) -> Instance:
+        with self._lock:
+            found = self._require(instance_id)
+            found.instance = replace(found.instance, archive_retained=retained)
+            return found.instance
 
     def destroy(self, instance_id: str) -> None:
         self.calls.append(("destroy", instance_id))
@@ -156,6 +172,10 @@ class FakeProvider:
         raise ProviderError("exec is not supported", provider=self._name)
 
     # -- test helpers -------------------------------------------------------------------------
+
+    def put(self, instance_id: str, state: InstanceState) -> None:
+        """Put an instance in ``state`` behind the router's back (what a crash leaves)."""
+        self._set(instance_id, state)
 
     def vanish(self, instance_id: str) -> None:
         """Make an instance disappear behind the router's back (a host died, say)."""

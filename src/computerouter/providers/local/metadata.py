@@ -239,11 +239,22 @@ class InstanceRecord:
 
 
 def write_record(paths: InstancePaths, record: InstanceRecord) -> None:
-    """Replace the record atomically: a reader sees the old or the new one, never a torn file."""
+    """Replace the record atomically and durably: a reader sees the old or the new one, never a
+    torn file, and a record that names the archive as the authoritative copy is on disk before
+    the workspace is removed on its word."""
     paths.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = paths.record.with_name(f".instance.json.{os.getpid()}.tmp")
-    tmp.write_text(record.to_json())
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(record.to_json())
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, paths.record)
+    # The rename itself must survive a power loss before data is removed on its word.
+    dir_fd = os.open(paths.dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def read_record(paths: InstancePaths) -> InstanceRecord | None:
