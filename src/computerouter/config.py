@@ -43,6 +43,13 @@ class Settings:
     lease_s: float = 120.0
     """How long an operation may hold a session in a transitional state before others may
     take over (a crashed owner on this host is detected at once, by its pid)."""
+    run_heartbeat_s: float = 10.0
+    """How often a control plane marks its runs in flight alive (and renews the leases of the
+    operations it is doing), so other replicas can tell it has not died."""
+    run_stale_after_s: float = 60.0
+    """A run in flight not marked alive for this long is ended as abandoned by whichever
+    replica's reconciler sees it (its control plane died); its billing stops at its last mark,
+    and its session is then free to suspend on schedule."""
     wait_timeout_s: float = 120.0
     """How long ensure_session waits for another caller's operation on the same key."""
     local_uid_base: int = 2_000_000

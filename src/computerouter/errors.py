@@ -196,12 +196,24 @@ class FailoverAttempt:
     provider: str
     error_code: str
     message: str
+    retryable: bool = True
+    """Whether the error was one another try (here or on another provider) may get past."""
 
 
 class SessionUnavailable(ComputeRouterError):
+    """``retryable`` is False when the cause was one no other provider or later try would get
+    past (bad input, isolation missing): fail-over stops there."""
+
     code = "session_unavailable"
     retryable = True
 
-    def __init__(self, message: str, *, failover_history: Sequence[FailoverAttempt] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        failover_history: Sequence[FailoverAttempt] = (),
+        retryable: bool = True,
+    ) -> None:
         super().__init__(message)
         self.failover_history = tuple(failover_history)
+        self.retryable = retryable

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from computerouter.compute.owner import owner_alive
 from computerouter.domain.instances import Instance, InstanceState
-from computerouter.domain.session import SessionRecord
+from computerouter.domain.session import RunRecord, SessionRecord
 from computerouter.domain.states import TRANSITIONAL_STATES, SessionState
 from computerouter.errors import ComputeRouterError, StaleState
 from computerouter.runtimes.transport import client_for
@@ -59,8 +59,10 @@ def reconcile(router: ComputeRouter) -> ReconcileReport:
     store = router.store
     now = router.clock.now()
     for run in _dead_runs(router):
-        if store.runs.end(run, state="abandoned", now=now):
-            report.runs_abandoned.append(run)
+        # It was last known alive at its heartbeat: it ends, and stops being billed, there.
+        ended = min(run.heartbeat_at, now)
+        if store.runs.end(run.run_id, state="abandoned", now=ended):
+            report.runs_abandoned.append(run.run_id)
 
     for record in store.sessions.list(states=sorted(TRANSITIONAL_STATES)):
         if owner_alive(record.owner, lease_expires_at=record.lease_expires_at, now=now):
@@ -174,12 +176,16 @@ def _ever_ran(router: ComputeRouter, record: SessionRecord) -> bool:
     return any(row.to_state is S.RUNNING for row in router.store.sessions.history(record.id))
 
 
-def _dead_runs(router: ComputeRouter) -> list[str]:
+def _dead_runs(router: ComputeRouter) -> list[RunRecord]:
+    """Runs whose control plane is gone: dead on this host (seen at once), or silent for
+    ``run_stale_after_s`` (another host's, which may have died with them)."""
     now = router.clock.now()
+    stale_before = now - router.settings.run_stale_after_s
     return [
-        run.run_id
+        run
         for run in router.store.runs.all_in_flight()
-        if not owner_alive(run.owner, lease_expires_at=None, now=now)
+        if run.heartbeat_at < stale_before
+        or not owner_alive(run.owner, lease_expires_at=None, now=now)
     ]
 
 

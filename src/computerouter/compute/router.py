@@ -17,11 +17,11 @@ change is a compare-and-set that only one caller can win.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 
 from computerouter.compute.health import ProviderHealth
+from computerouter.compute.liveness import Keepalive
 from computerouter.compute.owner import current_owner, owner_alive
 from computerouter.compute.reconciler import converge_abandoned
 from computerouter.compute.runs import RunLease, hold_run
@@ -75,9 +75,12 @@ class ComputeRouter:
         self.health = ProviderHealth(cooldown_s=settings.provider_cooldown_s)
         # Holds credit before each run and bills it after (the ledger); None: no billing.
         self.credit_gate = credit_gate
-        # Callers in this process queue per key instead of polling the database.
-        self._key_locks: dict[SessionKey, threading.Lock] = {}
+        # Callers in this process queue per key instead of polling the database; an entry
+        # lives only while someone holds or waits for it.
+        self._key_locks: dict[SessionKey, tuple[threading.Lock, int]] = {}
         self._key_locks_guard = threading.Lock()
+        # Heartbeats this process's runs and renews its leases while it works.
+        self.keepalive = Keepalive(self)
 
     # -- the main entry point ---------------------------------------------------------------
 
@@ -132,7 +135,7 @@ class ComputeRouter:
         agent_id: str,
         run_id: str,
     ) -> SessionRecord:
-        deadline = time.monotonic() + self.settings.wait_timeout_s
+        deadline = self.clock.now() + self.settings.wait_timeout_s
         pause = 0.002
         while True:
             record = self.store.sessions.find_live(key)
@@ -162,12 +165,12 @@ class ComputeRouter:
                     continue
             except StaleState:
                 pass  # someone else moved the session first; look again
-            if time.monotonic() > deadline:
+            if self.clock.now() > deadline:
                 state = "none" if record is None else record.state.value
                 raise SessionUnavailable(
                     f"timed out waiting for session of {key} (last seen: {state})"
                 )
-            time.sleep(pause)
+            self.clock.sleep(pause)
             pause = min(pause * 2, 0.05)
 
     def _create_with_failover(
@@ -197,8 +200,14 @@ class ComputeRouter:
             try:
                 session = self._provision(created)
             except SessionUnavailable as exc:
-                self.health.failed(name, now=self.clock.now())
                 history.extend(exc.failover_history)
+                if not exc.retryable:
+                    # Bad input, isolation missing, ...: another provider would not help, and
+                    # this one is not unhealthy for it.
+                    raise SessionUnavailable(
+                        str(exc), failover_history=history, retryable=False
+                    ) from exc.__cause__
+                self.health.failed(name, now=self.clock.now())
                 continue
             self.health.succeeded(name)
             return session
@@ -242,14 +251,21 @@ class ComputeRouter:
     def _provision(self, record: SessionRecord) -> SessionRecord:
         provider = self.provider(record.provider)
         try:
-            instance = provider.create(self.instance_spec(record))
+            with self.keepalive.lease(record.id):
+                instance = provider.create(self.instance_spec(record))
         except ComputeRouterError as exc:
             self._fail(record, S.PROVISIONING, exc)
             raise SessionUnavailable(
                 f"could not create a session for {record.key}: {exc}",
                 failover_history=[
-                    FailoverAttempt(provider=record.provider, error_code=exc.code, message=str(exc))
+                    FailoverAttempt(
+                        provider=record.provider,
+                        error_code=exc.code,
+                        message=str(exc),
+                        retryable=exc.retryable,
+                    )
                 ],
+                retryable=exc.retryable,
             ) from exc
         return self._settle(
             record,
@@ -278,10 +294,11 @@ class ComputeRouter:
         provider = self.provider(record.provider)
         assert claimed.instance_id is not None
         try:
-            if origin is S.SUSPENDED:
-                instance = provider.resume(claimed.instance_id)
-            else:
-                instance = provider.restore(claimed.instance_id, self.instance_spec(claimed))
+            with self.keepalive.lease(claimed.id):
+                if origin is S.SUSPENDED:
+                    instance = provider.resume(claimed.instance_id)
+                else:
+                    instance = provider.restore(claimed.instance_id, self.instance_spec(claimed))
         except ComputeRouterError as exc:
             self._rollback(claimed, S.RESUMING, origin, exc)
             raise SessionUnavailable(f"could not resume session {record.id}: {exc}") from exc
@@ -354,7 +371,8 @@ class ComputeRouter:
         failpoint("archive.claimed")
         assert claimed.instance_id is not None
         try:
-            provider.archive(claimed.instance_id)
+            with self.keepalive.lease(claimed.id):
+                provider.archive(claimed.instance_id)
         except ComputeRouterError:
             self._rollback(claimed, S.ARCHIVING, origin, None)
             raise
@@ -562,6 +580,15 @@ class ComputeRouter:
     @contextmanager
     def _key_lock(self, key: SessionKey) -> Iterator[None]:
         with self._key_locks_guard:
-            lock = self._key_locks.setdefault(key, threading.Lock())
-        with lock:
-            yield
+            lock, users = self._key_locks.get(key, (threading.Lock(), 0))
+            self._key_locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._key_locks_guard:
+                lock, users = self._key_locks[key]
+                if users == 1:
+                    del self._key_locks[key]
+                else:
+                    self._key_locks[key] = (lock, users - 1)

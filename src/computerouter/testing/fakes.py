@@ -32,6 +32,11 @@ class FakeClock:
         with self._lock:
             self._now += seconds
 
+    def sleep(self, seconds: float) -> None:
+        """Really wait (other threads make progress meanwhile), and move this clock as far."""
+        time.sleep(seconds)
+        self.advance(seconds)
+
 
 @dataclass(kw_only=True, slots=True)
 class _FakeInstance:
