@@ -91,6 +91,8 @@ def test_kill_9_mid_provisioning_then_restart(tmp_path: Path, kill_point: str) -
             "crash",
             "--sandbox",
             "test",
+            "--runtime",
+            "echo",
             "--json",
         ],
         env=_env(home),
