@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +32,17 @@ app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
 
 
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    try:
+        found = package_version("computerouter")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        found = "unknown"
+    typer.echo(f"computerouter {found}")
+    raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -41,5 +54,14 @@ def _root(
         str | None,
         typer.Option(help="Database URL [env: COMPUTEROUTER_DATABASE_URL; default SQLite]."),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            is_eager=True,
+            callback=_print_version,
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = CliContext(home=home, database_url=database_url)
