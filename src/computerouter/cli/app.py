@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from computerouter.cli import compute, credits, demo, doctor, usage
+from computerouter.cli import compute, credits, demo, doctor, runs, usage
 from computerouter.cli.agents import agent_app
 from computerouter.cli.context import CliContext
 from computerouter.cli.run import run
@@ -27,6 +27,7 @@ app.add_typer(compute.app, name="compute")
 app.add_typer(usage.app, name="usage")
 app.add_typer(credits.app, name="credits")
 app.add_typer(agent_app, name="agent")
+app.add_typer(runs.app, name="runs")
 app.command("run")(run)
 app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
