@@ -11,7 +11,9 @@ operator, and typed attributes instead of text to parse::
     │   └── SessionNotFound          no session with that id
     ├── Conflict
     │   ├── InvalidTransition        the lifecycle table forbids current -> target
-    │   └── StaleState               a compare-and-set lost: someone else changed the row first
+    │   ├── StaleState               a compare-and-set lost: someone else changed the row first
+    │   └── LogsArchived             an instance's logs are packed in its archive (carries
+    │                                instance_id, location)
     ├── StoreError                   the database failed or is unreachable
     ├── ProviderError                a provider call failed (carries provider, retryable)
     │   ├── ProviderUnavailable      the provider cannot serve now (degraded, paused, missing)
@@ -43,6 +45,7 @@ __all__ = [
     "InsufficientCredit",
     "InvalidTransition",
     "IsolationUnavailable",
+    "LogsArchived",
     "NotFound",
     "ProviderError",
     "ProviderUnavailable",
@@ -110,6 +113,17 @@ class StaleState(Conflict):
         super().__init__(f"session {session_id} is no longer {expected}; it was changed meanwhile")
         self.session_id = session_id
         self.expected = expected
+
+
+class LogsArchived(Conflict):
+    """The instance is archived: its runtime's logs went into the archive with its workspace."""
+
+    code = "logs_archived"
+
+    def __init__(self, *, instance_id: str, location: str) -> None:
+        super().__init__(f"{instance_id} is archived: its logs are in its archive, {location}")
+        self.instance_id = instance_id
+        self.location = location
 
 
 class StoreError(ComputeRouterError):

@@ -75,6 +75,24 @@ def test_a_prewarmed_sandbox_runs_its_hermes_agent_on_the_warm_session(tmp_path:
             assert isinstance(ready, SessionReady)
             assert ready.session_id == warm["id"]
             assert ready.how == "already running"
+
+            logs = subprocess.run(
+                [
+                    *(sys.executable, "-m", "computerouter", "compute", "sessions", "logs"),
+                    *(warm["id"], "--lines", "5"),
+                ],
+                env=cli_env(tmp_path, model),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert logs.returncode == 0, logs.stderr
+            sources = {line.split(" | ", 1)[0] for line in logs.stdout.splitlines()}
+            # The session's output, and Hermes's own logs from its HERMES_HOME in the workspace.
+            assert "session" in sources, logs.stdout
+            assert ".hermes/logs/gateway.log" in sources, logs.stdout
+            assert ".hermes/logs/agent.log" in sources, logs.stdout
         finally:
             destroy_all(world)
 

@@ -20,6 +20,7 @@ from computerouter.cli.render import (
     session_table,
 )
 from computerouter.cli.run import prepare_runtime
+from computerouter.cli.session_logs import logs
 from computerouter.compute.reaper import reap_once
 from computerouter.compute.reconciler import reconcile
 from computerouter.domain.session import SandboxSettings, SessionRecord
@@ -35,6 +36,7 @@ sessions_app = typer.Typer(help="Inspect and drive compute sessions.", no_args_i
 sandboxes_app = typer.Typer(help="Per-sandbox lifecycle settings.", no_args_is_help=True)
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(sandboxes_app, name="sandboxes")
+sessions_app.command("logs")(logs)
 
 SessionId = Annotated[str, typer.Argument(help="Session id (ses_...).", show_default=False)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]

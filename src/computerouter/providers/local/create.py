@@ -57,6 +57,7 @@ def make(
         sandbox=layout.host.sandbox.value,
         runtime=spec.launch.runtime,
         health_path=spec.launch.health_path,
+        log_files=spec.launch.log_files,
     )
 
     def commit(uid: int) -> None:
