@@ -32,8 +32,9 @@ class Settings:
     """The acting user when a command names none (``--user``)."""
     default_provider: str = "local"
     """Provider used when a caller names none."""
-    default_runtime: str = "echo"
-    """Runtime started in new sessions when a caller names none."""
+    default_runtime: str = "hermes"
+    """Runtime a new session starts when neither the caller nor the sandbox's agents name one
+    (a pre-warm of a sandbox without agents). ``echo`` is a tiny stand-in for tests."""
     idle_suspend_s: float = 15 * 60
     """Default idle time after which a running session is suspended (per sandbox overridable)."""
     archive_after_s: float = 7 * 24 * 3600

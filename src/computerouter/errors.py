@@ -12,8 +12,10 @@ operator, and typed attributes instead of text to parse::
     ├── Conflict
     │   ├── InvalidTransition        the lifecycle table forbids current -> target
     │   ├── StaleState               a compare-and-set lost: someone else changed the row first
-    │   └── SessionDataKept          a sandbox's last session failed and its memory is kept:
+    │   ├── SessionDataKept          a sandbox's last session failed and its memory is kept:
     │                                recover or destroy it before the sandbox starts over
+    │   └── LogsArchived             an instance's logs are packed in its archive (carries
+    │                                instance_id, location)
     ├── StoreError                   the database failed or is unreachable
     ├── ProviderError                a provider call failed (carries provider, retryable)
     │   ├── ProviderUnavailable      the provider cannot serve now (degraded, paused, missing)
@@ -45,6 +47,7 @@ __all__ = [
     "InsufficientCredit",
     "InvalidTransition",
     "IsolationUnavailable",
+    "LogsArchived",
     "NotFound",
     "ProviderError",
     "ProviderUnavailable",
@@ -130,6 +133,17 @@ class SessionDataKept(Conflict):
             f"an archive: `compute sessions recover {session_id}` brings it back, "
             f"`compute sessions destroy {session_id}` discards it so the next run starts over"
         )
+
+
+class LogsArchived(Conflict):
+    """The instance is archived: its runtime's logs went into the archive with its workspace."""
+
+    code = "logs_archived"
+
+    def __init__(self, *, instance_id: str, location: str) -> None:
+        super().__init__(f"{instance_id} is archived: its logs are in its archive, {location}")
+        self.instance_id = instance_id
+        self.location = location
 
 
 class StoreError(ComputeRouterError):

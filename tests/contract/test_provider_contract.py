@@ -9,7 +9,7 @@ import pytest
 from provider_harness import ProviderHarness, SpecFactory
 
 from computerouter.domain.instances import Instance, InstanceState
-from computerouter.errors import InstanceNotFound
+from computerouter.errors import InstanceNotFound, LogsArchived
 from computerouter.providers.base import Provider
 from computerouter.runtimes.transport import client_for
 
@@ -219,3 +219,21 @@ def test_unknown_instances(provider: Provider, harness: ProviderHarness) -> None
             operation(unknown)
     with pytest.raises(InstanceNotFound):
         provider.exec(unknown, ["true"])
+
+
+def test_logs_show_what_the_runtime_wrote_and_an_archive_says_where_they_went(
+    provider: Provider, make_spec: SpecFactory
+) -> None:
+    instance = provider.create(make_spec())
+
+    lines = list(provider.logs(instance.instance_id, lines=50))
+
+    assert any("echo runtime listening" in line.text for line in lines), lines
+    assert lines[0].source == "session"
+    assert list(provider.logs(instance.instance_id, lines=0)) == []
+    if provider.capabilities.archive:
+        provider.archive(instance.instance_id)
+        with pytest.raises(LogsArchived) as archived:
+            provider.logs(instance.instance_id)
+        assert archived.value.instance_id == instance.instance_id
+        assert archived.value.location

@@ -25,6 +25,7 @@ from computerouter.compute.liveness import Keepalive
 from computerouter.compute.owner import current_owner, owner_alive
 from computerouter.compute.reconciler import converge_abandoned
 from computerouter.compute.runs import RunLease, hold_run
+from computerouter.compute.runtime_switch import SWITCHABLE_STATES, switch_runtime
 from computerouter.config import Settings
 from computerouter.domain.clock import Clock, SystemClock
 from computerouter.domain.ids import new_session_id
@@ -100,6 +101,10 @@ class ComputeRouter:
         ``provider`` is one name, or candidates in order: a new session is created on the first
         that is not cooling down and can create it, failing over down the list (a live session
         is sticky: it stays where it is).
+
+        ``runtime`` names the runtime the caller needs; a live session running another one is
+        switched to it, keeping its workspace (see :mod:`.runtime_switch`). Without it, a new
+        session starts ``settings.default_runtime`` and a live one is used as it is.
         """
         if provider is None:
             names: tuple[str, ...] = (self.settings.default_provider,)
@@ -118,6 +123,7 @@ class ComputeRouter:
                 key,
                 providers=names,
                 runtime_name=runtime_name,
+                runtime_required=runtime is not None,
                 resources=resources or Resources(),
                 region=region,
                 agent_id=agent_id,
@@ -130,6 +136,7 @@ class ComputeRouter:
         *,
         providers: tuple[str, ...],
         runtime_name: str,
+        runtime_required: bool,
         resources: Resources,
         region: str,
         agent_id: str,
@@ -147,6 +154,13 @@ class ComputeRouter:
                     )
                     if made is not None:
                         return made
+                elif (
+                    runtime_required
+                    and record.runtime != runtime_name
+                    and record.state in SWITCHABLE_STATES
+                ):
+                    switch_runtime(self, record, runtime_name)
+                    continue
                 elif record.state is S.RUNNING:
                     now = self.clock.now()
                     self.store.sessions.touch(record.id, now=now, agent_id=agent_id, run_id=run_id)
@@ -197,6 +211,7 @@ class ComputeRouter:
             created = self._insert(key, name, runtime_name, resources, region, agent_id, run_id)
             if created is None:
                 return None
+            failpoint("create.inserted")
             try:
                 session = self._provision(created)
             except SessionUnavailable as exc:

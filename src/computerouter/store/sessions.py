@@ -179,6 +179,25 @@ class SessionStore:
         assert row is not None
         return row
 
+    def set_runtime(
+        self, session_id: str, *, expected: SessionState, runtime: str, now: float
+    ) -> SessionRecord:
+        """Record the runtime a session starts the next time it starts (an archived session,
+        before it is restored): compare-and-set on its state, :class:`StaleState` if it moved."""
+        with translate_store_errors(), self._engine.begin() as conn:
+            result = conn.execute(
+                sessions.update()
+                .where(sessions.c.id == session_id, sessions.c.state == expected.value)
+                .values(runtime=runtime, version=sessions.c.version + 1, updated_at=now)
+            )
+            if result.rowcount != 1:
+                if self._get(conn, session_id) is None:
+                    raise SessionNotFound(session_id)
+                raise StaleState(session_id=session_id, expected=expected.value)
+            row = self._get(conn, session_id)
+        assert row is not None
+        return row
+
     def touch(self, session_id: str, *, now: float, agent_id: str = "", run_id: str = "") -> None:
         """Restart the idle clock (and record the latest agent/run labels)."""
         values: dict[str, Any] = {"last_active_at": now, "updated_at": now}

@@ -190,6 +190,8 @@ class InstanceRecord:
     created_at: float = field(default_factory=time.time)
     cpu_seconds_before: float = 0.0
     """CPU used by earlier incarnations (before an archive), so usage stays cumulative."""
+    log_files: tuple[str, ...] = ()
+    """The runtime's log files, relative to the workspace (``LaunchSpec.log_files``)."""
 
     def with_state(self, state: RecordedState) -> InstanceRecord:
         return replace(self, state=state)
@@ -212,6 +214,7 @@ class InstanceRecord:
                 "health_path": self.health_path,
                 "created_at": self.created_at,
                 "cpu_seconds_before": self.cpu_seconds_before,
+                "log_files": list(self.log_files),
             },
             indent=2,
             sort_keys=True,
@@ -235,6 +238,7 @@ class InstanceRecord:
             health_path=str(raw.get("health_path", "/health")),
             created_at=float(raw["created_at"]),
             cpu_seconds_before=float(raw.get("cpu_seconds_before", 0.0)),
+            log_files=tuple(str(f) for f in raw.get("log_files", ())),
         )
 
 

@@ -15,15 +15,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from computerouter.domain.instances import ExecResult, Instance, InstanceState, InstanceUsage
+from computerouter.domain.logs import LogLine
 from computerouter.errors import (
     InputError,
     InstanceNotFound,
     IsolationUnavailable,
+    LogsArchived,
     ProviderError,
     RuntimeFailure,
 )
@@ -45,6 +47,7 @@ from computerouter.providers.local.host import LocalHost, probe
 from computerouter.providers.local.launch import log_tail
 from computerouter.providers.local.layout import Layout
 from computerouter.providers.local.locks import HeldLock, file_lock
+from computerouter.providers.local.logs import read_logs
 from computerouter.providers.local.metadata import (
     InstancePaths,
     RecordedState,
@@ -328,6 +331,7 @@ class LocalProvider:
                     resources=spec.resources,
                     runtime=spec.launch.runtime,
                     health_path=spec.launch.health_path,
+                    log_files=spec.launch.log_files,
                 )
                 write_record(paths, restoring)
                 failpoint("local.restore.recorded")
@@ -409,6 +413,27 @@ class LocalProvider:
                 argv=argv,
                 timeout_s=timeout_s,
             )
+
+    def logs(
+        self, instance_id: str, *, lines: int = 100, follow: bool = False
+    ) -> Iterator[LogLine]:
+        """``session.log`` (the whole tree's stdout and stderr), then the runtime's log files
+        in the workspace; see :mod:`.logs`. Reads only, without the instance's lock."""
+        self._known(instance_id)
+        if lines < 0:
+            raise InputError(f"lines must be zero or more, not {lines}")
+        with translate("logs", instance_id):
+            paths = self._layout.paths(instance_id)
+            record = read_record(paths)
+            if record is None and not paths.dir.exists():
+                raise InstanceNotFound(provider=PROVIDER, instance_id=instance_id)
+            if record is not None and record.state is RecordedState.ARCHIVED:
+                archive = find_archive(paths.archive_stem)
+                raise LogsArchived(
+                    instance_id=instance_id,
+                    location=str(archive or paths.archive_stem) + f" (and {paths.log})",
+                )
+        return read_logs(self._layout, instance_id, record, lines=lines, follow=follow)
 
     # -- internals ---------------------------------------------------------------------------
 
