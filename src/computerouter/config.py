@@ -44,6 +44,12 @@ class Settings:
     lease_s: float = 120.0
     """How long an operation may hold a session in a transitional state before others may
     take over (a crashed owner on this host is detected at once, by its pid)."""
+    max_runs_per_user: int = 16
+    """Hard cap on one user's runs in flight, across every replica (0: no cap). A run over
+    it is refused before any session is touched."""
+    max_live_sessions_per_user: int = 64
+    """Hard cap on one user's live sessions (one per sandbox), across every replica (0: no
+    cap); a new sandbox's first run over it is refused before anything is provisioned."""
     run_heartbeat_s: float = 10.0
     """How often a control plane marks its runs in flight alive (and renews the leases of the
     operations it is doing), so other replicas can tell it has not died."""

@@ -22,6 +22,9 @@ operator, and typed attributes instead of text to parse::
     │   ├── InstanceNotFound         the provider has no such instance
     │   └── IsolationUnavailable     the machine cannot isolate sessions as required
     ├── RuntimeFailure               the runtime in a session did not start or answer
+    ├── Paused                       a kill switch (global, user or provider) refuses the run
+    │                                (carries scope, reason)
+    ├── CapReached                   a per-user cap is reached (carries user_id, what, cap)
     ├── InsufficientCredit           the user's balance cannot cover a run's reservation
                                      (carries user_id, available, required in micro-credits)
     └── SessionUnavailable           ensure_session could not produce a usable session
@@ -38,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "CapReached",
     "ComputeRouterError",
     "ConfigError",
     "Conflict",
@@ -49,6 +53,7 @@ __all__ = [
     "IsolationUnavailable",
     "LogsArchived",
     "NotFound",
+    "Paused",
     "ProviderError",
     "ProviderUnavailable",
     "RuntimeFailure",
@@ -186,6 +191,31 @@ def _credits(micro: int) -> str:
     sign = "-" if micro < 0 else ""
     whole, frac = divmod(abs(micro), 1_000_000)
     return f"{sign}{whole}.{frac:06d}".rstrip("0").rstrip(".")
+
+
+class Paused(ComputeRouterError):
+    """A kill switch is on: the platform, this user, or every candidate provider is paused."""
+
+    code = "paused"
+
+    def __init__(self, *, scope: str, reason: str) -> None:
+        super().__init__(f"{scope} is paused: {reason}")
+        self.scope = scope
+        self.reason = reason
+
+
+class CapReached(ComputeRouterError):
+    """A hard per-user limit (live sessions, runs in flight) is reached; nothing was started."""
+
+    code = "cap_reached"
+
+    def __init__(self, *, user_id: str, what: str, cap: int) -> None:
+        super().__init__(
+            f"user {user_id} has reached the cap of {cap} {what}; try again when one ends"
+        )
+        self.user_id = user_id
+        self.what = what
+        self.cap = cap
 
 
 class InsufficientCredit(ComputeRouterError):

@@ -64,6 +64,7 @@ class AgentRun:
         self.run_id = run_id
         self._turn: TurnHandle | None = None
         self._cancelled = threading.Event()
+        self._cancel_reason = ""
         self.outcome: str | None = None
 
     def respond_approval(self, choice: str) -> None:
@@ -71,7 +72,8 @@ class AgentRun:
             raise InputError("this run has no pending approval")
         self._turn.respond_approval(choice)
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = "") -> None:
+        self._cancel_reason = self._cancel_reason or reason
         self._cancelled.set()
         if self._turn is not None:
             self._turn.cancel()
@@ -97,6 +99,7 @@ class AgentRun:
             provider=providers,
             runtime=runtime.name,
             region=agent.settings.compute_region or "",
+            on_cancel=self.cancel,
         ) as lease:
             session = lease.session
             took_ms = (time.perf_counter() - started) * 1000
@@ -115,7 +118,9 @@ class AgentRun:
             )
             if self._cancelled.is_set():
                 lease.outcome = RunState.CANCELLED
-                yield context.make(RunCancelled, reason="cancelled before the turn started")
+                yield context.make(
+                    RunCancelled, reason=self._cancel_reason or "cancelled before the turn started"
+                )
                 return
             assert session.endpoint is not None
             with client_for(session.endpoint, timeout_s=30.0) as client:
@@ -134,13 +139,16 @@ class AgentRun:
                     return
                 ended = False
                 try:
-                    for event in self._turn.events():
+                    for raw in self._turn.events():
+                        event = raw
                         if isinstance(event, Usage):
                             self._record_usage(event)
                         if isinstance(event, RunFailed):
                             lease.outcome = RunState.FAILED
                         elif isinstance(event, RunCancelled):
                             lease.outcome = RunState.CANCELLED
+                            if self._cancel_reason:
+                                event = replace(event, reason=self._cancel_reason)
                         ended = isinstance(event, RunCompleted | RunFailed | RunCancelled)
                         yield event
                         if isinstance(event, ApprovalRequested) and self._cancelled.is_set():
@@ -266,5 +274,6 @@ class AgentRouter:
             raise InputError(f"the input is {len(text)} characters; the limit is {MAX_INPUT_CHARS}")
         agent = self.resolve(user_id, address)
         self.runtime_for(agent)
-        candidates(agent.settings, self.compute.providers.keys())
+        names = candidates(agent.settings, self.compute.providers.keys())
+        self.compute.gates.admit(user_id, tuple(names))  # a paused scope refuses at once
         return AgentRun(self, agent, text, run_id or new_run_id())

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from computerouter.agents.factory import agent_router_for
+from computerouter.cli import pauses
 from computerouter.cli.context import get_context
 from computerouter.cli.render import (
     console,
@@ -35,6 +36,9 @@ app = typer.Typer(help="Compute sessions and their lifecycle.", no_args_is_help=
 sessions_app = typer.Typer(help="Inspect and drive compute sessions.", no_args_is_help=True)
 sandboxes_app = typer.Typer(help="Per-sandbox lifecycle settings.", no_args_is_help=True)
 app.add_typer(sessions_app, name="sessions")
+app.command("pause")(pauses.pause)
+app.command("unpause")(pauses.unpause)
+app.command("pauses")(pauses.pauses)
 app.add_typer(sandboxes_app, name="sandboxes")
 sessions_app.command("logs")(logs)
 
@@ -85,6 +89,8 @@ def ensure(
     if runtime is None:
         runtime = agent_router_for(router).sandbox_runtime(user, sandbox)
     router.runtime(runtime)
+    # Refused by a pause? Say so before a runtime image is built.
+    router.gates.admit(user, (provider or context.settings.default_provider,))
     prepare_runtime(context.settings, runtime, quiet=as_json)
     started = time.perf_counter()
     with console.status(f"ensuring a session for {key}…", spinner="dots"):

@@ -7,13 +7,16 @@ So an owner that is alive must keep saying so, however long a provider call or a
 
 One thread per control plane does it for everything the process holds: every
 ``run_heartbeat_s`` it marks all open runs alive in one statement and renews the lease of every
-operation in progress, instead of a thread (or a write) per run.
+operation in progress, instead of a thread (or a write) per run. Every ``CANCEL_POLL_S`` it also
+reads whether any of its runs was asked to cancel (``pause --now`` on any replica) and calls
+that run's ``on_cancel`` once.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
@@ -22,7 +25,11 @@ from computerouter.errors import ComputeRouterError
 if TYPE_CHECKING:
     from computerouter.compute.router import ComputeRouter
 
-__all__ = ["Keepalive"]
+__all__ = ["CANCEL_POLL_S", "Keepalive", "OnCancel"]
+
+CANCEL_POLL_S = 0.5
+OnCancel = Callable[[str, float], None]
+"""Called once with (reason, when requested) when a run is asked to cancel."""
 
 
 class Keepalive:
@@ -30,15 +37,36 @@ class Keepalive:
         self._router = router
         self._runs: dict[str, int] = {}
         self._leases: dict[str, int] = {}
+        self._on_cancel: dict[str, OnCancel] = {}
         self._guard = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     @contextmanager
-    def run(self, run_id: str) -> Iterator[None]:
-        """Heartbeat ``run_id`` while the block runs."""
-        with self._held(self._runs, run_id):
-            yield
+    def run(self, run_id: str, on_cancel: OnCancel | None = None) -> Iterator[None]:
+        """Heartbeat ``run_id`` while the block runs; ``on_cancel`` if it is asked to stop."""
+        if on_cancel is not None:
+            with self._guard:
+                self._on_cancel[run_id] = on_cancel
+        try:
+            with self._held(self._runs, run_id):
+                yield
+        finally:
+            with self._guard:
+                self._on_cancel.pop(run_id, None)
+
+    def check_cancels(self) -> None:
+        """Call ``on_cancel`` for each run asked to cancel since the last look."""
+        with self._guard:
+            watched = list(self._on_cancel)
+        if not watched:
+            return
+        asked = self._router.gates.store.cancel_requests(watched)
+        for run_id, (reason, at) in asked.items():
+            with self._guard:
+                callback = self._on_cancel.pop(run_id, None)
+            if callback is not None:
+                callback(reason, at)
 
     @contextmanager
     def lease(self, session_id: str) -> Iterator[None]:
@@ -82,11 +110,16 @@ class Keepalive:
 
     def _loop(self) -> None:
         every = self._router.settings.run_heartbeat_s
+        next_beat = time.monotonic() + every
         while True:
-            self._wake.wait(every)
+            self._wake.wait(min(every, CANCEL_POLL_S))
             with self._guard:
                 if not self._runs and not self._leases:
                     self._thread = None
                     return
             with suppress(ComputeRouterError):
-                self.beat()
+                self.check_cancels()
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + every
+                with suppress(ComputeRouterError):
+                    self.beat()

@@ -51,6 +51,7 @@ class ReconcileReport:
     archived_stopped: list[str] = field(default_factory=list)
     archives_released: list[str] = field(default_factory=list)
     runs_abandoned: list[str] = field(default_factory=list)
+    permits_released: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -63,6 +64,7 @@ def reconcile(router: ComputeRouter) -> ReconcileReport:
         ended = min(run.heartbeat_at, now)
         if store.runs.end(run.run_id, state="abandoned", now=ended):
             report.runs_abandoned.append(run.run_id)
+    _release_dead_permits(router, report)
 
     for record in store.sessions.list(states=sorted(TRANSITIONAL_STATES)):
         if owner_alive(record.owner, lease_expires_at=record.lease_expires_at, now=now):
@@ -174,6 +176,23 @@ def _keep_failed(
 
 def _ever_ran(router: ComputeRouter, record: SessionRecord) -> bool:
     return any(row.to_state is S.RUNNING for row in router.store.sessions.history(record.id))
+
+
+def _release_dead_permits(router: ComputeRouter, report: ReconcileReport) -> None:
+    """Run permits (per-user caps) of runs that ended, or whose control plane died before the
+    run began, are given back, so a crash never eats into a user's cap."""
+    gates = router.gates.store
+    now = router.clock.now()
+    placing = 2 * max(router.settings.lease_s, router.settings.wait_timeout_s)
+    dead = list(gates.ended_permits())
+    dead += [
+        run_id
+        for run_id, owner, created_at in gates.unstarted_permits()
+        if not owner_alive(owner, lease_expires_at=created_at + placing, now=now)
+    ]
+    for run_id in dead:
+        gates.release_permit(run_id)
+        report.permits_released.append(run_id)
 
 
 def _dead_runs(router: ComputeRouter) -> list[RunRecord]:

@@ -17,9 +17,10 @@ change is a compare-and-set that only one caller can win.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 
+from computerouter.compute.gates import Gates
 from computerouter.compute.health import ProviderHealth
 from computerouter.compute.liveness import Keepalive
 from computerouter.compute.owner import current_owner, owner_alive
@@ -82,6 +83,8 @@ class ComputeRouter:
         self._key_locks_guard = threading.Lock()
         # Heartbeats this process's runs and renews its leases while it works.
         self.keepalive = Keepalive(self)
+        # The kill switch and per-user caps, checked before anything is provisioned.
+        self.gates = Gates(self)
 
     # -- the main entry point ---------------------------------------------------------------
 
@@ -116,6 +119,7 @@ class ComputeRouter:
             raise InputError("no candidate provider given")
         for name in names:
             self.provider(name)
+        names = self.gates.admit(key.user_id, names)
         runtime_name = runtime or self.settings.default_runtime
         self.runtime(runtime_name)
         with self._key_lock(key):
@@ -146,6 +150,8 @@ class ComputeRouter:
         pause = 0.002
         while True:
             record = self.store.sessions.find_live(key)
+            if record is not None:
+                self.gates.require_provider(record.provider)  # live sessions are sticky
             try:
                 if record is None:
                     self._refuse_if_data_kept(key)
@@ -261,7 +267,10 @@ class ComputeRouter:
             state_changed_at=now,
             last_active_at=now,
         )
-        return record if self.store.sessions.insert_provisioning(record) else None
+        inserted = self.store.sessions.insert_provisioning(
+            record, max_live_per_user=self.settings.max_live_sessions_per_user
+        )
+        return record if inserted else None
 
     def _provision(self, record: SessionRecord) -> SessionRecord:
         provider = self.provider(record.provider)
@@ -448,8 +457,10 @@ class ComputeRouter:
         runtime: str | None = None,
         resources: Resources | None = None,
         region: str = "",
+        on_cancel: Callable[[str], None] | None = None,
     ) -> AbstractContextManager[RunLease]:
-        """Ensure a session and hold it busy for one run (see :func:`.runs.hold_run`)."""
+        """Ensure a session and hold it busy for one run (see :func:`.runs.hold_run`).
+        ``on_cancel(reason)`` is called if the run is asked to stop (``pause --now``)."""
         return hold_run(
             self,
             key,
@@ -459,6 +470,7 @@ class ComputeRouter:
             runtime=runtime,
             resources=resources,
             region=region,
+            on_cancel=on_cancel,
         )
 
     # -- helpers ------------------------------------------------------------------------------

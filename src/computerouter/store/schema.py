@@ -26,6 +26,9 @@ __all__ = [
     "ledger_runs",
     "ledger_usage",
     "metadata",
+    "pause_events",
+    "pauses",
+    "run_permits",
     "runs",
     "sandbox_settings",
     "session_transitions",
@@ -106,8 +109,45 @@ runs = Table(
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
     Column("ended_at", Float),
+    # A pause --now (or an operator) asks the run's control plane to cancel it (0005).
+    Column("cancel_reason", Text),
+    Column("cancel_requested_at", Float),
     Index("ix_runs_session_id_state", "session_id", "state"),
     Index("ix_runs_session_id_started_at", "session_id", "started_at"),
+)
+
+# -- gates (migration 0005) --------------------------------------------------------------------
+
+pauses = Table(
+    "pauses",
+    metadata,
+    Column("scope", String(160), primary_key=True),
+    Column("mode", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+pause_events = Table(
+    "pause_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", String(160), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("mode", String(16)),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+run_permits = Table(
+    "run_permits",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("owner", String(255)),
+    Column("created_at", Float, nullable=False),
+    Index("ix_run_permits_user_id", "user_id"),
 )
 
 sandbox_settings = Table(
