@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from computerouter.cli.context import get_context
+from computerouter.cli.daemon import lifecycle_on_demand
 from computerouter.cli.render import (
     console,
     detail_table,
@@ -18,13 +19,11 @@ from computerouter.cli.render import (
     session_dict,
     session_table,
 )
-from computerouter.compute.reaper import reap_once
-from computerouter.compute.reconciler import reconcile
+from computerouter.compute.lifecycle import lifecycle_pass
 from computerouter.domain.session import SandboxSettings, SessionRecord
 from computerouter.domain.states import LIVE_STATES, SessionState
 from computerouter.domain.values import Resources, SessionKey
 from computerouter.errors import Conflict, InputError
-from computerouter.ledger import Ledger, RepairReport, repair
 
 __all__ = ["app"]
 
@@ -68,6 +67,7 @@ def ensure(
     """Pre-warm: make sure (user, sandbox) has a running session, and print it."""
     key = SessionKey(user_id=user, sandbox_id=sandbox)
     resources = Resources(cpus=cpus, memory_mb=memory_mb)
+    lifecycle_on_demand(ctx)
     router = get_context(ctx).router
     started = time.perf_counter()
     with console.status(f"ensuring a session for {key}…", spinner="dots"):
@@ -106,6 +106,8 @@ def show(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -
 
 
 def _action(ctx: typer.Context, verb: str, session_id: str, as_json: bool) -> None:
+    if verb in ("suspend", "resume"):
+        lifecycle_on_demand(ctx)  # the session is left live: it still suspends or archives
     router = get_context(ctx).router
     operation = {
         "suspend": router.suspend,
@@ -191,27 +193,12 @@ def reap(
     interval = None if every is None else parse_duration(every)
     if interval is not None and interval <= 0:
         raise InputError("--every must be longer than zero")
+    if interval is None:
+        lifecycle_on_demand(ctx)  # a session it adopted runs on, and goes idle later
     while True:
         with console.status("reconciling, reaping and settling the ledger…", spinner="dots"):
-            converged = reconcile(router)
-            reaped = reap_once(router)
-            gate = router.credit_gate
-            billed = repair(gate) if isinstance(gate, Ledger) else RepairReport()
-        rows = [
-            ("adopted", converged.adopted),
-            ("converged", converged.converged),
-            ("marked failed", converged.failed),
-            ("orphans destroyed", converged.orphans_destroyed),
-            ("stopped, archived", converged.archived_stopped),
-            ("runs abandoned", converged.runs_abandoned),
-            ("suspended (idle)", reaped.suspended),
-            ("archived (window)", reaped.archived),
-            ("busy (left alone)", reaped.busy),
-            ("runs billed (repair)", billed.runs_billed),
-            ("sessions metered", billed.sessions_metered),
-            ("credit holds released", billed.holds_released),
-            ("errors", converged.errors + reaped.errors + billed.errors),
-        ]
+            report = lifecycle_pass(router)
+        rows = report.outcomes()
         if as_json:
             print_json({name: items for name, items in rows})
         else:
