@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -63,15 +64,12 @@ def wait_for(what: Callable[[], bool], timeout_s: float = 30.0) -> bool:
 
 
 def alive(pid: int) -> bool:
-    return pid in daemon_pids_any(pid)
-
-
-def daemon_pids_any(pid: int) -> list[int]:
+    """Whether ``pid`` runs (a zombie waiting for its parent does not)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return []
-    return [] if stat[stat.rfind(")") + 2 :].startswith("Z") else [pid]
+        return False
+    return not stat[stat.rfind(")") + 2 :].startswith("Z")
 
 
 @pytest.fixture
@@ -174,10 +172,40 @@ def test_doctor_shows_the_daemon(home: Path) -> None:
     assert daemon_pids(home) != []
 
 
-def test_a_command_that_leaves_a_session_live_starts_it_on_demand(home: Path) -> None:
-    reaped = cli(home, "compute", "reap", "--json")
+def test_a_command_that_leaves_a_session_live_starts_it_on_demand_detached(home: Path) -> None:
+    started = time.monotonic()
+    reaped = cli(home, "compute", "reap", "--json")  # its pipes are read to the end
     assert reaped.returncode == 0, reaped.stderr
+    assert time.monotonic() - started < 60  # returned while the daemon runs on
     assert wait_for(lambda: len(daemon_pids(home)) == 1)
+    [pid] = daemon_pids(home)
+    # Detached: its own session, stdin from /dev/null, stdout and stderr into its log only.
+    assert os.getsid(pid) == pid
+    fds = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    log = str(DaemonFiles.of(home).log)
+    assert fds[0] == os.devnull
+    assert fds[1] == log
+    assert fds[2] == log
+    assert not [target for target in fds.values() if target.startswith("pipe:")], fds
+    assert os.readlink(f"/proc/{pid}/cwd") == "/"
+
+
+def test_after_a_kill_9_the_next_start_takes_over(home: Path) -> None:
+    first = cli(home, "daemon", "start")
+    assert first.returncode == 0, first.stderr
+    [pid] = daemon_pids(home)
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: not alive(pid))
+    # The kernel dropped its lock; its pid file is stale and is not believed.
+    status = cli(home, "daemon", "status")
+    assert status.returncode == 3
+    assert "not running" in status.stdout
+    second = cli(home, "daemon", "start")
+    assert second.returncode == 0, second.stderr
+    assert one_line(second.stdout).startswith("lifecycle daemon started (pid ")
+    [new_pid] = daemon_pids(home)
+    assert new_pid != pid
+    assert f"(pid {new_pid})" in second.stdout
 
 
 def test_the_on_demand_start_can_be_turned_off(home: Path) -> None:

@@ -99,7 +99,7 @@ def start(ctx: typer.Context) -> None:
         console.print("no session needs the lifecycle; the daemon was not started")
         return
     already = daemon_status(settings.home)
-    now = ensure_daemon(settings, wait_s=15.0)
+    now = ensure_daemon(settings, wait_s=30.0)
     if not now.running:
         log = DaemonFiles.of(settings.home).log
         raise ComputeRouterError(f"the lifecycle daemon did not start; see {log}")

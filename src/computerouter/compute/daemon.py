@@ -184,6 +184,8 @@ def _log_to(files: DaemonFiles) -> None:
     )
     root = logging.getLogger("computerouter")
     root.addHandler(handler)
+    if sys.stderr is not None and sys.stderr.isatty():  # ``daemon run`` by hand, in a terminal
+        root.addHandler(logging.StreamHandler())
     root.setLevel(logging.INFO)
 
 
