@@ -126,13 +126,22 @@ def stop_daemon(home: Path, *, timeout_s: float = 30.0) -> DaemonStatus:
     if pid is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    while lock_held(files.lock):
+    while lock_held(files.lock) or (pid is not None and _running(pid)):
         if time.monotonic() >= deadline:
             raise ComputeRouterError(
                 f"the lifecycle daemon (pid {pid}) did not stop within {timeout_s:.0f} s"
             )
         time.sleep(0.05)
     return before
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie awaiting its parent has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return not stat[stat.rfind(")") + 2 :].startswith("Z")
 
 
 class _Recorder:
