@@ -91,10 +91,11 @@ def _spawn(settings: Settings, files: DaemonFiles) -> None:
     with contextlib.suppress(OSError):
         if files.log.stat().st_size > LOG_MAX_BYTES:
             files.log.replace(files.log.with_name(files.log.name + ".1"))
-    env = {**os.environ, "COMPUTEROUTER_HOME": str(settings.home)}
+    home = str(settings.home.absolute())  # it runs in /, not in the caller's directory
+    env = {**os.environ, "COMPUTEROUTER_HOME": home}
     if settings.database_url:
         env["COMPUTEROUTER_DATABASE_URL"] = settings.database_url  # not on the command line
-    command = [sys.executable, "-m", "computerouter", "--home", str(settings.home), "daemon", "run"]
+    command = [sys.executable, "-m", "computerouter", "--home", home, "daemon", "run"]
     with open(os.devnull, "rb") as devnull, open(files.log, "ab") as out:
         _spawned.append(
             subprocess.Popen(
