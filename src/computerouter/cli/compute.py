@@ -187,8 +187,9 @@ def reap(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """One pass of the reconciler and the reaper: converge with providers, then suspend or
-    archive idle sessions. With --every, a pass per interval until stopped."""
+    """One lifecycle pass by hand: converge with providers, suspend or archive idle sessions,
+    repair the ledger (what the lifecycle daemon does by itself). With --every, a pass per
+    interval until stopped."""
     router = get_context(ctx).router
     interval = None if every is None else parse_duration(every)
     if interval is not None and interval <= 0:
