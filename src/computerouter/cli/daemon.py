@@ -71,7 +71,7 @@ def describe(status: DaemonStatus, *, now: float | None = None) -> str:
 
 @app.command("status")
 def status(ctx: typer.Context) -> None:
-    """Whether the daemon runs for this home (exit 0), or not (exit 3); its last pass."""
+    """Whether the daemon runs for this home (exit 0) or not (exit 3), and its last pass."""
     current = daemon_status(get_context(ctx).settings.home)
     console.print(describe(current), highlight=False, soft_wrap=True)
     if not current.running:
@@ -80,8 +80,7 @@ def status(ctx: typer.Context) -> None:
 
 @app.command("stop")
 def stop(ctx: typer.Context) -> None:
-    """Stop the daemon after its current pass. The next command that leaves a session live
-    starts it again (unless ``lifecycle_daemon`` is off)."""
+    """Stop the daemon after its current pass (a command leaving a session live restarts it)."""
     home = get_context(ctx).settings.home
     before = stop_daemon(home)
     if before.running:
@@ -92,7 +91,7 @@ def stop(ctx: typer.Context) -> None:
 
 @app.command("start")
 def start(ctx: typer.Context) -> None:
-    """Start the daemon now if a session needs it (even with ``lifecycle_daemon`` off)."""
+    """Start the daemon now if a session needs it (even with lifecycle_daemon off)."""
     cli = get_context(ctx)
     settings: Settings = cli.settings
     if not needs_lifecycle(cli.router.store):
