@@ -44,7 +44,8 @@ NEEDS_LIFECYCLE = frozenset({SessionState.RUNNING, SessionState.SUSPENDED} | TRA
 suspended (it may reach its archive window), mid-operation (its owner may die). Archived,
 destroyed and failed sessions wait for a caller, not for time."""
 
-# How each outcome is shown; a field a step adds later is shown by its own name.
+# How each outcome is shown. Every list field of a step's report is an outcome: one that a
+# step adds later is shown too, by its own name, until it is given a label here.
 _LABELS = {
     "adopted": "adopted",
     "converged": "converged",
@@ -74,8 +75,9 @@ class LifecycleReport:
     def _items(self) -> Iterator[tuple[str, list[str]]]:
         for step in (self.reconciled, self.reaped, self.repaired):
             for f in fields(step):
-                if f.name != "errors":
-                    yield f.name, getattr(step, f.name)
+                value = getattr(step, f.name)
+                if f.name != "errors" and isinstance(value, list):
+                    yield f.name, value
 
     def outcomes(self) -> list[tuple[str, list[str]]]:
         """``(label, items)`` for every outcome of every step, in pass order, errors last."""
