@@ -39,6 +39,13 @@ class Settings:
     """Default idle time after which a running session is suspended (per sandbox overridable)."""
     archive_after_s: float = 7 * 24 * 3600
     """Default idle time after which a session is archived (per sandbox overridable)."""
+    lifecycle_interval_s: float = 30.0
+    """Seconds between two passes of the per-home lifecycle daemon (a pass reconciles with the
+    providers, suspends and archives idle sessions, and repairs the ledger)."""
+    lifecycle_daemon: bool = True
+    """Start the per-home lifecycle daemon on demand when a command leaves a session live, so
+    idle sessions suspend and archive by themselves. Off: nothing runs the lifecycle unless
+    ``computerouter daemon start`` or ``compute reap`` is run (tests turn it off)."""
     provider_cooldown_s: float = 60.0
     """After a provider fails to create a session, fail-over skips it for this long."""
     lease_s: float = 120.0

@@ -40,6 +40,7 @@ def _needs_isolation() -> None:
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
     env["COMPUTEROUTER_HOME"] = str(home)
+    env["COMPUTEROUTER_LIFECYCLE_DAEMON"] = "false"  # the test is the only lifecycle here
     return env
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from computerouter.agents.factory import agent_router_for
 from computerouter.cli import pauses
 from computerouter.cli.context import get_context
+from computerouter.cli.daemon import lifecycle_on_demand
 from computerouter.cli.render import (
     console,
     detail_table,
@@ -22,13 +23,11 @@ from computerouter.cli.render import (
 )
 from computerouter.cli.run import prepare_runtime
 from computerouter.cli.session_logs import logs
-from computerouter.compute.reaper import reap_once
-from computerouter.compute.reconciler import reconcile
+from computerouter.compute.lifecycle import lifecycle_pass
 from computerouter.domain.session import SandboxSettings, SessionRecord
 from computerouter.domain.states import LIVE_STATES, SessionState
 from computerouter.domain.values import Resources, SessionKey
 from computerouter.errors import Conflict, InputError
-from computerouter.ledger import Ledger, RepairReport, repair
 
 __all__ = ["app"]
 
@@ -82,6 +81,7 @@ def ensure(
     one is switched to it (its workspace kept)."""
     key = SessionKey(user_id=user, sandbox_id=sandbox)
     resources = Resources(cpus=cpus, memory_mb=memory_mb)
+    lifecycle_on_demand(ctx)
     context = get_context(ctx)
     router = context.router
     if provider is not None:
@@ -129,6 +129,8 @@ def show(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -
 
 
 def _action(ctx: typer.Context, verb: str, session_id: str, as_json: bool) -> None:
+    if verb in ("suspend", "resume"):
+        lifecycle_on_demand(ctx)  # the session is left live: it still suspends or archives
     router = get_context(ctx).router
     operation = {
         "suspend": router.suspend,
@@ -208,33 +210,19 @@ def reap(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """One pass of the reconciler and the reaper: converge with providers, then suspend or
-    archive idle sessions. With --every, a pass per interval until stopped."""
+    """One lifecycle pass by hand: converge with providers, suspend or archive idle sessions,
+    repair the ledger (what the lifecycle daemon does by itself). With --every, a pass per
+    interval until stopped."""
     router = get_context(ctx).router
     interval = None if every is None else parse_duration(every)
     if interval is not None and interval <= 0:
         raise InputError("--every must be longer than zero")
+    if interval is None:
+        lifecycle_on_demand(ctx)  # a session it adopted runs on, and goes idle later
     while True:
         with console.status("reconciling, reaping and settling the ledger…", spinner="dots"):
-            converged = reconcile(router)
-            reaped = reap_once(router)
-            gate = router.credit_gate
-            billed = repair(gate) if isinstance(gate, Ledger) else RepairReport()
-        rows = [
-            ("adopted", converged.adopted),
-            ("converged", converged.converged),
-            ("marked failed", converged.failed),
-            ("orphans destroyed", converged.orphans_destroyed),
-            ("stopped, archived", converged.archived_stopped),
-            ("runs abandoned", converged.runs_abandoned),
-            ("suspended (idle)", reaped.suspended),
-            ("archived (window)", reaped.archived),
-            ("busy (left alone)", reaped.busy),
-            ("runs billed (repair)", billed.runs_billed),
-            ("sessions metered", billed.sessions_metered),
-            ("credit holds released", billed.holds_released),
-            ("errors", converged.errors + reaped.errors + billed.errors),
-        ]
+            report = lifecycle_pass(router)
+        rows = report.outcomes()
         if as_json:
             print_json({name: items for name, items in rows})
         else:
