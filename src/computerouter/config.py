@@ -47,7 +47,11 @@ class Settings:
     idle sessions suspend and archive by themselves. Off: nothing runs the lifecycle unless
     ``computerouter daemon start`` or ``compute reap`` is run (tests turn it off)."""
     provider_cooldown_s: float = 60.0
-    """After a provider fails to create a session, fail-over skips it for this long."""
+    """After a provider fails to create a session (a retryable error), its circuit opens and
+    fail-over skips it for this long (or the vendor's Retry-After, if longer), on every
+    replica; then one caller probes it."""
+    provider_cooldown_max_s: float = 900.0
+    """Each failed probe doubles the cool-down, up to this."""
     lease_s: float = 120.0
     """How long an operation may hold a session in a transitional state before others may
     take over (a crashed owner on this host is detected at once, by its pid)."""

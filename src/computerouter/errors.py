@@ -17,7 +17,8 @@ operator, and typed attributes instead of text to parse::
     │   └── LogsArchived             an instance's logs are packed in its archive (carries
     │                                instance_id, location)
     ├── StoreError                   the database failed or is unreachable
-    ├── ProviderError                a provider call failed (carries provider, retryable)
+    ├── ProviderError                a provider call failed (carries provider, retryable,
+    │   │                            retry_after_s when the vendor said when to try again)
     │   ├── ProviderUnavailable      the provider cannot serve now (degraded, paused, missing)
     │   ├── InstanceNotFound         the provider has no such instance
     │   └── IsolationUnavailable     the machine cannot isolate sessions as required
@@ -159,10 +160,18 @@ class StoreError(ComputeRouterError):
 class ProviderError(ComputeRouterError):
     code = "provider_error"
 
-    def __init__(self, message: str, *, provider: str, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        retryable: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(f"{provider}: {message}")
         self.provider = provider
         self.retryable = retryable
+        self.retry_after_s = retry_after_s
 
 
 class ProviderUnavailable(ProviderError):

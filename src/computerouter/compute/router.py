@@ -74,7 +74,6 @@ class ComputeRouter:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.owner = owner or current_owner()
-        self.health = ProviderHealth(cooldown_s=settings.provider_cooldown_s)
         # Holds credit before each run and bills it after (the ledger); None: no billing.
         self.credit_gate = credit_gate
         # Callers in this process queue per key instead of polling the database; an entry
@@ -85,6 +84,8 @@ class ComputeRouter:
         self.keepalive = Keepalive(self)
         # The kill switch and per-user caps, checked before anything is provisioned.
         self.gates = Gates(self)
+        # One circuit per provider and region, shared through the store.
+        self.health = ProviderHealth(self)
 
     # -- the main entry point ---------------------------------------------------------------
 
@@ -203,39 +204,78 @@ class ComputeRouter:
         agent_id: str,
         run_id: str,
     ) -> SessionRecord | None:
-        """Create on the first provider that can; ``None`` if another caller got the key first."""
+        """Create on the first provider that can; ``None`` if another caller got the key first.
+
+        Candidates whose circuit is open are skipped; if every one is, the one whose cool-down
+        ends first is tried anyway (never every provider ejected at once).
+        """
         history: list[FailoverAttempt] = []
+        skipped: list[str] = []
         for name in providers:
-            now = self.clock.now()
-            if len(providers) > 1 and not self.health.available(name, now=now):
+            if not self.health.available(name, now=self.clock.now(), region=region):
+                skipped.append(name)
                 history.append(
                     FailoverAttempt(
                         provider=name, error_code="cooling_down", message="failed recently"
                     )
                 )
                 continue
-            created = self._insert(key, name, runtime_name, resources, region, agent_id, run_id)
-            if created is None:
-                return None
-            failpoint("create.inserted")
-            try:
-                session = self._provision(created)
-            except SessionUnavailable as exc:
-                history.extend(exc.failover_history)
-                if not exc.retryable:
-                    # Bad input, isolation missing, ...: another provider would not help, and
-                    # this one is not unhealthy for it.
-                    raise SessionUnavailable(
-                        str(exc), failover_history=history, retryable=False
-                    ) from exc.__cause__
-                self.health.failed(name, now=self.clock.now())
-                continue
-            self.health.succeeded(name)
-            return session
+            done, made = self._attempt(
+                key, name, runtime_name, resources, region, agent_id, run_id, history
+            )
+            if done:
+                return made
+        if skipped and len(skipped) == len(providers):
+            reopens = {c.provider: c.open_until for c in self.health.circuits()}
+            soonest = min(skipped, key=lambda n: reopens.get(n, 0.0))
+            done, made = self._attempt(
+                key, soonest, runtime_name, resources, region, agent_id, run_id, history
+            )
+            if done:
+                return made
         tried = ", ".join(f"{a.provider} ({a.message})" for a in history)
         raise SessionUnavailable(
             f"no provider could create a session for {key}: {tried}", failover_history=history
         )
+
+    def _attempt(
+        self,
+        key: SessionKey,
+        name: str,
+        runtime_name: str,
+        resources: Resources,
+        region: str,
+        agent_id: str,
+        run_id: str,
+        history: list[FailoverAttempt],
+    ) -> tuple[bool, SessionRecord | None]:
+        """One create on ``name``: ``(True, session)``, ``(True, None)`` when another caller
+        took the key first, or ``(False, None)`` when it failed and fail-over goes on."""
+        created = self._insert(key, name, runtime_name, resources, region, agent_id, run_id)
+        if created is None:
+            return True, None
+        failpoint("create.inserted")
+        try:
+            session = self._provision(created)
+        except SessionUnavailable as exc:
+            history.extend(exc.failover_history)
+            if not exc.retryable:
+                # Bad input, isolation missing, ...: another provider would not help, and
+                # this one is not unhealthy for it.
+                raise SessionUnavailable(
+                    str(exc), failover_history=history, retryable=False
+                ) from exc.__cause__
+            cause = exc.__cause__
+            self.health.failed(
+                name,
+                now=self.clock.now(),
+                region=region,
+                retry_after_s=cause.retry_after_s if isinstance(cause, ProviderError) else None,
+                error=str(cause or exc),
+            )
+            return False, None
+        self.health.succeeded(name, region=region)
+        return True, session
 
     def _insert(
         self,

@@ -28,6 +28,7 @@ __all__ = [
     "metadata",
     "pause_events",
     "pauses",
+    "provider_health",
     "run_permits",
     "runs",
     "sandbox_settings",
@@ -148,6 +149,22 @@ run_permits = Table(
     Column("owner", String(255)),
     Column("created_at", Float, nullable=False),
     Index("ix_run_permits_user_id", "user_id"),
+)
+
+# One circuit per (provider, region), shared by every replica (migration 0006).
+provider_health = Table(
+    "provider_health",
+    metadata,
+    Column("provider", String(64), primary_key=True),
+    Column("region", String(64), primary_key=True, server_default=""),
+    Column("state", String(16), nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("cooldown_s", Float, nullable=False),
+    Column("open_until", Float, nullable=False, server_default="0"),
+    Column("probe_owner", String(255)),
+    Column("probe_until", Float),
+    Column("last_error", Text),
+    Column("updated_at", Float, nullable=False),
 )
 
 sandbox_settings = Table(
