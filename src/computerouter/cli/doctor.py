@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import httpx
 import typer
 from rich.table import Table
 
 from computerouter.cli.context import get_context
 from computerouter.cli.render import console
+from computerouter.cli.terminal import markup_safe
 from computerouter.config import Settings
 from computerouter.errors import ComputeRouterError
 from computerouter.runtimes.hermes import HermesImage
@@ -15,7 +18,50 @@ from computerouter.store import open_store
 
 __all__ = ["doctor"]
 
-_STATUS = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "missing": "[red]missing[/]"}
+_STATUS = {
+    "ok": "[green]ok[/]",
+    "warn": "[yellow]warn[/]",
+    "missing": "[red]missing[/]",
+    "error": "[red]error[/]",
+}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _home_row(settings: Settings) -> tuple[str, str, str]:
+    """The data directory exists and really takes a write (a read-only mount or a full disk
+    fails here, even for root, whom permission bits do not stop)."""
+    home = settings.home
+    if not home.exists():
+        return ("data directory", "warn", f"{home} does not exist yet: the first command makes it")
+    if not home.is_dir():
+        return ("data directory", "error", f"{home} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=home, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return ("data directory", "error", f"{home} is not writable: {exc.strerror or exc}")
+    return ("data directory", "ok", f"{home} (writable)")
+
+
+def _store_row(settings: Settings) -> tuple[str, str, str]:
+    url = settings.effective_database_url
+    backend = url.split(":", 1)[0]
+    if not settings.database_url:
+        path = settings.sqlite_path
+        if path.is_file():
+            try:
+                with path.open("rb") as fh:
+                    header = fh.read(len(_SQLITE_MAGIC))
+            except OSError as exc:
+                return ("store", "error", f"cannot read {path}: {exc.strerror or exc}")
+            if header and header != _SQLITE_MAGIC:
+                return ("store", "error", f"{path} is not a SQLite database; move it aside")
+    try:
+        store = open_store(url)
+        store.close()
+    except ComputeRouterError as exc:
+        return ("store", "error", str(exc))
+    return ("store", "ok", f"{backend} reachable and migrated")
 
 
 def _model_row(settings: Settings) -> tuple[str, str, str]:
@@ -46,14 +92,12 @@ def doctor(ctx: typer.Context) -> None:
     table.add_column("status")
     table.add_column("detail")
     rows: list[tuple[str, str, str]] = list(probe().rows())
-    try:
-        store = open_store(settings.effective_database_url)
-        store.close()
-        backend = settings.effective_database_url.split(":", 1)[0]
-        rows.append(("store", "ok", f"{backend} reachable and migrated"))
-    except ComputeRouterError as exc:
-        rows.append(("store", "missing", str(exc)))
-    rows.append(("data directory", "ok", str(settings.home)))
+    home = _home_row(settings)
+    rows.append(home)
+    if settings.database_url or settings.home.exists():
+        rows.append(_store_row(settings))
+    else:
+        rows.append(("store", "warn", "not created yet: the first command creates it"))
     image = HermesImage(images_dir=settings.images_path)
     rows.append(
         ("hermes image", "ok", f"hermes-agent {image.version} at {image.path}")
@@ -62,7 +106,7 @@ def doctor(ctx: typer.Context) -> None:
     )
     rows.append(_model_row(settings))
     for check, status, detail in rows:
-        table.add_row(check, _STATUS.get(status, status), detail)
+        table.add_row(check, _STATUS.get(status, status), markup_safe(detail))
     console.print(table)
-    if any(status == "missing" for _, status, _ in rows):
+    if any(status in ("missing", "error") for _, status, _ in rows):
         raise typer.Exit(1)
