@@ -47,12 +47,13 @@ def read_bounded_text(
         raise error(f"{label} does not exist") from None
     except OSError as exc:
         raise error(f"cannot read {label}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb", buffering=0) as fh:
-        info = os.fstat(fd)
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_size > limit):
+        os.close(fd)
         if stat.S_ISDIR(info.st_mode):
             raise error(f"{label} is a directory, not a file")
-        if stat.S_ISREG(info.st_mode) and info.st_size > limit:
-            raise error(f"{label} is larger than the limit of {format_bytes(limit)}")
+        raise error(f"{label} is larger than the limit of {format_bytes(limit)}")
+    with os.fdopen(fd, "rb", buffering=0) as fh:
         try:
             data = _read_capped(fh, limit)
         except OSError as exc:
