@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from bounded_cli import measured_cli, one_error_line
+from bounded_cli import cli_env, measured_cli, one_error_line
 
 from computerouter.cli.run import Renderer
 from computerouter.domain.events import ApprovalRequested, MessageDelta, RunFailed, ToolStarted
@@ -169,3 +171,16 @@ def test_json_carries_model_text_verbatim(capsys: pytest.CaptureFixture[str]) ->
     line = capsys.readouterr().out
     assert "\x1b" not in line  # JSON-escaped on the wire...
     assert json.loads(line)["delta"] == HOSTILE_TEXT  # ...and exactly the text once decoded
+
+
+def test_argument_that_is_not_utf8(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "computerouter", "compute", "sessions", "show", b"ses_\xff"],
+        capture_output=True,
+        text=True,
+        env=cli_env(tmp_path),
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "argument 4 is not valid UTF-8" in one_error_line(result.stderr)

@@ -53,9 +53,16 @@ def _error(message: str) -> None:
 def run_cli(args: Sequence[str] | None = None) -> int:
     """Run one command (``args``, or the process's own) and return its exit code; every
     failure is one line on stderr."""
+    argv = list(sys.argv[1:] if args is None else args)
+    for position, arg in enumerate(argv, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:  # the OS handed over bytes that are not UTF-8
+            _error(f"argument {position} is not valid UTF-8 text")
+            return 2
     command = typer.main.get_command(app)
     try:
-        code = command.main(args=args, prog_name="computerouter", standalone_mode=False)
+        code = command.main(args=argv, prog_name="computerouter", standalone_mode=False)
     except ComputeRouterError as exc:
         _error(str(exc))
         return exit_code_for(exc)
