@@ -38,8 +38,9 @@ class Settings:
     """The acting user when a command names none (``--user``)."""
     default_provider: str = "local"
     """Provider used when a caller names none."""
-    default_runtime: str = "echo"
-    """Runtime started in new sessions when a caller names none."""
+    default_runtime: str = "hermes"
+    """Runtime a new session starts when neither the caller nor the sandbox's agents name one
+    (a pre-warm of a sandbox without agents). ``echo`` is a tiny stand-in for tests."""
     idle_suspend_s: float = 15 * 60
     """Default idle time after which a running session is suspended (per sandbox overridable)."""
     archive_after_s: float = 7 * 24 * 3600
@@ -49,6 +50,13 @@ class Settings:
     lease_s: float = 120.0
     """How long an operation may hold a session in a transitional state before others may
     take over (a crashed owner on this host is detected at once, by its pid)."""
+    run_heartbeat_s: float = 10.0
+    """How often a control plane marks its runs in flight alive (and renews the leases of the
+    operations it is doing), so other replicas can tell it has not died."""
+    run_stale_after_s: float = 60.0
+    """A run in flight not marked alive for this long is ended as abandoned by whichever
+    replica's reconciler sees it (its control plane died); its billing stops at its last mark,
+    and its session is then free to suspend on schedule."""
     wait_timeout_s: float = 120.0
     """How long ensure_session waits for another caller's operation on the same key."""
     local_uid_base: int = 2_000_000

@@ -11,7 +11,11 @@ operator, and typed attributes instead of text to parse::
     │   └── SessionNotFound          no session with that id
     ├── Conflict
     │   ├── InvalidTransition        the lifecycle table forbids current -> target
-    │   └── StaleState               a compare-and-set lost: someone else changed the row first
+    │   ├── StaleState               a compare-and-set lost: someone else changed the row first
+    │   ├── SessionDataKept          a sandbox's last session failed and its memory is kept:
+    │                                recover or destroy it before the sandbox starts over
+    │   └── LogsArchived             an instance's logs are packed in its archive (carries
+    │                                instance_id, location)
     ├── StoreError                   the database failed or is unreachable
     ├── ProviderError                a provider call failed (carries provider, retryable)
     │   ├── ProviderUnavailable      the provider cannot serve now (degraded, paused, missing)
@@ -43,10 +47,12 @@ __all__ = [
     "InsufficientCredit",
     "InvalidTransition",
     "IsolationUnavailable",
+    "LogsArchived",
     "NotFound",
     "ProviderError",
     "ProviderUnavailable",
     "RuntimeFailure",
+    "SessionDataKept",
     "SessionNotFound",
     "SessionUnavailable",
     "StaleState",
@@ -110,6 +116,34 @@ class StaleState(Conflict):
         super().__init__(f"session {session_id} is no longer {expected}; it was changed meanwhile")
         self.session_id = session_id
         self.expected = expected
+
+
+class SessionDataKept(Conflict):
+    """A sandbox's last session failed, and its provider still keeps its workspace (the agent's
+    memory) as an archive. A run does not silently start the sandbox over: an operator recovers
+    the session (it restores on the next run) or destroys it (the next run starts fresh)."""
+
+    code = "session_data_kept"
+
+    def __init__(self, *, session_id: str, key: str, error: str = "") -> None:
+        self.session_id = session_id
+        why = f" ({error})" if error else ""
+        super().__init__(
+            f"the last session of {key}, {session_id}, failed{why}; its workspace is kept as "
+            f"an archive: `compute sessions recover {session_id}` brings it back, "
+            f"`compute sessions destroy {session_id}` discards it so the next run starts over"
+        )
+
+
+class LogsArchived(Conflict):
+    """The instance is archived: its runtime's logs went into the archive with its workspace."""
+
+    code = "logs_archived"
+
+    def __init__(self, *, instance_id: str, location: str) -> None:
+        super().__init__(f"{instance_id} is archived: its logs are in its archive, {location}")
+        self.instance_id = instance_id
+        self.location = location
 
 
 class StoreError(ComputeRouterError):
@@ -176,12 +210,24 @@ class FailoverAttempt:
     provider: str
     error_code: str
     message: str
+    retryable: bool = True
+    """Whether the error was one another try (here or on another provider) may get past."""
 
 
 class SessionUnavailable(ComputeRouterError):
+    """``retryable`` is False when the cause was one no other provider or later try would get
+    past (bad input, isolation missing): fail-over stops there."""
+
     code = "session_unavailable"
     retryable = True
 
-    def __init__(self, message: str, *, failover_history: Sequence[FailoverAttempt] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        failover_history: Sequence[FailoverAttempt] = (),
+        retryable: bool = True,
+    ) -> None:
         super().__init__(message)
         self.failover_history = tuple(failover_history)
+        self.retryable = retryable

@@ -101,6 +101,8 @@ class AgentRun:
             session = lease.session
             took_ms = (time.perf_counter() - started) * 1000
             how = _HOW.get(None if before is None else before.state, "ready")
+            if before is not None and before.runtime != runtime.name:
+                how = f"switched from the {before.runtime} runtime"
             yield context.make(
                 SessionReady,
                 session_id=session.id,
@@ -234,6 +236,25 @@ class AgentRouter:
         if not isinstance(runtime, AgentRuntime):
             raise InputError(f"runtime {backend!r} cannot run agent turns")
         return runtime
+
+    def sandbox_runtime(self, user_id: str, sandbox_id: str) -> str:
+        """The runtime a session of this sandbox must run for its agents: theirs (all of its
+        self-hosted agents share one), or the default runtime when it has none."""
+        needed = sorted(
+            {
+                a.settings.backend
+                for a in self.agents.list(user_id, sandbox_id=sandbox_id)
+                if a.settings.backend not in VENDOR_BACKENDS
+            }
+        )
+        if not needed:
+            return self.compute.settings.default_runtime
+        if len(needed) > 1:
+            raise InputError(
+                f"the agents of sandbox {sandbox_id} need different runtimes "
+                f"({', '.join(needed)}); name one with --runtime"
+            )
+        return needed[0]
 
     # -- runs ---------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from computerouter.agents.factory import agent_router_for
 from computerouter.cli.context import get_context
 from computerouter.cli.render import (
     console,
@@ -18,6 +19,8 @@ from computerouter.cli.render import (
     session_dict,
     session_table,
 )
+from computerouter.cli.run import prepare_runtime
+from computerouter.cli.session_logs import logs
 from computerouter.compute.reaper import reap_once
 from computerouter.compute.reconciler import reconcile
 from computerouter.domain.limits import EXEC_TIMEOUT_MAX_S
@@ -34,6 +37,7 @@ sessions_app = typer.Typer(help="Inspect and drive compute sessions.", no_args_i
 sandboxes_app = typer.Typer(help="Per-sandbox lifecycle settings.", no_args_is_help=True)
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(sandboxes_app, name="sandboxes")
+sessions_app.command("logs")(logs)
 
 SessionId = Annotated[str, typer.Argument(help="Session id (ses_...).", show_default=False)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -61,15 +65,28 @@ def ensure(
     user: Annotated[str, typer.Option("--user", help="User id that owns the sandbox.")],
     sandbox: Annotated[str, typer.Option("--sandbox", help="Sandbox id.")],
     provider: Annotated[str | None, typer.Option(help="Provider (default: local).")] = None,
-    runtime: Annotated[str | None, typer.Option(help="Runtime to start (default: echo).")] = None,
+    runtime: Annotated[
+        str | None,
+        typer.Option(help="Runtime to run (default: the sandbox's agents', else hermes)."),
+    ] = None,
     cpus: Annotated[float, typer.Option(help="CPU limit.")] = 1.0,
     memory_mb: Annotated[int, typer.Option(help="Memory limit in MiB.")] = 2048,
     as_json: JsonFlag = False,
 ) -> None:
-    """Pre-warm: make sure (user, sandbox) has a running session, and print it."""
+    """Pre-warm: make sure (user, sandbox) has a running session for its agents, and print it.
+
+    The session runs the runtime the sandbox's agents need; a live session running another
+    one is switched to it (its workspace kept)."""
     key = SessionKey(user_id=user, sandbox_id=sandbox)
     resources = Resources(cpus=cpus, memory_mb=memory_mb)
-    router = get_context(ctx).router
+    context = get_context(ctx)
+    router = context.router
+    if provider is not None:
+        router.provider(provider)
+    if runtime is None:
+        runtime = agent_router_for(router).sandbox_runtime(user, sandbox)
+    router.runtime(runtime)
+    prepare_runtime(context.settings, runtime, quiet=as_json)
     started = time.perf_counter()
     with console.status(f"ensuring a session for {key}…", spinner="dots"):
         record = router.ensure_session(key, provider=provider, runtime=runtime, resources=resources)
@@ -113,6 +130,7 @@ def _action(ctx: typer.Context, verb: str, session_id: str, as_json: bool) -> No
         "resume": router.resume,
         "archive": router.archive,
         "destroy": router.destroy,
+        "recover": router.recover,
     }[verb]
     started = time.perf_counter()
     with console.status(f"{verb} {session_id}…", spinner="dots"):
@@ -136,6 +154,13 @@ def resume(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False)
 def archive(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -> None:
     """Stop a session and pack its workspace; it restores on the next invocation."""
     _action(ctx, "archive", session_id, as_json)
+
+
+@sessions_app.command("recover")
+def recover(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -> None:
+    """Bring back a failed session whose workspace is kept as an archive (the next run
+    restores it, memory included)."""
+    _action(ctx, "recover", session_id, as_json)
 
 
 @sessions_app.command("destroy")

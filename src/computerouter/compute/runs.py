@@ -46,10 +46,11 @@ def hold_run(
     Yields a :class:`RunLease`; set its ``outcome`` if the run failed or was cancelled
     without raising.
 
-    While the run is open the reaper will not suspend or archive the session; when it
-    closes, the idle clock restarts. The run is recorded before the session's state is
-    read back, and suspend/archive read runs after claiming the session, so a run and a
-    suspend racing each other always see one another.
+    While the run is open the reaper will not suspend or archive the session, and the
+    router's keepalive marks it alive (a replica that dies stops doing so, and its runs are
+    ended after ``run_stale_after_s``); when it closes, the idle clock restarts. The run is
+    recorded before the session's state is read back, and suspend/archive read runs after
+    claiming the session, so a run and a suspend racing each other always see one another.
 
     With a ``credit_gate``, credit is held before any session is touched (a refusal raises
     :class:`~computerouter.errors.InsufficientCredit`), and the run is billed once it ends.
@@ -97,7 +98,8 @@ def hold_run(
     lease = RunLease(session=current, run_id=run_id)
     outcome = RunState.FAILED
     try:
-        yield lease
+        with router.keepalive.run(run_id):
+            yield lease
         outcome = lease.outcome
     except (KeyboardInterrupt, GeneratorExit):
         outcome = RunState.CANCELLED

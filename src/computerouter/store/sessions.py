@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from computerouter.domain.session import SessionRecord
 from computerouter.domain.states import LIVE_STATES, SessionState, require_transition
 from computerouter.domain.values import Endpoint, Resources, SessionKey
-from computerouter.errors import SessionNotFound, StaleState
+from computerouter.errors import Conflict, SessionNotFound, StaleState
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.schema import session_transitions, sessions
 
@@ -158,16 +158,42 @@ class SessionStore:
         if changes.touch:
             values["last_active_at"] = now
         with translate_store_errors(), self._engine.begin() as conn:
-            result = conn.execute(
-                sessions.update()
-                .where(sessions.c.id == session_id, sessions.c.state == expected.value)
-                .values(**values)
-            )
+            try:
+                result = conn.execute(
+                    sessions.update()
+                    .where(sessions.c.id == session_id, sessions.c.state == expected.value)
+                    .values(**values)
+                )
+            except IntegrityError:
+                # Only a move back into a live state can break the one-live-session-per-key rule.
+                raise Conflict(
+                    f"session {session_id} cannot become {target.value}: its sandbox already "
+                    "has a live session"
+                ) from None
             if result.rowcount != 1:
                 if self._get(conn, session_id) is None:
                     raise SessionNotFound(session_id)
                 raise StaleState(session_id=session_id, expected=expected.value)
             self._log(conn, session_id, expected, target, now, changes.reason)
+            row = self._get(conn, session_id)
+        assert row is not None
+        return row
+
+    def set_runtime(
+        self, session_id: str, *, expected: SessionState, runtime: str, now: float
+    ) -> SessionRecord:
+        """Record the runtime a session starts the next time it starts (an archived session,
+        before it is restored): compare-and-set on its state, :class:`StaleState` if it moved."""
+        with translate_store_errors(), self._engine.begin() as conn:
+            result = conn.execute(
+                sessions.update()
+                .where(sessions.c.id == session_id, sessions.c.state == expected.value)
+                .values(runtime=runtime, version=sessions.c.version + 1, updated_at=now)
+            )
+            if result.rowcount != 1:
+                if self._get(conn, session_id) is None:
+                    raise SessionNotFound(session_id)
+                raise StaleState(session_id=session_id, expected=expected.value)
             row = self._get(conn, session_id)
         assert row is not None
         return row
