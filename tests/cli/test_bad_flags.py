@@ -184,3 +184,10 @@ def test_argument_that_is_not_utf8(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "argument 4 is not valid UTF-8" in one_error_line(result.stderr)
+
+
+@pytest.mark.parametrize("verb", ["suspend", "resume", "archive", "destroy"])
+def test_session_id_is_not_read_as_markup(tmp_path: Path, verb: str) -> None:
+    result = measured_cli(tmp_path, "compute", "sessions", verb, "[/]")
+    assert result.returncode == 3, result.stderr[-1500:]
+    assert "no compute session with id '[/]'" in one_error_line(result.stderr)

@@ -21,6 +21,7 @@ from computerouter.cli.render import (
 )
 from computerouter.cli.run import prepare_runtime
 from computerouter.cli.session_logs import logs
+from computerouter.cli.terminal import markup_safe
 from computerouter.compute.reaper import reap_once
 from computerouter.compute.reconciler import reconcile
 from computerouter.domain.limits import EXEC_TIMEOUT_MAX_S
@@ -133,7 +134,7 @@ def _action(ctx: typer.Context, verb: str, session_id: str, as_json: bool) -> No
         "recover": router.recover,
     }[verb]
     started = time.perf_counter()
-    with console.status(f"{verb} {session_id}…", spinner="dots"):
+    with console.status(f"{verb} {markup_safe(session_id)}…", spinner="dots"):
         record = operation(session_id)
     _show(ctx, record, as_json=as_json, took_s=time.perf_counter() - started)
 
