@@ -1,11 +1,15 @@
 """Settings: every knob in one registry, read with env > file > default precedence.
 
-The file is ``$COMPUTEROUTER_HOME/config.toml`` (top-level keys named like the fields below).
-Environment variables are ``COMPUTEROUTER_`` + the field name in upper case.
+The file is ``$COMPUTEROUTER_HOME/config.toml`` (top-level keys named like the fields below,
+UTF-8, at most :data:`~computerouter.domain.limits.CONFIG_FILE_MAX_BYTES`). Environment
+variables are ``COMPUTEROUTER_`` + the field name in upper case. Every number is finite and not
+negative, ``idle_suspend_s`` is more than zero and ``archive_after_s`` is not shorter than it;
+anything else is refused with one line naming the setting and where it came from.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -13,7 +17,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from computerouter.domain.limits import CONFIG_FILE_MAX_BYTES
 from computerouter.errors import ConfigError
+from computerouter.inputs import read_bounded_text
 
 __all__ = ["Settings"]
 
@@ -124,11 +130,13 @@ class Settings:
         home = Path(overrides.get("home") or env.get("COMPUTEROUTER_HOME") or _default_home())
         values: dict[str, Any] = {"home": home}
         config_file = home / "config.toml"
-        if config_file.is_file():
+        if config_file.exists():
+            text = read_bounded_text(
+                config_file, what="config file", limit=CONFIG_FILE_MAX_BYTES, error=ConfigError
+            )
             try:
-                with config_file.open("rb") as fh:
-                    file_values = tomllib.load(fh)
-            except (OSError, tomllib.TOMLDecodeError) as exc:
+                file_values = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"cannot read {config_file}: {exc}") from exc
             values.update(_coerce_all(file_values, source=str(config_file)))
         env_values = {
@@ -138,7 +146,23 @@ class Settings:
         }
         values.update(_coerce_all(env_values, source="environment"))
         values.update(_coerce_all({k: v for k, v in overrides.items() if k != "home"}, "arguments"))
-        return replace(cls(), **values)
+        settings = replace(cls(), **values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Cross-field rules; each value's own range is checked as it is read."""
+        if self.idle_suspend_s <= 0:
+            raise ConfigError(
+                f"setting idle_suspend_s must be more than 0, not {self.idle_suspend_s:g}"
+            )
+        if self.archive_after_s < self.idle_suspend_s:
+            raise ConfigError(
+                f"setting archive_after_s ({self.archive_after_s:g} s) is shorter than "
+                f"idle_suspend_s ({self.idle_suspend_s:g} s); a session suspends before it archives"
+            )
+        if not 1 <= self.standin_port <= 65_535:
+            raise ConfigError(f"setting standin_port must be a TCP port, not {self.standin_port}")
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
@@ -167,10 +191,17 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             if lowered in ("0", "false", "no", "off", ""):
                 return False
             raise ValueError(value)
-        if kind == "int":
-            return int(value)
-        if kind == "float":
-            return float(value)
-        return str(value)
-    except ValueError as exc:
+        if kind in ("int", "float"):
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise ValueError(value)
+            number = int(value) if kind == "int" else float(value)
+            if not math.isfinite(number) or number < 0:
+                raise ConfigError(
+                    f"setting {key} from {source} must be a finite number, not negative: {value!r}"
+                )
+            return number
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return value
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ConfigError(f"setting {key} from {source} is not a valid {kind}: {value!r}") from exc

@@ -33,6 +33,7 @@ from computerouter.domain.events import (
     Usage,
 )
 from computerouter.domain.ids import new_id, new_run_id
+from computerouter.domain.limits import INPUT_MAX_BYTES, PROMPT_MAX_BYTES, check_text
 from computerouter.domain.session import RunState
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import SessionKey
@@ -45,7 +46,6 @@ __all__ = ["AgentRouter", "AgentRun"]
 
 log = logging.getLogger(__name__)
 
-MAX_INPUT_CHARS = 200_000
 _HOW = {
     None: "created",
     SessionState.RUNNING: "already running",
@@ -193,6 +193,7 @@ class AgentRouter:
     ) -> AgentRecord:
         SessionKey(user_id=user_id, sandbox_id=address.sandbox_id)
         validate_slug(address.slug)
+        check_text(prompt, what="the prompt", limit=PROMPT_MAX_BYTES)
         if not prompt.strip():
             raise InputError("the prompt is empty; an agent needs a system prompt")
         now = time.time()
@@ -216,6 +217,8 @@ class AgentRouter:
         settings: ModelSettings | None = None,
         prompt: str | None = None,
     ) -> AgentRecord:
+        if prompt is not None:
+            check_text(prompt, what="the prompt", limit=PROMPT_MAX_BYTES)
         if prompt is not None and not prompt.strip():
             raise InputError("the prompt is empty; an agent needs a system prompt")
         return self.agents.update(
@@ -268,10 +271,9 @@ class AgentRouter:
     ) -> AgentRun:
         """Check everything that can be checked before touching compute, then hand back the
         run; its events start (and its session is ensured) when iterated."""
+        check_text(text, what="the input", limit=INPUT_MAX_BYTES)
         if not text.strip():
             raise InputError("the input is empty; give the agent something to do")
-        if len(text) > MAX_INPUT_CHARS:
-            raise InputError(f"the input is {len(text)} characters; the limit is {MAX_INPUT_CHARS}")
         agent = self.resolve(user_id, address)
         self.runtime_for(agent)
         names = candidates(agent.settings, self.compute.providers.keys())

@@ -12,8 +12,11 @@ from computerouter.agents.factory import agent_router_for
 from computerouter.agents.router import AgentRouter
 from computerouter.cli.context import get_context
 from computerouter.cli.render import console, print_json
+from computerouter.cli.terminal import for_terminal, markup_safe
 from computerouter.domain.agents import AgentAddress, AgentRecord, ModelSettings
+from computerouter.domain.limits import PROMPT_MAX_BYTES
 from computerouter.errors import InputError
+from computerouter.inputs import read_bounded_text
 
 __all__ = ["agent_app", "user_option"]
 
@@ -41,7 +44,7 @@ RegionOpt = Annotated[str | None, typer.Option("--compute-region", help="Pin a r
 def user_option(ctx: typer.Context, user: str | None) -> str:
     from computerouter.domain.values import SessionKey
 
-    chosen = user or get_context(ctx).settings.user
+    chosen = user if user is not None else get_context(ctx).settings.user
     SessionKey(user_id=chosen, sandbox_id="x")  # validates the id
     return chosen
 
@@ -51,12 +54,8 @@ def agent_router(ctx: typer.Context) -> AgentRouter:
 
 
 def _read_prompt(path: Path) -> str:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError(f"prompt file {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read prompt file {str(path)!r}: {exc}") from None
+    """The prompt file's text, bounded (see :mod:`computerouter.inputs`); ``-`` is stdin."""
+    text = read_bounded_text(path, what="prompt file", limit=PROMPT_MAX_BYTES)
     if not text.strip():
         raise InputError(f"prompt file {str(path)!r} is empty")
     return text
@@ -103,7 +102,10 @@ def _print(agent: AgentRecord, as_json: bool, verb: str) -> None:
 def create(
     ctx: typer.Context,
     address: Address,
-    prompt_file: Annotated[Path, typer.Option("--prompt-file", help="System prompt file.")],
+    prompt_file: Annotated[
+        Path,
+        typer.Option("--prompt-file", help="System prompt: a UTF-8 file of at most 256 KiB, or -."),
+    ],
     sandbox: SandboxOpt = None,
     backend: Annotated[str, typer.Option(help="Runtime backend.")] = "hermes",
     compute_provider: ProviderOpt = None,
@@ -146,7 +148,9 @@ def list_agents(
         table.add_column(column, overflow="fold" if column in ("address", "id") else "ellipsis")
     for a in agents:
         first_line = a.prompt.strip().splitlines()[0] if a.prompt.strip() else ""
-        table.add_row(str(a.address), a.id, a.settings.backend, _compute(a), first_line[:50])
+        table.add_row(
+            str(a.address), a.id, a.settings.backend, _compute(a), markup_safe(first_line[:50])
+        )
     console.print(table)
 
 
@@ -165,7 +169,7 @@ def show(
         print_json(agent_dict(agent))
         return
     _print(agent, False, "")
-    console.print(agent.prompt, highlight=False, markup=False)
+    console.print(for_terminal(agent.prompt), highlight=False, markup=False)
 
 
 @agent_app.command("update")
@@ -173,7 +177,10 @@ def update(
     ctx: typer.Context,
     address: Address,
     sandbox: SandboxOpt = None,
-    prompt_file: Annotated[Path | None, typer.Option("--prompt-file")] = None,
+    prompt_file: Annotated[
+        Path | None,
+        typer.Option("--prompt-file", help="New system prompt (UTF-8, at most 256 KiB, or -)."),
+    ] = None,
     backend: Annotated[str | None, typer.Option(help="Runtime backend.")] = None,
     compute_provider: ProviderOpt = None,
     compute_policy: PolicyOpt = None,
@@ -183,8 +190,10 @@ def update(
 ) -> None:
     """Change an agent's prompt or settings (a new pin replaces a policy, and back)."""
     acting = user_option(ctx, user)
+    where = AgentAddress.parse(address, default_sandbox=sandbox)
+    prompt = _read_prompt(prompt_file) if prompt_file is not None else None
     router = agent_router(ctx)
-    agent = router.resolve(acting, AgentAddress.parse(address, default_sandbox=sandbox))
+    agent = router.resolve(acting, where)
     current = agent.settings
     settings = ModelSettings(
         backend=backend or current.backend,
@@ -200,7 +209,6 @@ def update(
         ),
         compute_region=compute_region if compute_region is not None else current.compute_region,
     )
-    prompt = _read_prompt(prompt_file) if prompt_file is not None else None
     _print(router.update_agent(agent, settings=settings, prompt=prompt), as_json, "updated")
 
 

@@ -23,7 +23,9 @@ from computerouter.cli.render import (
 )
 from computerouter.cli.run import prepare_runtime
 from computerouter.cli.session_logs import logs
+from computerouter.cli.terminal import markup_safe
 from computerouter.compute.lifecycle import lifecycle_pass
+from computerouter.domain.limits import EXEC_TIMEOUT_MAX_S
 from computerouter.domain.session import SandboxSettings, SessionRecord
 from computerouter.domain.states import LIVE_STATES, SessionState
 from computerouter.domain.values import Resources, SessionKey
@@ -140,7 +142,7 @@ def _action(ctx: typer.Context, verb: str, session_id: str, as_json: bool) -> No
         "recover": router.recover,
     }[verb]
     started = time.perf_counter()
-    with console.status(f"{verb} {session_id}…", spinner="dots"):
+    with console.status(f"{verb} {markup_safe(session_id)}…", spinner="dots"):
         record = operation(session_id)
     _show(ctx, record, as_json=as_json, took_s=time.perf_counter() - started)
 
@@ -185,10 +187,15 @@ def exec_in_session(
     timeout: Annotated[float, typer.Option(help="Seconds before the command is killed.")] = 30.0,
 ) -> None:
     """Run a command inside a running session: exec ID -- CMD [ARGS]..."""
-    router = get_context(ctx).router
-    record = router.get(session_id)
+    if not 0 < timeout <= EXEC_TIMEOUT_MAX_S:  # also refuses nan
+        raise InputError(
+            f"--timeout must be more than 0 and at most {EXEC_TIMEOUT_MAX_S:g} seconds, "
+            f"not {timeout:g}"
+        )
     if not ctx.args:
         raise typer.BadParameter("give the command after --, e.g. exec ID -- id -u")
+    router = get_context(ctx).router
+    record = router.get(session_id)
     if record.instance_id is None or record.state is not SessionState.RUNNING:
         raise Conflict(f"session {session_id} is {record.state.value}; exec needs it running")
     result = router.provider(record.provider).exec(
@@ -250,20 +257,38 @@ def sandbox_set(
         str | None, typer.Option(help="Idle time before archive, e.g. 7d.")
     ] = None,
 ) -> None:
-    """Set a sandbox's idle-suspend and archive windows."""
+    """Set a sandbox's idle-suspend and archive windows (archive after is not shorter)."""
     key = SessionKey(user_id=user, sandbox_id=sandbox)
+    idle = None if idle_suspend is None else parse_duration(idle_suspend)
+    archive = None if archive_after is None else parse_duration(archive_after)
+    if idle is not None and idle <= 0:
+        raise InputError("--idle-suspend must be longer than zero")
+    if idle is not None and archive is not None and archive < idle:
+        raise InputError(
+            f"--archive-after ({format_duration(archive)}) is shorter than --idle-suspend "
+            f"({format_duration(idle)}); a session suspends before it archives"
+        )
     router = get_context(ctx).router
     current = router.store.sandboxes.get(key)
     updated = SandboxSettings(
         user_id=key.user_id,
         sandbox_id=key.sandbox_id,
-        idle_suspend_s=(
-            parse_duration(idle_suspend) if idle_suspend is not None else current.idle_suspend_s
-        ),
-        archive_after_s=(
-            parse_duration(archive_after) if archive_after is not None else current.archive_after_s
-        ),
+        idle_suspend_s=idle if idle is not None else current.idle_suspend_s,
+        archive_after_s=archive if archive is not None else current.archive_after_s,
     )
+    effective_idle = (
+        router.settings.idle_suspend_s if updated.idle_suspend_s is None else updated.idle_suspend_s
+    )
+    effective_archive = (
+        router.settings.archive_after_s
+        if updated.archive_after_s is None
+        else updated.archive_after_s
+    )
+    if effective_archive < effective_idle:
+        raise InputError(
+            f"archive after ({format_duration(effective_archive)}) is shorter than idle suspend "
+            f"({format_duration(effective_idle)}); a session suspends before it archives"
+        )
     router.store.sandboxes.put(updated)
     _print_sandbox(updated, router.settings.idle_suspend_s, router.settings.archive_after_s)
 

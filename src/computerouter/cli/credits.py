@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from computerouter.cli.agents import user_option
 from computerouter.cli.context import get_context
 from computerouter.cli.render import console, print_json
 from computerouter.ledger import Ledger, format_credits, open_ledger, parse_credits
@@ -38,6 +39,7 @@ def grant(
     as_json: JsonFlag = False,
 ) -> None:
     """Give a user credits (a double entry: platform grants -> the user's account)."""
+    user = user_option(ctx, user)
     micro = parse_credits(amount)
     ledger = ledger_for(ctx)
     entry = ledger.grant(user, micro, key=key, note=note)
@@ -63,6 +65,7 @@ def grant(
 @app.command("show")
 def show(ctx: typer.Context, user: UserOpt, as_json: JsonFlag = False) -> None:
     """A user's balance, credit held for runs in flight, and what is available."""
+    user = user_option(ctx, user)
     ledger = ledger_for(ctx)
     account = ledger.account(user)
     derived = ledger.ledger_store.balances_from_entries(account.account_id).get(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import httpx
 import typer
 from rich.table import Table
@@ -9,6 +11,7 @@ from rich.table import Table
 from computerouter.cli.context import get_context
 from computerouter.cli.daemon import describe
 from computerouter.cli.render import console
+from computerouter.cli.terminal import markup_safe
 from computerouter.compute.daemon import daemon_status
 from computerouter.compute.lifecycle import needs_lifecycle
 from computerouter.config import Settings
@@ -18,7 +21,50 @@ from computerouter.store import open_store
 
 __all__ = ["doctor"]
 
-_STATUS = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "missing": "[red]missing[/]"}
+_STATUS = {
+    "ok": "[green]ok[/]",
+    "warn": "[yellow]warn[/]",
+    "missing": "[red]missing[/]",
+    "error": "[red]error[/]",
+}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _home_row(settings: Settings) -> tuple[str, str, str]:
+    """The data directory exists and really takes a write (a read-only mount or a full disk
+    fails here, even for root, whom permission bits do not stop)."""
+    home = settings.home
+    if not home.exists():
+        return ("data directory", "warn", f"{home} does not exist yet: the first command makes it")
+    if not home.is_dir():
+        return ("data directory", "error", f"{home} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=home, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return ("data directory", "error", f"{home} is not writable: {exc.strerror or exc}")
+    return ("data directory", "ok", f"{home} (writable)")
+
+
+def _store_row(settings: Settings) -> tuple[str, str, str]:
+    url = settings.effective_database_url
+    backend = url.split(":", 1)[0]
+    if not settings.database_url:
+        path = settings.sqlite_path
+        if path.is_file():
+            try:
+                with path.open("rb") as fh:
+                    header = fh.read(len(_SQLITE_MAGIC))
+            except OSError as exc:
+                return ("store", "error", f"cannot read {path}: {exc.strerror or exc}")
+            if header and header != _SQLITE_MAGIC:
+                return ("store", "error", f"{path} is not a SQLite database; move it aside")
+    try:
+        store = open_store(url)
+        store.close()
+    except ComputeRouterError as exc:
+        return ("store", "error", str(exc))
+    return ("store", "ok", f"{backend} reachable and migrated")
 
 
 def _model_row(settings: Settings) -> tuple[str, str, str]:
@@ -32,6 +78,19 @@ def _model_row(settings: Settings) -> tuple[str, str, str]:
         return ("model", "warn", f"{what}: not reachable from this host")
     status = "ok" if response.status_code == 200 else "warn"
     return ("model", status, f"{what}: GET /models answered {response.status_code}")
+
+
+def _lifecycle_needed(settings: Settings) -> bool | None:
+    try:
+        store = open_store(settings.effective_database_url)
+    except ComputeRouterError:
+        return None
+    try:
+        return needs_lifecycle(store)
+    except ComputeRouterError:
+        return None
+    finally:
+        store.close()
 
 
 def _daemon_row(settings: Settings, needed: bool | None) -> tuple[str, str, str]:
@@ -67,19 +126,17 @@ def doctor(ctx: typer.Context) -> None:
     table.add_column("status")
     table.add_column("detail")
     rows: list[tuple[str, str, str]] = list(probe().rows())
+    home = _home_row(settings)
+    rows.append(home)
     needed: bool | None = None
-    try:
-        store = open_store(settings.effective_database_url)
-        try:
-            needed = needs_lifecycle(store)
-        finally:
-            store.close()
-        backend = settings.effective_database_url.split(":", 1)[0]
-        rows.append(("store", "ok", f"{backend} reachable and migrated"))
-    except ComputeRouterError as exc:
-        rows.append(("store", "missing", str(exc)))
+    if settings.database_url or settings.home.exists():
+        store_row = _store_row(settings)
+        rows.append(store_row)
+        if store_row[1] == "ok":
+            needed = _lifecycle_needed(settings)
+    else:
+        rows.append(("store", "warn", "not created yet: the first command creates it"))
     rows.append(_daemon_row(settings, needed))
-    rows.append(("data directory", "ok", str(settings.home)))
     image = HermesImage(images_dir=settings.images_path)
     rows.append(
         ("hermes image", "ok", f"hermes-agent {image.version} at {image.path}")
@@ -88,7 +145,7 @@ def doctor(ctx: typer.Context) -> None:
     )
     rows.append(_model_row(settings))
     for check, status, detail in rows:
-        table.add_row(check, _STATUS.get(status, status), detail)
+        table.add_row(check, _STATUS.get(status, status), markup_safe(detail))
     console.print(table)
-    if any(status == "missing" for _, status, _ in rows):
+    if any(status in ("missing", "error") for _, status, _ in rows):
         raise typer.Exit(1)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from computerouter.cli.context import get_context
 from computerouter.cli.render import console, print_json
+from computerouter.cli.terminal import markup_safe
 from computerouter.domain.gates import Pause, PauseMode, PauseScope, ScopeKind
 from computerouter.errors import InputError
 
@@ -78,7 +79,9 @@ def pause(
         print_json({"scope": scope.key, "mode": paused.mode.value, "cancelled_runs": cancelled})
         return
     tail = f"; asked {len(cancelled)} run(s) in flight to cancel" if now else ""
-    console.print(f"paused {scope} ({paused.mode.value}): {reason}{tail}")
+    console.print(
+        markup_safe(f"paused {scope} ({paused.mode.value}): {reason}{tail}"), highlight=False
+    )
 
 
 def unpause(
@@ -94,7 +97,7 @@ def unpause(
         raise InputError("an unpause needs a reason (--reason TEXT): it goes in the audit trail")
     if not get_context(ctx).router.gates.unpause(scope, reason=reason, actor=_actor(ctx)):
         raise InputError(f"{scope} is not paused")
-    console.print(f"unpaused {scope}: {reason}")
+    console.print(markup_safe(f"unpaused {scope}: {reason}"), highlight=False)
 
 
 def pauses(
@@ -136,5 +139,5 @@ def pauses(
         return
     table = Table(*rows[0].keys())
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
+        table.add_row(*("" if v is None else markup_safe(str(v)) for v in row.values()))
     console.print(table)

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from computerouter.domain.limits import check_duration
 from computerouter.domain.session import SessionRecord
 from computerouter.errors import InputError
 from computerouter.store import TransitionRow
@@ -51,10 +52,11 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 
 def parse_duration(text: str) -> float:
     """``"90"``, ``"90s"``, ``"15m"``, ``"2h"``, ``"7d"`` → seconds."""
-    match = _DURATION.match(text)
+    match = _DURATION.fullmatch(text)
     if not match:
         raise InputError(f"not a duration: {text!r} (use e.g. 30s, 15m, 2h, 7d)")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    return check_duration(seconds, what=f"the duration {text.strip()!r}")
 
 
 def format_duration(seconds: float) -> str:

@@ -10,6 +10,7 @@ import json
 import queue
 import sys
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,6 +22,7 @@ from computerouter.cli.agents import SandboxOpt, UserOpt, agent_router, user_opt
 from computerouter.cli.context import get_context
 from computerouter.cli.daemon import lifecycle_on_demand
 from computerouter.cli.render import console, err_console
+from computerouter.cli.terminal import for_terminal, markup_safe
 from computerouter.config import Settings
 from computerouter.domain.agents import AgentAddress
 from computerouter.domain.events import (
@@ -37,6 +39,9 @@ from computerouter.domain.events import (
     ToolStarted,
     Usage,
 )
+from computerouter.domain.limits import INPUT_MAX_BYTES, check_text
+from computerouter.errors import InputError
+from computerouter.inputs import read_bounded_text
 from computerouter.runtimes.hermes import HermesImage
 
 __all__ = ["Renderer", "prepare_runtime", "run", "stream_run"]
@@ -69,7 +74,7 @@ class Renderer:
             print(json.dumps(event.to_dict()), flush=True)
             return
         if isinstance(event, MessageDelta):
-            console.print(event.delta, end="", highlight=False, markup=False)
+            console.print(for_terminal(event.delta), end="", highlight=False, markup=False)
             self.in_text = True
             return
         self.end()
@@ -81,26 +86,34 @@ class Renderer:
         elif isinstance(event, RunStarted):
             console.print(f"[dim]run {event.run_id} started ({event.runtime})[/]")
         elif isinstance(event, ToolStarted):
-            console.print(f"[cyan]⚙ {event.tool}[/] [dim]{event.preview}[/]", highlight=False)
+            console.print(
+                f"[cyan]⚙ {markup_safe(event.tool)}[/] [dim]{markup_safe(event.preview)}[/]",
+                highlight=False,
+            )
         elif isinstance(event, ToolCompleted):
             mark = "[red]✗[/]" if event.error else "[green]✓[/]"
-            console.print(f"{mark} [cyan]{event.tool}[/] [dim]{event.duration_s:.2f} s[/]")
+            console.print(
+                f"{mark} [cyan]{markup_safe(event.tool)}[/] [dim]{event.duration_s:.2f} s[/]"
+            )
         elif isinstance(event, ApprovalRequested):
-            console.print(f"[yellow]approval requested[/]: {event.description or event.command}")
-            console.print("  " + event.command, style="bold", highlight=False, markup=False)
+            what = markup_safe(event.description or event.command)
+            console.print(f"[yellow]approval requested[/]: {what}", highlight=False)
+            console.print(
+                "  " + for_terminal(event.command), style="bold", highlight=False, markup=False
+            )
         elif isinstance(event, ApprovalResolved):
-            console.print(f"[yellow]approval answered[/]: {event.choice}")
+            console.print(f"[yellow]approval answered[/]: {markup_safe(event.choice)}")
         elif isinstance(event, Usage):
             console.print(
                 f"[dim]usage: {event.input_tokens} in, {event.output_tokens} out "
-                f"({event.model or 'model'})[/]"
+                f"({markup_safe(event.model or 'model')})[/]"
             )
         elif isinstance(event, RunCompleted):
             console.print(f"[green]run completed[/] [dim]{event.run_id}[/]")
         elif isinstance(event, RunFailed):
-            console.print(f"[red]run failed[/]: {event.error}", highlight=False)
+            console.print(f"[red]run failed[/]: {markup_safe(event.error)}", highlight=False)
         elif isinstance(event, RunCancelled):
-            console.print(f"[yellow]run cancelled[/] [dim]{event.reason}[/]")
+            console.print(f"[yellow]run cancelled[/] [dim]{markup_safe(event.reason)}[/]")
 
 
 def _approval_answer(event: ApprovalRequested, approve: bool, deny: bool) -> str:
@@ -114,10 +127,33 @@ def _approval_answer(event: ApprovalRequested, approve: bool, deny: bool) -> str
     ).strip()
 
 
+def read_input(text: str | None, input_file: Path | None) -> str:
+    """The run's input: the argument or ``--input-file`` (a file, or ``-`` for stdin), one of
+    them, bounded by :data:`~computerouter.domain.limits.INPUT_MAX_BYTES` either way."""
+    if text is not None and input_file is not None:
+        raise InputError("give the input as an argument or with --input-file, not both")
+    if input_file is not None:
+        what = "input from stdin" if str(input_file) == "-" else "input file"
+        return read_bounded_text(input_file, what=what, limit=INPUT_MAX_BYTES)
+    if text is None:
+        raise InputError(
+            "give the agent some input: an argument, or --input-file FILE (- is stdin)"
+        )
+    return check_text(text, what="the input", limit=INPUT_MAX_BYTES)
+
+
 def run(
     ctx: typer.Context,
     address: Annotated[str, typer.Argument(help="SANDBOX/SLUG, or SLUG with --sandbox.")],
-    text: Annotated[str, typer.Argument(help="What to tell the agent.")],
+    text: Annotated[
+        str | None, typer.Argument(help="What to tell the agent (or use --input-file).")
+    ] = None,
+    input_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--input-file", help="Read the input from a UTF-8 file of at most 256 KiB; - is stdin."
+        ),
+    ] = None,
     sandbox: SandboxOpt = None,
     user: UserOpt = None,
     approve: Annotated[bool, typer.Option("--approve", help="Allow risky actions (once).")] = False,
@@ -125,13 +161,15 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
 ) -> None:
     """Run one turn of an agent and stream its events."""
+    if approve and deny:
+        raise InputError("give --approve or --deny, not both")
     lifecycle_on_demand(ctx)
     acting = user_option(ctx, user)
+    where = AgentAddress.parse(address, default_sandbox=sandbox)
+    given = read_input(text, input_file)
     settings = get_context(ctx).settings
     router = agent_router(ctx)
-    agent_run = router.run(
-        user_id=acting, address=AgentAddress.parse(address, default_sandbox=sandbox), text=text
-    )
+    agent_run = router.run(user_id=acting, address=where, text=given)
     if settings.uses_standin_model and ensure_standin(settings) and not as_json:
         err_console.print(
             "[dim]started the bundled model stand-in (a test model, not a real one)[/]"

@@ -203,6 +203,8 @@ def run_daemon(settings: Settings) -> LoopExit | None:
     """The daemon process: serve ``settings.home`` until nothing needs it. ``None`` when
     another daemon already serves it (this one then exits at once)."""
     _check(settings)
+    # Bad settings (an unusable database URL, say) are refused before anything is written.
+    router = open_router(settings)
     files = DaemonFiles.of(settings.home)
     files.dir.mkdir(parents=True, exist_ok=True)
     _log_to(files)
@@ -215,12 +217,11 @@ def run_daemon(settings: Settings) -> LoopExit | None:
             "" if found is None else f" (pid {found[0]})",
             settings.home,
         )
+        router.store.close()
         return None
     recorder = _Recorder(files)
-    router: ComputeRouter | None = None
     try:
         recorder.claimed()
-        router = open_router(settings)
         return _serve(settings, router, lock, recorder)
     except BaseException as exc:
         log.error("exiting: %s", exc or type(exc).__name__)
@@ -230,8 +231,7 @@ def run_daemon(settings: Settings) -> LoopExit | None:
             if lock.still_ours():
                 recorder.leaving("stopped by an error")
             lock.release()
-        if router is not None:
-            router.store.close()
+        router.store.close()
 
 
 def _serve(

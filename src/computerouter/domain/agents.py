@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from computerouter.domain.limits import check_region
 from computerouter.errors import InputError
 
 __all__ = [
@@ -29,7 +30,7 @@ COMPUTE_PROVIDERS = ("local", "daytona", "fly_sprites")
 """Provider names an agent may pin (a build may not offer all of them yet)."""
 COMPUTE_POLICIES = ("latency-aware", "cost-aware")
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -40,6 +41,8 @@ class ModelSettings:
     compute_region: str | None = None
 
     def __post_init__(self) -> None:
+        if self.compute_region is not None:
+            check_region(self.compute_region)
         known = SELF_HOSTED_BACKENDS + VENDOR_BACKENDS
         if self.backend not in known:
             raise InputError(f"unknown backend {self.backend!r} (known: {', '.join(known)})")
@@ -86,7 +89,7 @@ class AgentAddress:
 
 
 def validate_slug(slug: str) -> str:
-    if not _SLUG.match(slug):
+    if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
         raise InputError(
             f"agent slug {slug!r} is not valid: 1-63 of lower-case letters, digits and '-'"
         )

@@ -19,7 +19,7 @@ SESSION_PREFIX = "ses"
 RUN_PREFIX = "run"
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
-_KEY_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_KEY_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def _b32(value: int, width: int) -> str:
@@ -47,4 +47,4 @@ def new_run_id() -> str:
 
 def is_valid_key_part(value: str) -> bool:
     """User, sandbox and agent ids: 1-128 of ``[A-Za-z0-9._-]``, starting alphanumeric."""
-    return bool(_KEY_PART.match(value))
+    return bool(_KEY_PART.fullmatch(value))  # fullmatch: "$" would let a trailing newline in

@@ -38,8 +38,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from computerouter.config import Settings
+from computerouter.domain.limits import CONFIG_FILE_MAX_BYTES
 from computerouter.domain.values import Resources
 from computerouter.errors import ConfigError
+from computerouter.inputs import read_bounded_text
 
 __all__ = [
     "ANY",
@@ -181,12 +183,14 @@ def prices_path(settings: Settings) -> Path:
 def load_prices(path: Path) -> PriceTable:
     """The defaults, overridden by ``path`` if it exists. Raises :class:`ConfigError`."""
     base = default_prices()
-    if not path.is_file():
+    if not path.exists():
         return base
+    text = read_bounded_text(
+        path, what="price file", limit=CONFIG_FILE_MAX_BYTES, error=ConfigError
+    )
     try:
-        with path.open("rb") as fh:
-            raw = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"cannot read the price file {path}: {exc}") from exc
     where = str(path)
     _only(raw, {"budget", "compute", "models"}, where)

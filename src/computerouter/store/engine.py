@@ -37,6 +37,12 @@ def parse_database_url(raw: str) -> URL:
             raise ConfigError(
                 f"unsupported PostgreSQL driver {url.drivername!r}; use postgresql://"
             )
+        if not url.database:
+            # libpq would connect to a database named after the user and migrate it silently.
+            raise ConfigError(
+                f"the PostgreSQL database URL {_redact(raw)!r} must name a database "
+                "(postgresql://user@host/dbname)"
+            )
         return url.set(drivername="postgresql+psycopg")
     raise ConfigError(f"unsupported database {backend!r}; use sqlite:/// or postgresql://")
 
@@ -49,11 +55,13 @@ def _redact(raw: str) -> str:
 
 
 def create_engine(raw_url: str) -> Engine:
+    """An engine for ``raw_url``. A SQLite file's directory must exist: a mistyped path is
+    refused rather than created (the data directory itself is made by whoever owns it)."""
     url = parse_database_url(raw_url)
     try:
         if url.get_backend_name() == "sqlite":
             assert url.database is not None
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _check_sqlite_path(Path(url.database).expanduser())
             engine = sa.create_engine(url, connect_args={"timeout": 60})
             _tune_sqlite(engine)
             return engine
@@ -62,8 +70,19 @@ def create_engine(raw_url: str) -> Engine:
         raise ConfigError(
             f"no driver for {url.drivername}: pip install 'computerouter[postgres]'"
         ) from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot create the database directory: {exc}") from exc
+
+
+def _check_sqlite_path(path: Path) -> None:
+    try:
+        is_dir, parent_is_dir = path.is_dir(), path.parent.is_dir()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"the SQLite database path {str(path)!r} is not usable: {exc}") from None
+    if is_dir:
+        raise ConfigError(f"the SQLite database {str(path)!r} is a directory, not a file")
+    if not parent_is_dir:
+        raise ConfigError(
+            f"the directory {str(path.parent)!r} of the SQLite database does not exist"
+        )
 
 
 def _tune_sqlite(engine: Engine) -> None:
