@@ -1,0 +1,52 @@
+"""``computerouter serve [--host H] [--port P]``: the HTTP API on uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from computerouter.agents.factory import agent_router_for
+from computerouter.agents.model import ensure_standin
+from computerouter.cli.context import get_context
+from computerouter.cli.render import err_console
+from computerouter.errors import InputError
+
+__all__ = ["serve"]
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address [env: COMPUTEROUTER_API_HOST; 127.0.0.1].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port [env: COMPUTEROUTER_API_PORT; 8321].")
+    ] = None,
+) -> None:
+    """Serve the REST, SSE and OpenAI-compatible API (every request needs an API key)."""
+    import uvicorn
+
+    from computerouter.api import create_app
+    from computerouter.api.request_ids import RequestIdFilter
+
+    settings = get_context(ctx).settings
+    bind_host = host or settings.api_host
+    bind_port = settings.api_port if port is None else port
+    if not 0 < bind_port < 65536:
+        raise InputError(f"port {bind_port} is not a valid TCP port")
+    agents = agent_router_for(get_context(ctx).router)
+    if settings.uses_standin_model:
+        ensure_standin(settings)
+    app = create_app(agents=agents, settings=settings)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s",
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestIdFilter())
+    err_console.print(
+        f"computerouter API on http://{bind_host}:{bind_port} (OpenAPI: /openapi.json)"
+    )
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False)
