@@ -18,7 +18,6 @@ from computerouter.domain.events import (
     RunStarted,
     SessionReady,
     ToolStarted,
-    Usage,
 )
 from computerouter.errors import Conflict, InputError, InsufficientCredit, InvalidTransition
 from computerouter.store.agents import AgentNotFound
@@ -50,7 +49,9 @@ def test_bad_input_is_a_400_with_the_error_shape_and_changes_nothing(api: Api) -
     with pytest.raises(InputError, match="slug"):
         client.agents.create("sb1", slug="Not A Slug", prompt="x")
     with pytest.raises(InputError, match="compute provider"):
-        client.agents.create("sb1", slug="a", prompt="x", model_settings={"compute_provider": "nope"})
+        client.agents.create(
+            "sb1", slug="a", prompt="x", model_settings={"compute_provider": "nope"}
+        )
     raw = httpx.post(
         f"{api.url}/v1/sandboxes/sb1/agents",
         headers={"Authorization": f"Bearer {api.alice}"},
@@ -77,7 +78,8 @@ def test_a_run_streams_typed_events_and_bills_two_rows(api: Api) -> None:
     run_id = events[-1].run_id
     assert client.runs.get(run_id).state == "completed"
     bill = client.usage.run(run_id)
-    assert bill.token is not None and bill.compute is not None
+    assert bill.token is not None
+    assert bill.compute is not None
     assert (bill.token.kind, bill.compute.kind) == ("token", "compute")
     assert bill.total_micro == bill.token.amount_micro + bill.compute.amount_micro > 0
     usage = client.usage.get()

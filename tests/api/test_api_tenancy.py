@@ -53,7 +53,9 @@ def alice_resources(w: AliceWorld) -> list[tuple[str, str, dict[str, object] | N
     ]
 
 
-def call(api: Api, key: str, method: str, path: str, body: object, **headers: str) -> httpx.Response:
+def call(
+    api: Api, key: str, method: str, path: str, body: object, **headers: str
+) -> httpx.Response:
     return httpx.request(
         method,
         api.url + path,
@@ -141,5 +143,3 @@ def test_rotation_revokes_the_old_key_and_the_new_one_works(api: Api) -> None:
     assert new.user_id == "alice"
     assert call(api, api.alice, "GET", "/v1/agents", None).status_code == 401
     assert call(api, secret, "GET", "/v1/agents", None).status_code == 200
-
-

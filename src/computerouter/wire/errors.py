@@ -123,7 +123,9 @@ def error_from_body(body: Any, *, status: int) -> e.ComputeRouterError:
     exc = spec.cls.__new__(spec.cls)
     message = str(error.get("message") or f"HTTP {status}")
     e.ComputeRouterError.__init__(exc, message)
-    exc.retryable = bool(error.get("retryable", spec.cls.retryable))
+    retryable = bool(error.get("retryable", spec.cls.retryable))
+    if retryable != spec.cls.retryable:
+        exc.retryable = retryable
     details = error.get("details")
     if isinstance(details, dict):
         for key, value in details.items():
@@ -138,9 +140,16 @@ def error_from_body(body: Any, *, status: int) -> e.ComputeRouterError:
     return exc
 
 
+_FALLBACK = {
+    400: e.InputError,
+    401: e.Unauthorized,
+    403: e.Forbidden,
+    404: e.NotFound,
+    409: e.Conflict,
+    429: e.RateLimited,
+}
+
+
 def _fallback(status: int) -> ErrorSpec:
-    """An unknown code (a newer server): the base class for the status."""
-    for spec in ERROR_TABLE:
-        if spec.status == status and spec.cls.__bases__[0] is e.ComputeRouterError:
-            return spec
-    return _BY_CLASS[e.ComputeRouterError]
+    """An unknown code (a newer server, a proxy): the general class for the status."""
+    return _BY_CLASS[_FALLBACK.get(status, e.ComputeRouterError)]
