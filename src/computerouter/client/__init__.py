@@ -8,11 +8,13 @@ classes (mapped back from each error's stable ``code``) and typed events and mod
         ...
     client.compute.sessions.list("sb1", agent_slug="support")
 
-Pass ``transport=httpx.MockTransport(...)`` (or any ``httpx.BaseTransport``) to test without
-a server; ``retries`` retries only errors whose code is retryable, with backoff.
+``AsyncClient`` makes the same calls, awaited. Pass ``transport=httpx.MockTransport(...)`` (or
+any httpx transport) to test without a server; ``retries`` retries only errors whose code is
+retryable, with backoff.
 """
 
+from computerouter.client.aio import AsyncClient
 from computerouter.client.core import RetryPolicy
 from computerouter.client.sync import Client
 
-__all__ = ["Client", "RetryPolicy"]
+__all__ = ["AsyncClient", "Client", "RetryPolicy"]
