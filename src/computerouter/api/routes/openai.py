@@ -2,6 +2,9 @@
 address (``SANDBOX/SLUG``), streaming or not, and ``GET /v1/models`` (the caller's agents).
 
 Each request is one run of that agent, billed exactly like any other (its two ledger rows).
+Tool progress is surfaced the way Hermes's own API server does it: named SSE events
+(``event: hermes.tool.progress``) interleaved with the chunks, which clients that only read
+chunks skip.
 The agent keeps its own conversation (Hermes's memory in its session), so the turn's input is
 the last user message; earlier messages a client resends are already known to the agent.
 """
@@ -20,7 +23,15 @@ from starlette.concurrency import run_in_threadpool
 from computerouter.api.deps import ActingUser, Server
 from computerouter.api.live_runs import LiveRun
 from computerouter.domain.agents import AgentAddress
-from computerouter.domain.events import MessageDelta, RunCancelled, RunCompleted, RunFailed, Usage
+from computerouter.domain.events import (
+    MessageDelta,
+    RunCancelled,
+    RunCompleted,
+    RunFailed,
+    ToolCompleted,
+    ToolStarted,
+    Usage,
+)
 from computerouter.errors import ComputeRouterError, InputError, RuntimeFailure
 from computerouter.wire.errors import error_body
 
@@ -161,6 +172,16 @@ def _data(obj: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(obj, separators=(',', ':'))}\n\n".encode()
 
 
+def _tool_progress(event: ToolStarted | ToolCompleted) -> bytes:
+    data: dict[str, Any] = {"tool": event.tool, "toolCallId": event.call_id}
+    if isinstance(event, ToolStarted):
+        data |= {"label": event.preview, "status": "running"}
+    else:
+        data |= {"status": "completed", "error": event.error, "duration": event.duration_s}
+    body = json.dumps(data, separators=(",", ":"))
+    return f"event: hermes.tool.progress\ndata: {body}\n\n".encode()
+
+
 async def _chunks(
     live: LiveRun, completion_id: str, model: str, created: int, include_usage: bool
 ) -> AsyncIterator[bytes]:
@@ -183,6 +204,8 @@ async def _chunks(
         async for _, event in live.follow():
             if isinstance(event, MessageDelta):
                 yield chunk({"content": event.delta})
+            elif isinstance(event, ToolStarted | ToolCompleted):
+                yield _tool_progress(event)
             elif isinstance(event, Usage):
                 usage = event
             elif isinstance(event, RunCompleted):
