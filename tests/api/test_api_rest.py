@@ -163,3 +163,13 @@ def test_a_run_the_balance_cannot_cover_is_a_402_before_any_session(api: Api) ->
     assert info.value.available == 0
     assert info.value.required > 0
     assert client.compute.sessions.list() == []
+
+
+def test_providers_list_with_health(api: Api) -> None:
+    [local] = api.client(api.alice).providers.list()
+    assert (local.name, local.healthy, local.suspend) == ("local", True, True)
+    api.agents.compute.health.failed("local", now=api.agents.compute.clock.now())
+    [cooling] = api.client(api.bob).providers.list()
+    assert cooling.healthy is False
+    assert cooling.retry_at is not None
+    assert cooling.retry_at > api.agents.compute.clock.now()

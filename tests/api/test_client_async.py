@@ -52,6 +52,7 @@ def test_async_client_covers_agents_runs_sessions_usage(api: Api) -> None:
             with pytest.raises(SessionNotFound):
                 await client.compute.sessions.get("ses_nope")
             assert (await client.credits.get()).balance_micro < 100_000_000
+            assert [p.name for p in await client.providers.list()] == ["local"]
             await client.agents.delete("sb1", "support")
             with pytest.raises(AgentNotFound):
                 await client.agents.get("sb1", "support")

@@ -70,8 +70,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         prompt.write_text("You are the support agent of an API test.")
         setup.cli("credits", "grant", "--user", "alice", "25")
         setup.cli(
-            "agent", "create", "support", "--user", "alice", "--sandbox", "sb1", "--backend", "hermes",
-            "--compute-provider", "local", "--prompt-file", str(prompt),
+            "agent", "create", "support", "--user", "alice", "--sandbox", "sb1",
+            "--backend", "hermes", "--compute-provider", "local", "--prompt-file", str(prompt),
         )  # fmt: skip
         key = json.loads(setup.cli("keys", "create", "--user", "alice", "--json").stdout)["secret"]
         port = _free_port()

@@ -16,6 +16,7 @@ from computerouter.wire.models import (
     AgentOut,
     CreditsOut,
     ModelSettingsIn,
+    ProviderOut,
     RunBillOut,
     RunOut,
     SessionOut,
@@ -49,6 +50,7 @@ class AsyncClient:
         self.compute = AsyncCompute(self)
         self.runs = AsyncRuns(self)
         self.usage = AsyncUsage(self)
+        self.providers = AsyncProviders(self)
         self.credits = AsyncCredits(self)
 
     async def aclose(self) -> None:
@@ -259,3 +261,12 @@ class AsyncCredits:
         return CreditsOut.model_validate(
             await self._c.json("POST", "/v1/credits/grants", json=body)
         )
+
+
+class AsyncProviders:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def list(self) -> list[ProviderOut]:
+        """Providers this server offers, with their health as it has seen it."""
+        return [ProviderOut.model_validate(p) for p in await self._c.json("GET", "/v1/providers")]

@@ -15,6 +15,7 @@ from computerouter.wire.models import (
     AgentOut,
     CreditsOut,
     ModelSettingsIn,
+    ProviderOut,
     RunBillOut,
     RunOut,
     SessionOut,
@@ -48,6 +49,7 @@ class Client:
         self.compute = Compute(self)
         self.runs = Runs(self)
         self.usage = UsageApi(self)
+        self.providers = Providers(self)
         self.credits = Credits(self)
 
     def close(self) -> None:
@@ -257,3 +259,12 @@ class Credits:
     def grant(self, user_id: str, amount_micro: int, *, note: str = "") -> CreditsOut:
         body = {"user_id": user_id, "amount_micro": amount_micro, "note": note}
         return CreditsOut.model_validate(self._c.json("POST", "/v1/credits/grants", json=body))
+
+
+class Providers:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def list(self) -> list[ProviderOut]:
+        """Providers this server offers, with their health as it has seen it."""
+        return [ProviderOut.model_validate(p) for p in self._c.json("GET", "/v1/providers")]

@@ -28,6 +28,7 @@ __all__ = [
     "ErrorDetail",
     "GrantIn",
     "ModelSettingsIn",
+    "ProviderOut",
     "RunBillOut",
     "RunIn",
     "RunOut",
@@ -308,6 +309,17 @@ class ApiKeyOut(_Model):
 class ApiKeyCreated(_Model):
     key: ApiKeyOut
     secret: str = Field(description="The key itself; shown once, stored only as a hash.")
+
+
+class ProviderOut(_Model):
+    name: str
+    healthy: bool
+    retry_at: float | None = Field(
+        default=None, description="When a provider cooling down (a create failed) is retried."
+    )
+    suspend: bool
+    archive: bool
+    regions: list[str]
 
 
 class ErrorDetail(_Model):
