@@ -111,10 +111,16 @@ def test_keys_cli_and_serve_command(tmp_path: Path) -> None:
     assert [k["id"] for k in json.loads(listed.stdout)] == [created["key"]["id"]]
     assert secret not in listed.stdout
     assert secret not in (tmp_path / "computerouter.db").read_bytes().decode("latin-1")
-    bad = run("keys", "revoke", "key_nope")
-    assert bad.returncode == 3
-    assert bad.stderr.strip().startswith("error:")
-    assert "Traceback" not in bad.stderr
+    for args, code in [
+        (("keys", "revoke", "key_nope"), 3),
+        (("keys", "create", "--user", "not a user"), 2),
+        (("serve", "--port", "70000"), 2),
+    ]:
+        bad = run(*args)
+        assert bad.returncode == code, (args, bad.stderr)
+        assert bad.stderr.strip().startswith("error:"), bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert len(json.loads(run("keys", "list", "--json").stdout)) == 1
 
     port = _free_port()
     server = subprocess.Popen(

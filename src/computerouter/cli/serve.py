@@ -12,6 +12,8 @@ from computerouter.agents.model import ensure_standin
 from computerouter.cli.context import get_context
 from computerouter.cli.render import err_console
 from computerouter.errors import InputError
+from computerouter.secrets.api_keys import ApiKeys
+from computerouter.store.api_keys import ApiKeyStore
 
 __all__ = ["serve"]
 
@@ -40,6 +42,12 @@ def serve(
     if settings.uses_standin_model:
         ensure_standin(settings)
     app = create_app(agents=agents, settings=settings)
+    keys = ApiKeys(ApiKeyStore(agents.compute.store.engine), pepper=settings.api_key_pepper)
+    if not any(not k.revoked for k in keys.list()):
+        err_console.print(
+            "[yellow]no API keys yet: every request will be refused; "
+            "create one with `computerouter keys create --user U`[/]"
+        )
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s",
