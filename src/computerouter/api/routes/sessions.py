@@ -20,10 +20,12 @@ router = APIRouter(prefix="/v1/compute/sessions", tags=["compute"])
 
 @router.post("", status_code=200)
 def ensure_session(body: SessionEnsure, user: ActingUser, parts: Server) -> SessionOut:
-    """Make sure the sandbox has a running session (created, thawed, restored or reused)."""
+    """Make sure the sandbox has a running session (created, thawed, restored or reused),
+    running its agents' runtime."""
     key = SessionKey(user_id=user, sandbox_id=body.sandbox_id)
-    compute = parts.agents.compute
-    return SessionOut.from_record(compute.ensure_session(key, provider=body.provider))
+    runtime = parts.agents.sandbox_runtime(user, body.sandbox_id)
+    record = parts.agents.compute.ensure_session(key, provider=body.provider, runtime=runtime)
+    return SessionOut.from_record(record)
 
 
 @router.get("")
