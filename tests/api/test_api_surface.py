@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 from conftest import Api, LiveServer
+from served import CLI, serve
 
 from computerouter.api import create_app
 from computerouter.domain.events import RunCompleted
@@ -88,19 +86,12 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(api: Api) -> None:
         server.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_keys_cli_and_serve_command(tmp_path: Path) -> None:
     env = {**os.environ, "COMPUTEROUTER_HOME": str(tmp_path)}
-    cli = [sys.executable, "-m", "computerouter"]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*cli, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+            [*CLI, *args], env=env, capture_output=True, text=True, timeout=60, check=False
         )
 
     made = run("keys", "create", "--user", "alice", "--name", "laptop", "--json")
@@ -122,37 +113,12 @@ def test_keys_cli_and_serve_command(tmp_path: Path) -> None:
         assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert len(json.loads(run("keys", "list", "--json").stdout)) == 1
 
-    port = _free_port()
-    server = subprocess.Popen(
-        [*cli, "serve", "--port", str(port)],
-        env={**env, "COMPUTEROUTER_MODEL_BASE_URL": "http://127.0.0.1:9/v1"},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                reply = httpx.get(
-                    f"http://127.0.0.1:{port}/v1/models",
-                    headers={"Authorization": f"Bearer {secret}"},
-                )
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+    with serve({**env, "COMPUTEROUTER_MODEL_BASE_URL": "http://127.0.0.1:9/v1"}) as served:
+        auth = {"Authorization": f"Bearer {secret}"}
+        reply = httpx.get(f"{served.url}/v1/models", headers=auth)
         assert reply.status_code == 200
         assert reply.json() == {"object": "list", "data": []}
         revoked = run("keys", "revoke", created["key"]["id"])
         assert revoked.returncode == 0, revoked.stderr
-        again = httpx.get(
-            f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": f"Bearer {secret}"}
-        )
-        assert again.status_code == 401
-    finally:
-        server.terminate()
-        _, err = server.communicate(timeout=20)
-    assert f"http://127.0.0.1:{port}" in err
+        assert httpx.get(f"{served.url}/v1/models", headers=auth).status_code == 401
+    assert f"computerouter API on {served.url}" in served.stderr[0]

@@ -63,6 +63,7 @@ def test_an_error_round_trips_to_the_same_class_and_attributes(exc: ComputeRoute
     assert type(back) is type(exc)
     assert str(back) == str(exc)
     assert back.retryable == exc.retryable
+
     def attributes(error: ComputeRouterError) -> dict[str, object]:
         return {k: v for k, v in vars(error).items() if k not in ("retryable", "request_id")}
 

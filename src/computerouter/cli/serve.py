@@ -1,8 +1,14 @@
-"""``computerouter serve [--host H] [--port P]``: the HTTP API on uvicorn."""
+"""``computerouter serve [--host H] [--port P]``: the HTTP API on uvicorn.
+
+A serving process runs the lifecycle itself (a pass every ``lifecycle_interval_s``: reconcile,
+reap, ledger repair), so sessions made through the API suspend and archive on time; when it
+stops with sessions still live, the home's on-demand lifecycle daemon takes over.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Annotated
 
 import typer
@@ -10,8 +16,11 @@ import typer
 from computerouter.agents.factory import agent_router_for
 from computerouter.agents.model import ensure_standin
 from computerouter.cli.context import get_context
+from computerouter.cli.daemon import lifecycle_on_demand
 from computerouter.cli.render import err_console
+from computerouter.compute.lifecycle_loop import LifecycleLoop
 from computerouter.errors import InputError
+from computerouter.ledger import Ledger
 from computerouter.secrets.api_keys import ApiKeys
 from computerouter.store.api_keys import ApiKeyStore
 
@@ -54,7 +63,31 @@ def serve(
     )
     for handler in logging.getLogger().handlers:
         handler.addFilter(RequestIdFilter())
+    gate = agents.compute.credit_gate
+    loop = LifecycleLoop(
+        router=agents.compute,
+        interval_s=settings.lifecycle_interval_s,
+        ledger=gate if isinstance(gate, Ledger) else None,
+    )
+    stop = threading.Event()
+    lifecycle = threading.Thread(
+        target=_lifecycle, args=(loop, stop), name="lifecycle", daemon=True
+    )
+    lifecycle.start()
+    lifecycle_on_demand(ctx)  # once serve stops, live sessions still suspend and archive
     err_console.print(
         f"computerouter API on http://{bind_host}:{bind_port} (OpenAPI: /openapi.json)"
     )
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False)
+    try:
+        uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False)
+    finally:
+        stop.set()
+        lifecycle.join(30)
+
+
+def _lifecycle(loop: LifecycleLoop, stop: threading.Event) -> None:
+    """A pass every interval until ``stop``, whether or not anything is live (the server may
+    make a session at any time)."""
+    while not stop.is_set():
+        loop.run_once()
+        stop.wait(loop.interval_s)

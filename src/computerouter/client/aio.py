@@ -133,8 +133,10 @@ class AsyncSessions:
     def __init__(self, client: AsyncClient) -> None:
         self._c = client
 
-    async def ensure(self, sandbox_id: str, *, provider: str | None = None) -> SessionOut:
-        body = {"sandbox_id": sandbox_id, "provider": provider}
+    async def ensure(
+        self, sandbox_id: str, *, provider: str | None = None, runtime: str | None = None
+    ) -> SessionOut:
+        body = {"sandbox_id": sandbox_id, "provider": provider, "runtime": runtime}
         return SessionOut.model_validate(
             await self._c.json("POST", "/v1/compute/sessions", json=body)
         )

@@ -137,8 +137,10 @@ class Sessions:
     def __init__(self, client: Client) -> None:
         self._c = client
 
-    def ensure(self, sandbox_id: str, *, provider: str | None = None) -> SessionOut:
-        body = {"sandbox_id": sandbox_id, "provider": provider}
+    def ensure(
+        self, sandbox_id: str, *, provider: str | None = None, runtime: str | None = None
+    ) -> SessionOut:
+        body = {"sandbox_id": sandbox_id, "provider": provider, "runtime": runtime}
         return SessionOut.model_validate(self._c.json("POST", "/v1/compute/sessions", json=body))
 
     def list(

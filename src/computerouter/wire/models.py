@@ -107,6 +107,9 @@ class AgentOut(_Model):
 class SessionEnsure(_Model):
     sandbox_id: str = Field(max_length=128)
     provider: str | None = Field(default=None, max_length=64)
+    runtime: str | None = Field(
+        default=None, max_length=64, description="Default: the sandbox's agents' runtime."
+    )
 
 
 class SessionOut(_Model):

@@ -23,7 +23,7 @@ def ensure_session(body: SessionEnsure, user: ActingUser, parts: Server) -> Sess
     """Make sure the sandbox has a running session (created, thawed, restored or reused),
     running its agents' runtime."""
     key = SessionKey(user_id=user, sandbox_id=body.sandbox_id)
-    runtime = parts.agents.sandbox_runtime(user, body.sandbox_id)
+    runtime = body.runtime or parts.agents.sandbox_runtime(user, body.sandbox_id)
     record = parts.agents.compute.ensure_session(key, provider=body.provider, runtime=runtime)
     return SessionOut.from_record(record)
 
