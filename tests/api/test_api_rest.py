@@ -19,7 +19,14 @@ from computerouter.domain.events import (
     SessionReady,
     ToolStarted,
 )
-from computerouter.errors import Conflict, InputError, InsufficientCredit, InvalidTransition
+from computerouter.errors import (
+    Conflict,
+    Forbidden,
+    InputError,
+    InsufficientCredit,
+    InvalidTransition,
+    Paused,
+)
 from computerouter.store.agents import AgentNotFound
 
 
@@ -173,3 +180,27 @@ def test_providers_list_with_health(api: Api) -> None:
     assert cooling.healthy is False
     assert cooling.retry_at is not None
     assert cooling.retry_at > api.agents.compute.clock.now()
+
+
+def test_an_admin_pauses_and_unpauses_a_user_through_the_api(api: Api) -> None:
+    alice, bob, admin = (api.client(k) for k in (api.alice, api.bob, api.admin))
+    alice.agents.create("sb1", slug="support", prompt="Be kind.")
+    bob.agents.create("sb1", slug="support", prompt="Be kind.")
+    body = {"scope": "user:alice", "mode": "drain", "reason": "abuse report"}
+    with pytest.raises(Forbidden):
+        alice.json("POST", "/v1/admin/pauses", json=body)
+    made = admin.json("POST", "/v1/admin/pauses", json=body)
+    assert (made["scope"], made["mode"]) == ("user:alice", "drain")
+    assert made["actor"].startswith("api key key_")
+    assert [p["scope"] for p in admin.json("GET", "/v1/admin/pauses")] == ["user:alice"]
+    with pytest.raises(Paused) as info:
+        alice.runs.start("sb1/support", "hello")
+    assert info.value.scope == "user alice"
+    assert isinstance(list(bob.runs.stream("sb1/support", "hello"))[-1], RunCompleted)
+    with pytest.raises(InputError):
+        admin.json("POST", "/v1/admin/pauses", json={**body, "scope": "provider:nope"})
+    left = admin.json(
+        "POST", "/v1/admin/unpause", json={"scope": "user:alice", "reason": "resolved"}
+    )
+    assert left == []
+    assert isinstance(list(alice.runs.stream("sb1/support", "hello"))[-1], RunCompleted)

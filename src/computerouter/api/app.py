@@ -17,8 +17,8 @@ from computerouter.api.deps import Parts
 from computerouter.api.live_runs import LiveRuns
 from computerouter.api.ratelimit import RateLimiter
 from computerouter.api.request_ids import RequestIdMiddleware, current_request_id
+from computerouter.api.routes import admin, openai, providers, runs, sessions, usage
 from computerouter.api.routes import agents as agent_routes
-from computerouter.api.routes import openai, providers, runs, sessions, usage
 from computerouter.config import Settings
 from computerouter.errors import (
     ComputeRouterError,
@@ -124,6 +124,6 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_bug)
-    for module in (agent_routes, runs, sessions, providers, usage, openai):
+    for module in (agent_routes, runs, sessions, providers, usage, openai, admin):
         app.include_router(module.router, responses=_ERRORS)
     return app
