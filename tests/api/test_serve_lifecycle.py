@@ -40,7 +40,7 @@ def test_serve_suspends_an_idle_session_by_itself(tmp_path: Path) -> None:
         session = client.compute.sessions.ensure("sb1", runtime="echo")
         assert session.state == "running"
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 120  # passes are slow on a loaded machine
             while client.compute.sessions.get(session.id).state != "suspended":
                 assert time.monotonic() < deadline, "serve did not suspend the idle session"
                 time.sleep(0.2)
