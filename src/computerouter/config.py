@@ -102,6 +102,18 @@ class Settings:
     """Port of the bundled model stand-in when ``model_base_url`` is empty."""
     turn_timeout_s: float = 600.0
     """A turn that produces no event for this long is stopped and reported failed."""
+    api_host: str = "127.0.0.1"
+    """Address ``computerouter serve`` binds (every endpoint needs an API key, see ``keys``)."""
+    api_port: int = 8321
+    """Port ``computerouter serve`` listens on."""
+    api_key_pepper: str = ""
+    """Secret mixed into the hash of every stored API key, so a copy of the database alone
+    cannot be used to check guessed keys. Changing it invalidates every key."""
+    api_rate_per_s: float = 50.0
+    """Requests per second each API key may make on average (0: no limit); beyond it the
+    server answers 429 with ``Retry-After``."""
+    api_rate_burst: int = 100
+    """Requests an API key may make at once above its average rate."""
 
     @property
     def sqlite_path(self) -> Path:

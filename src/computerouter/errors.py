@@ -7,8 +7,12 @@ operator, and typed attributes instead of text to parse::
     ComputeRouterError
     ├── ConfigError                  bad settings: database URL, data directory, price file
     ├── InputError                   bad input from a caller (ids, names, durations)
+    ├── Unauthorized                 no API key, or one that is unknown or revoked
+    ├── Forbidden                    the key may not do this (an admin-only operation)
+    ├── RateLimited                  the key sent too many requests (carries retry_after_s)
     ├── NotFound
-    │   └── SessionNotFound          no session with that id
+    │   ├── SessionNotFound          no session with that id
+    │   └── RunNotFound              no run with that id
     ├── Conflict
     │   ├── InvalidTransition        the lifecycle table forbids current -> target
     │   ├── StaleState               a compare-and-set lost: someone else changed the row first
@@ -47,6 +51,7 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "FailoverAttempt",
+    "Forbidden",
     "InputError",
     "InstanceNotFound",
     "InsufficientCredit",
@@ -57,12 +62,15 @@ __all__ = [
     "Paused",
     "ProviderError",
     "ProviderUnavailable",
+    "RateLimited",
+    "RunNotFound",
     "RuntimeFailure",
     "SessionDataKept",
     "SessionNotFound",
     "SessionUnavailable",
     "StaleState",
     "StoreError",
+    "Unauthorized",
 ]
 
 
@@ -98,6 +106,36 @@ class SessionNotFound(NotFound):
     def __init__(self, session_id: str) -> None:
         super().__init__(f"no compute session with id {session_id!r}")
         self.session_id = session_id
+
+
+class RunNotFound(NotFound):
+    code = "run_not_found"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"no run with id {run_id!r}")
+        self.run_id = run_id
+
+
+class Unauthorized(ComputeRouterError):
+    """The request carries no API key, or one that is unknown, malformed or revoked."""
+
+    code = "unauthorized"
+
+
+class Forbidden(ComputeRouterError):
+    """The key is valid but may not do this (an admin-only operation). Never used for another
+    tenant's resource: that is a :class:`NotFound`, so its existence is not confirmed."""
+
+    code = "forbidden"
+
+
+class RateLimited(ComputeRouterError):
+    code = "rate_limited"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class Conflict(ComputeRouterError):

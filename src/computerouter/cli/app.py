@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from computerouter.cli import compute, credits, daemon, demo, doctor, runs, usage
+from computerouter.cli import compute, credits, daemon, demo, doctor, keys, runs, serve, usage
 from computerouter.cli.agents import agent_app
 from computerouter.cli.context import CliContext
 from computerouter.cli.run import run
@@ -32,6 +32,8 @@ app.add_typer(daemon.app, name="daemon")
 app.command("run")(run)
 app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
+app.add_typer(keys.app, name="keys")
 
 
 def _print_version(value: bool) -> None:

@@ -1,0 +1,141 @@
+"""Runs: ``POST /v1/runs`` starts one (JSON back, or its events as SSE when the caller accepts
+``text/event-stream``); ``GET /v1/runs/{id}``; ``GET /v1/runs/{id}/events`` (SSE, resumable
+with ``Last-Event-ID``); cancel; answer an approval."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from computerouter.api.deps import ActingUser, Caller, Parts, Server, visible
+from computerouter.api.live_runs import LiveRun
+from computerouter.domain.agents import AgentAddress
+from computerouter.domain.api_keys import Principal
+from computerouter.errors import Conflict, InputError, RunNotFound
+from computerouter.wire.events import event_to_sse
+from computerouter.wire.models import ApprovalIn, RunIn, RunOut
+
+__all__ = ["live_out", "router", "sse_response"]
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
+
+SSE = "text/event-stream"
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def live_out(live: LiveRun) -> RunOut:
+    agent = live.run.agent
+    return RunOut(
+        run_id=live.run_id,
+        user_id=agent.user_id,
+        agent_id=agent.id,
+        sandbox_id=agent.sandbox_id,
+        state=live.state,  # type: ignore[arg-type]
+        session_id=live.session_id,
+        output=live.output,
+        error=None if live.error is None else live.error.message,
+        events=len(live.events),
+        started_at=live.created_at,
+        ended_at=live.ended_at,
+    )
+
+
+async def _sse(live: LiveRun, after: int) -> AsyncIterator[bytes]:
+    async for position, event in live.follow(after):
+        yield event_to_sse(event, event_id=position)
+
+
+def sse_response(live: LiveRun, after: int = 0) -> StreamingResponse:
+    return StreamingResponse(_sse(live, after), media_type=SSE, headers=_SSE_HEADERS)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=RunOut,
+    responses={201: {"content": {SSE: {}}, "description": "The run, or its events as SSE."}},
+)
+async def start_run(
+    request: Request, body: RunIn, user: ActingUser, parts: Server
+) -> StreamingResponse | JSONResponse:
+    """Start a run of the agent at ``agent`` (SANDBOX/SLUG). Answers once its session is
+    ready, so a refusal (credit, no provider) is an error response, not a stream."""
+    run = await run_in_threadpool(
+        parts.agents.run, user_id=user, address=AgentAddress.parse(body.agent), text=body.input
+    )
+    live = parts.runs.start(run)
+    error = await live.started()
+    if error is not None:
+        raise error
+    if SSE in request.headers.get("accept", ""):
+        return sse_response(live)
+    return JSONResponse(live_out(live).model_dump(), status_code=201)
+
+
+def _live(parts: Parts, caller: Principal, run_id: str) -> LiveRun | None:
+    live = parts.runs.get(run_id)
+    if live is not None and not visible(caller, live.user_id):
+        raise RunNotFound(run_id)
+    return live
+
+
+@router.get("/{run_id}")
+def get_run(run_id: str, caller: Caller, parts: Server) -> RunOut:
+    live = _live(parts, caller, run_id)
+    if live is not None:
+        return live_out(live)
+    record = parts.agents.compute.store.runs.get(run_id)
+    if record is None or not visible(caller, record.user_id):
+        raise RunNotFound(run_id)
+    return RunOut.from_record(record)
+
+
+@router.get("/{run_id}/events", response_model=None, responses={200: {"content": {SSE: {}}}})
+async def run_events(
+    run_id: str,
+    caller: Caller,
+    parts: Server,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """The run's events as SSE from the start, or after ``Last-Event-ID``."""
+    live = _live(parts, caller, run_id)
+    if live is None:
+        raise RunNotFound(run_id)
+    after = 0
+    if last_event_id:
+        try:
+            after = int(last_event_id)
+        except ValueError:
+            raise InputError(f"Last-Event-ID {last_event_id!r} is not an event id") from None
+    return sse_response(live, after)
+
+
+@router.post("/{run_id}/cancel", status_code=202)
+def cancel_run(run_id: str, caller: Caller, parts: Server) -> RunOut:
+    """Cancel the run inside its runtime (nothing keeps running, or spending)."""
+    live = _live(parts, caller, run_id)
+    if live is None:
+        record = parts.agents.compute.store.runs.get(run_id)
+        if record is None or not visible(caller, record.user_id):
+            raise RunNotFound(run_id)
+        if record.state == "running":
+            raise Conflict(f"run {run_id} is not served by this server")
+        return RunOut.from_record(record)
+    live.run.cancel()
+    return live_out(live)
+
+
+@router.post("/{run_id}/approval")
+def answer_approval(run_id: str, body: ApprovalIn, caller: Caller, parts: Server) -> RunOut:
+    """Allow (``once``, ``session``, ``always``) or ``deny`` the action the run waits on."""
+    live = _live(parts, caller, run_id)
+    if live is None:
+        raise RunNotFound(run_id)
+    if live.done:
+        raise Conflict(f"run {run_id} has ended")
+    live.run.respond_approval(body.choice)
+    return live_out(live)

@@ -1,0 +1,78 @@
+"""Compute sessions: ``/v1/compute/sessions``: ensure, list, show, suspend, resume, archive,
+destroy. Listing filters by sandbox and by agent slug (the sessions that agent's runs used)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from computerouter.api.deps import ActingUser, Caller, Server, own_session
+from computerouter.domain.agents import AgentAddress
+from computerouter.domain.states import LIVE_STATES
+from computerouter.domain.values import SessionKey
+from computerouter.errors import InputError
+from computerouter.store.agent_sessions import session_ids_of_agent
+from computerouter.wire.models import SessionEnsure, SessionOut
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/compute/sessions", tags=["compute"])
+
+
+@router.post("", status_code=200)
+def ensure_session(body: SessionEnsure, user: ActingUser, parts: Server) -> SessionOut:
+    """Make sure the sandbox has a running session (created, thawed, restored or reused),
+    running its agents' runtime."""
+    key = SessionKey(user_id=user, sandbox_id=body.sandbox_id)
+    runtime = body.runtime or parts.agents.sandbox_runtime(user, body.sandbox_id)
+    record = parts.agents.compute.ensure_session(key, provider=body.provider, runtime=runtime)
+    return SessionOut.from_record(record)
+
+
+@router.get("")
+def list_sessions(
+    user: ActingUser,
+    parts: Server,
+    sandbox_id: str | None = None,
+    agent_slug: str | None = None,
+    all: bool = False,
+) -> list[SessionOut]:
+    """The caller's sessions (live ones unless ``all``), by sandbox and by agent slug."""
+    store = parts.agents.compute.store
+    states = None if all else sorted(LIVE_STATES)
+    records = store.sessions.list(user_id=user, sandbox_id=sandbox_id, states=states)
+    if agent_slug is not None:
+        if sandbox_id is None:
+            raise InputError("agent_slug needs sandbox_id (an agent lives in one sandbox)")
+        agent = parts.agents.resolve(user, AgentAddress.parse(f"{sandbox_id}/{agent_slug}"))
+        used = session_ids_of_agent(store.engine, agent.id)
+        records = [r for r in records if r.id in used or r.agent_id == agent.id]
+    return [SessionOut.from_record(r) for r in records]
+
+
+@router.get("/{session_id}")
+def show_session(session_id: str, caller: Caller, parts: Server) -> SessionOut:
+    return SessionOut.from_record(own_session(parts, caller, session_id))
+
+
+@router.post("/{session_id}/suspend")
+def suspend_session(session_id: str, caller: Caller, parts: Server) -> SessionOut:
+    own_session(parts, caller, session_id)
+    return SessionOut.from_record(parts.agents.compute.suspend(session_id))
+
+
+@router.post("/{session_id}/resume")
+def resume_session(session_id: str, caller: Caller, parts: Server) -> SessionOut:
+    own_session(parts, caller, session_id)
+    return SessionOut.from_record(parts.agents.compute.resume(session_id))
+
+
+@router.post("/{session_id}/archive")
+def archive_session(session_id: str, caller: Caller, parts: Server) -> SessionOut:
+    own_session(parts, caller, session_id)
+    return SessionOut.from_record(parts.agents.compute.archive(session_id))
+
+
+@router.delete("/{session_id}")
+def destroy_session(session_id: str, caller: Caller, parts: Server) -> SessionOut:
+    own_session(parts, caller, session_id)
+    return SessionOut.from_record(parts.agents.compute.destroy(session_id))

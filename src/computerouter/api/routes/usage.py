@@ -1,0 +1,72 @@
+"""Usage and credits: ``/v1/usage``, ``/v1/usage/runs/{run_id}``, ``/v1/credits``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from computerouter.api.deps import ActingUser, Admin, Caller, Parts, Server, visible
+from computerouter.errors import InputError, RunNotFound
+from computerouter.ledger import Ledger, usage_lines
+from computerouter.wire.models import (
+    CreditsOut,
+    EntryOut,
+    GrantIn,
+    RunBillOut,
+    UsageLineOut,
+    UsageOut,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["usage"])
+
+
+def _ledger(parts: Parts) -> Ledger:
+    if parts.ledger is None:
+        raise InputError("billing is off on this server (COMPUTEROUTER_BILLING=false)")
+    return parts.ledger
+
+
+@router.get("/v1/usage")
+def usage(
+    user: ActingUser,
+    parts: Server,
+    sandbox_id: str | None = None,
+    agent_id: str | None = None,
+    since: float | None = None,
+) -> UsageOut:
+    """Cost per (sandbox, agent) of the acting user: token, compute and idle."""
+    lines = usage_lines(
+        _ledger(parts), user_id=user, sandbox_id=sandbox_id, agent_id=agent_id, since=since
+    )
+    return UsageOut(
+        lines=[UsageLineOut.from_line(x) for x in lines], total_micro=sum(x.total for x in lines)
+    )
+
+
+@router.get("/v1/usage/runs/{run_id}")
+def run_usage(run_id: str, caller: Caller, parts: Server) -> RunBillOut:
+    """A run's two entries: token cost and compute cost."""
+    bill = _ledger(parts).run_bill(run_id)
+    first = bill.token or bill.compute
+    if first is None or not visible(caller, first.user_id):
+        raise RunNotFound(run_id)
+    return RunBillOut(
+        run_id=run_id,
+        token=None if bill.token is None else EntryOut.from_entry(bill.token),
+        compute=None if bill.compute is None else EntryOut.from_entry(bill.compute),
+        total_micro=bill.total,
+    )
+
+
+@router.get("/v1/credits")
+def credits(user: ActingUser, parts: Server) -> CreditsOut:
+    return CreditsOut.from_balance(_ledger(parts).account(user))
+
+
+@router.post("/v1/credits/grants", status_code=201)
+def grant(body: GrantIn, admin: Admin, parts: Server) -> CreditsOut:
+    """Admin: credit a user's account."""
+    ledger = _ledger(parts)
+    ledger.grant(body.user_id, body.amount_micro, note=body.note or f"granted by {admin.key_id}")
+    return CreditsOut.from_balance(ledger.account(body.user_id))

@@ -1,0 +1,274 @@
+"""The async client: ``AsyncClient(base_url, api_key, transport=None)``, the same calls as
+:class:`~computerouter.client.sync.Client`, awaited (on ``httpx.AsyncClient``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+
+from computerouter.client.core import RetryPolicy, SseParser, raise_for_error, user_agent
+from computerouter.domain.events import AgentEvent, RunCancelled, RunCompleted, RunFailed
+from computerouter.errors import ComputeRouterError
+from computerouter.wire.models import (
+    AgentOut,
+    CreditsOut,
+    ModelSettingsIn,
+    ProviderOut,
+    RunBillOut,
+    RunOut,
+    SessionOut,
+    UsageOut,
+)
+
+__all__ = ["AsyncClient"]
+
+_TERMINAL = (RunCompleted, RunFailed, RunCancelled)
+
+
+class AsyncClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout_s: float = 60.0,
+        retries: RetryPolicy | None = None,
+        act_for: str | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}", "User-Agent": user_agent()}
+        if act_for is not None:
+            headers["X-Computerouter-User"] = act_for
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=headers, transport=transport, timeout=timeout_s
+        )
+        self.retries = retries or RetryPolicy()
+        self.agents = AsyncAgents(self)
+        self.compute = AsyncCompute(self)
+        self.runs = AsyncRuns(self)
+        self.usage = AsyncUsage(self)
+        self.providers = AsyncProviders(self)
+        self.credits = AsyncCredits(self)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(method, path, **kwargs)
+                raise_for_error(response)
+                return response
+            except ComputeRouterError as exc:
+                if not exc.retryable or attempt + 1 >= self.retries.attempts:
+                    raise
+                await asyncio.sleep(self.retries.delay(attempt, exc))
+            except httpx.TransportError:
+                if attempt + 1 >= self.retries.attempts:
+                    raise
+                await asyncio.sleep(self.retries.delay(attempt))
+            attempt += 1
+
+    async def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return (await self.request(method, path, **kwargs)).json()
+
+
+class AsyncAgents:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def create(
+        self,
+        sandbox_id: str,
+        *,
+        slug: str,
+        prompt: str,
+        model_settings: Mapping[str, Any] | ModelSettingsIn | None = None,
+    ) -> AgentOut:
+        settings = ModelSettingsIn.model_validate(model_settings or {})
+        body = {"slug": slug, "prompt": prompt, "model_settings": settings.model_dump()}
+        path = f"/v1/sandboxes/{sandbox_id}/agents"
+        return AgentOut.model_validate(await self._c.json("POST", path, json=body))
+
+    async def list(self, sandbox_id: str | None = None) -> list[AgentOut]:
+        params = {} if sandbox_id is None else {"sandbox_id": sandbox_id}
+        found = await self._c.json("GET", "/v1/agents", params=params)
+        return [AgentOut.model_validate(a) for a in found]
+
+    async def get(self, sandbox_id: str, slug: str) -> AgentOut:
+        path = f"/v1/sandboxes/{sandbox_id}/agents/{slug}"
+        return AgentOut.model_validate(await self._c.json("GET", path))
+
+    async def update(
+        self,
+        sandbox_id: str,
+        slug: str,
+        *,
+        prompt: str | None = None,
+        model_settings: Mapping[str, Any] | ModelSettingsIn | None = None,
+    ) -> AgentOut:
+        body: dict[str, Any] = {}
+        if prompt is not None:
+            body["prompt"] = prompt
+        if model_settings is not None:
+            body["model_settings"] = ModelSettingsIn.model_validate(model_settings).model_dump()
+        path = f"/v1/sandboxes/{sandbox_id}/agents/{slug}"
+        return AgentOut.model_validate(await self._c.json("PATCH", path, json=body))
+
+    async def delete(self, sandbox_id: str, slug: str) -> None:
+        await self._c.request("DELETE", f"/v1/sandboxes/{sandbox_id}/agents/{slug}")
+
+
+class AsyncSessions:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def ensure(
+        self, sandbox_id: str, *, provider: str | None = None, runtime: str | None = None
+    ) -> SessionOut:
+        body = {"sandbox_id": sandbox_id, "provider": provider, "runtime": runtime}
+        return SessionOut.model_validate(
+            await self._c.json("POST", "/v1/compute/sessions", json=body)
+        )
+
+    async def list(
+        self,
+        sandbox_id: str | None = None,
+        *,
+        agent_slug: str | None = None,
+        include_ended: bool = False,
+    ) -> list[SessionOut]:
+        params: dict[str, Any] = {"all": include_ended}
+        if sandbox_id is not None:
+            params["sandbox_id"] = sandbox_id
+        if agent_slug is not None:
+            params["agent_slug"] = agent_slug
+        found = await self._c.json("GET", "/v1/compute/sessions", params=params)
+        return [SessionOut.model_validate(s) for s in found]
+
+    async def get(self, session_id: str) -> SessionOut:
+        path = f"/v1/compute/sessions/{session_id}"
+        return SessionOut.model_validate(await self._c.json("GET", path))
+
+    async def _act(self, session_id: str, action: str) -> SessionOut:
+        path = f"/v1/compute/sessions/{session_id}/{action}"
+        return SessionOut.model_validate(await self._c.json("POST", path))
+
+    async def suspend(self, session_id: str) -> SessionOut:
+        return await self._act(session_id, "suspend")
+
+    async def resume(self, session_id: str) -> SessionOut:
+        return await self._act(session_id, "resume")
+
+    async def archive(self, session_id: str) -> SessionOut:
+        return await self._act(session_id, "archive")
+
+    async def destroy(self, session_id: str) -> SessionOut:
+        path = f"/v1/compute/sessions/{session_id}"
+        return SessionOut.model_validate(await self._c.json("DELETE", path))
+
+
+class AsyncCompute:
+    def __init__(self, client: AsyncClient) -> None:
+        self.sessions = AsyncSessions(client)
+
+
+class AsyncRuns:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def start(self, agent: str, text: str) -> RunOut:
+        body = {"agent": agent, "input": text}
+        return RunOut.model_validate(await self._c.json("POST", "/v1/runs", json=body))
+
+    async def stream(self, agent: str, text: str) -> AsyncIterator[AgentEvent]:
+        run = await self.start(agent, text)
+        async for event in self.events(run.run_id):
+            yield event
+
+    async def events(self, run_id: str, *, after: str | None = None) -> AsyncIterator[AgentEvent]:
+        parser = SseParser()
+        parser.last_id = after
+        attempt = 0
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if parser.last_id is not None:
+                headers["Last-Event-ID"] = parser.last_id
+            ended = False
+            try:
+                async with self._c._http.stream(
+                    "GET", f"/v1/runs/{run_id}/events", headers=headers
+                ) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise_for_error(response)
+                    async for line in response.aiter_lines():
+                        event = parser.line(line)
+                        if event is not None:
+                            yield event
+                            ended = isinstance(event, _TERMINAL)
+                return
+            except httpx.TransportError:
+                if ended or attempt + 1 >= self._c.retries.attempts:
+                    raise
+                await asyncio.sleep(self._c.retries.delay(attempt))
+                attempt += 1
+
+    async def get(self, run_id: str) -> RunOut:
+        return RunOut.model_validate(await self._c.json("GET", f"/v1/runs/{run_id}"))
+
+    async def cancel(self, run_id: str) -> RunOut:
+        return RunOut.model_validate(await self._c.json("POST", f"/v1/runs/{run_id}/cancel"))
+
+    async def approve(self, run_id: str, choice: str = "once") -> RunOut:
+        body = {"choice": choice}
+        path = f"/v1/runs/{run_id}/approval"
+        return RunOut.model_validate(await self._c.json("POST", path, json=body))
+
+    async def deny(self, run_id: str) -> RunOut:
+        return await self.approve(run_id, "deny")
+
+
+class AsyncUsage:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def get(self, *, sandbox_id: str | None = None, agent_id: str | None = None) -> UsageOut:
+        params = {k: v for k, v in (("sandbox_id", sandbox_id), ("agent_id", agent_id)) if v}
+        return UsageOut.model_validate(await self._c.json("GET", "/v1/usage", params=params))
+
+    async def run(self, run_id: str) -> RunBillOut:
+        return RunBillOut.model_validate(await self._c.json("GET", f"/v1/usage/runs/{run_id}"))
+
+
+class AsyncCredits:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def get(self) -> CreditsOut:
+        return CreditsOut.model_validate(await self._c.json("GET", "/v1/credits"))
+
+    async def grant(self, user_id: str, amount_micro: int, *, note: str = "") -> CreditsOut:
+        body = {"user_id": user_id, "amount_micro": amount_micro, "note": note}
+        return CreditsOut.model_validate(
+            await self._c.json("POST", "/v1/credits/grants", json=body)
+        )
+
+
+class AsyncProviders:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def list(self) -> list[ProviderOut]:
+        """Providers this server offers, with their health as it has seen it."""
+        return [ProviderOut.model_validate(p) for p in await self._c.json("GET", "/v1/providers")]

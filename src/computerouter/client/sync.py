@@ -1,0 +1,272 @@
+"""The sync client: ``Client(base_url, api_key, transport=None)``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from computerouter.client.core import RetryPolicy, SseParser, raise_for_error, user_agent
+from computerouter.domain.events import AgentEvent, RunCancelled, RunCompleted, RunFailed
+from computerouter.errors import ComputeRouterError
+from computerouter.wire.models import (
+    AgentOut,
+    CreditsOut,
+    ModelSettingsIn,
+    ProviderOut,
+    RunBillOut,
+    RunOut,
+    SessionOut,
+    UsageOut,
+)
+
+__all__ = ["Client"]
+
+_TERMINAL = (RunCompleted, RunFailed, RunCancelled)
+
+
+class Client:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout_s: float = 60.0,
+        retries: RetryPolicy | None = None,
+        act_for: str | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}", "User-Agent": user_agent()}
+        if act_for is not None:
+            headers["X-Computerouter-User"] = act_for
+        self._http = httpx.Client(
+            base_url=base_url, headers=headers, transport=transport, timeout=timeout_s
+        )
+        self.retries = retries or RetryPolicy()
+        self.agents = Agents(self)
+        self.compute = Compute(self)
+        self.runs = Runs(self)
+        self.usage = UsageApi(self)
+        self.providers = Providers(self)
+        self.credits = Credits(self)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One call, retried (with backoff) only on retryable errors and failed connections."""
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, path, **kwargs)
+                raise_for_error(response)
+                return response
+            except ComputeRouterError as exc:
+                if not exc.retryable or attempt + 1 >= self.retries.attempts:
+                    raise
+                time.sleep(self.retries.delay(attempt, exc))
+            except httpx.TransportError:
+                if attempt + 1 >= self.retries.attempts:
+                    raise
+                time.sleep(self.retries.delay(attempt))
+            attempt += 1
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+
+class Agents:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def create(
+        self,
+        sandbox_id: str,
+        *,
+        slug: str,
+        prompt: str,
+        model_settings: Mapping[str, Any] | ModelSettingsIn | None = None,
+    ) -> AgentOut:
+        settings = ModelSettingsIn.model_validate(model_settings or {})
+        body = {"slug": slug, "prompt": prompt, "model_settings": settings.model_dump()}
+        return AgentOut.model_validate(
+            self._c.json("POST", f"/v1/sandboxes/{sandbox_id}/agents", json=body)
+        )
+
+    def list(self, sandbox_id: str | None = None) -> list[AgentOut]:
+        params = {} if sandbox_id is None else {"sandbox_id": sandbox_id}
+        return [
+            AgentOut.model_validate(a) for a in self._c.json("GET", "/v1/agents", params=params)
+        ]
+
+    def get(self, sandbox_id: str, slug: str) -> AgentOut:
+        return AgentOut.model_validate(
+            self._c.json("GET", f"/v1/sandboxes/{sandbox_id}/agents/{slug}")
+        )
+
+    def update(
+        self,
+        sandbox_id: str,
+        slug: str,
+        *,
+        prompt: str | None = None,
+        model_settings: Mapping[str, Any] | ModelSettingsIn | None = None,
+    ) -> AgentOut:
+        body: dict[str, Any] = {}
+        if prompt is not None:
+            body["prompt"] = prompt
+        if model_settings is not None:
+            body["model_settings"] = ModelSettingsIn.model_validate(model_settings).model_dump()
+        return AgentOut.model_validate(
+            self._c.json("PATCH", f"/v1/sandboxes/{sandbox_id}/agents/{slug}", json=body)
+        )
+
+    def delete(self, sandbox_id: str, slug: str) -> None:
+        self._c.request("DELETE", f"/v1/sandboxes/{sandbox_id}/agents/{slug}")
+
+
+class Sessions:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def ensure(
+        self, sandbox_id: str, *, provider: str | None = None, runtime: str | None = None
+    ) -> SessionOut:
+        body = {"sandbox_id": sandbox_id, "provider": provider, "runtime": runtime}
+        return SessionOut.model_validate(self._c.json("POST", "/v1/compute/sessions", json=body))
+
+    def list(
+        self,
+        sandbox_id: str | None = None,
+        *,
+        agent_slug: str | None = None,
+        include_ended: bool = False,
+    ) -> list[SessionOut]:
+        params: dict[str, Any] = {"all": include_ended}
+        if sandbox_id is not None:
+            params["sandbox_id"] = sandbox_id
+        if agent_slug is not None:
+            params["agent_slug"] = agent_slug
+        found = self._c.json("GET", "/v1/compute/sessions", params=params)
+        return [SessionOut.model_validate(s) for s in found]
+
+    def get(self, session_id: str) -> SessionOut:
+        return SessionOut.model_validate(self._c.json("GET", f"/v1/compute/sessions/{session_id}"))
+
+    def _act(self, session_id: str, action: str) -> SessionOut:
+        path = f"/v1/compute/sessions/{session_id}/{action}"
+        return SessionOut.model_validate(self._c.json("POST", path))
+
+    def suspend(self, session_id: str) -> SessionOut:
+        return self._act(session_id, "suspend")
+
+    def resume(self, session_id: str) -> SessionOut:
+        return self._act(session_id, "resume")
+
+    def archive(self, session_id: str) -> SessionOut:
+        return self._act(session_id, "archive")
+
+    def destroy(self, session_id: str) -> SessionOut:
+        path = f"/v1/compute/sessions/{session_id}"
+        return SessionOut.model_validate(self._c.json("DELETE", path))
+
+
+class Compute:
+    def __init__(self, client: Client) -> None:
+        self.sessions = Sessions(client)
+
+
+class Runs:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def start(self, agent: str, text: str) -> RunOut:
+        """Start a run of ``agent`` (SANDBOX/SLUG); returns once its session is ready."""
+        body = {"agent": agent, "input": text}
+        return RunOut.model_validate(self._c.json("POST", "/v1/runs", json=body))
+
+    def stream(self, agent: str, text: str) -> Iterator[AgentEvent]:
+        """Start a run and iterate its typed events until it ends (resuming, by
+        ``Last-Event-ID``, if the connection drops)."""
+        run = self.start(agent, text)
+        return self.events(run.run_id)
+
+    def events(self, run_id: str, *, after: str | None = None) -> Iterator[AgentEvent]:
+        parser = SseParser()
+        parser.last_id = after
+        attempt = 0
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if parser.last_id is not None:
+                headers["Last-Event-ID"] = parser.last_id
+            ended = False
+            try:
+                with self._c._http.stream(
+                    "GET", f"/v1/runs/{run_id}/events", headers=headers
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        raise_for_error(response)
+                    for event in parser.feed(response.iter_lines()):
+                        yield event
+                        ended = isinstance(event, _TERMINAL)
+                return
+            except httpx.TransportError:
+                if ended or attempt + 1 >= self._c.retries.attempts:
+                    raise
+                time.sleep(self._c.retries.delay(attempt))
+                attempt += 1
+
+    def get(self, run_id: str) -> RunOut:
+        return RunOut.model_validate(self._c.json("GET", f"/v1/runs/{run_id}"))
+
+    def cancel(self, run_id: str) -> RunOut:
+        return RunOut.model_validate(self._c.json("POST", f"/v1/runs/{run_id}/cancel"))
+
+    def approve(self, run_id: str, choice: str = "once") -> RunOut:
+        body = {"choice": choice}
+        return RunOut.model_validate(self._c.json("POST", f"/v1/runs/{run_id}/approval", json=body))
+
+    def deny(self, run_id: str) -> RunOut:
+        return self.approve(run_id, "deny")
+
+
+class UsageApi:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def get(self, *, sandbox_id: str | None = None, agent_id: str | None = None) -> UsageOut:
+        params = {k: v for k, v in (("sandbox_id", sandbox_id), ("agent_id", agent_id)) if v}
+        return UsageOut.model_validate(self._c.json("GET", "/v1/usage", params=params))
+
+    def run(self, run_id: str) -> RunBillOut:
+        return RunBillOut.model_validate(self._c.json("GET", f"/v1/usage/runs/{run_id}"))
+
+
+class Credits:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def get(self) -> CreditsOut:
+        return CreditsOut.model_validate(self._c.json("GET", "/v1/credits"))
+
+    def grant(self, user_id: str, amount_micro: int, *, note: str = "") -> CreditsOut:
+        body = {"user_id": user_id, "amount_micro": amount_micro, "note": note}
+        return CreditsOut.model_validate(self._c.json("POST", "/v1/credits/grants", json=body))
+
+
+class Providers:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def list(self) -> list[ProviderOut]:
+        """Providers this server offers, with their health as it has seen it."""
+        return [ProviderOut.model_validate(p) for p in self._c.json("GET", "/v1/providers")]
