@@ -7,6 +7,11 @@
 - :func:`bill_tokens` and :func:`bill_compute` write a run's two entries. Each is idempotent on
   ``(run_id, kind)``: called again, it returns the entry already written and changes nothing.
 
+A run's two entries together never exceed its ceiling (what it held when it began): an entry
+that would pass it is written capped, with a note, so no run can take a balance below the floor
+whatever its runtime reports. (The run is stopped at its hold long before, at the egress relay
+and by its spend watch; the cap is the last line.)
+
 Compute money is exact: each entry is ``floor((ms * rate + carry) / RATE_DENOMINATOR)`` and the
 remainder is carried on the session's meter to its next entry, so a session's compute and idle
 entries add up to its exact cost, less a carry below one micro-credit.
@@ -116,6 +121,18 @@ def _ended(txn: LedgerTxn, run_id: str) -> RunRecord:
     return run
 
 
+def _capped(txn: LedgerTxn, run_id: str, amount: int, other: EntryKind) -> tuple[int, str]:
+    """``amount``, or what is left of the run's ceiling after its ``other`` entry; and a note."""
+    run = txn.ledger_run(run_id, lock=True)
+    if run is None or run.ceiling is None:
+        return amount, ""
+    written = txn.run_entry(run_id, other)
+    room = max(0, run.ceiling - (0 if written is None else written.amount))
+    if amount <= room:
+        return amount, ""
+    return room, f"capped at the run's credit hold: {amount} micro-credits were due"
+
+
 def bill_tokens(txn: LedgerTxn, run_id: str, prices: PriceTable, *, now: float) -> LedgerEntry:
     """The run's token entry: its reported usage * each model's price (0 if none reported)."""
     existing = txn.run_entry(run_id, EntryKind.TOKEN)
@@ -132,6 +149,7 @@ def bill_tokens(txn: LedgerTxn, run_id: str, prices: PriceTable, *, now: float) 
         output_tokens += row.output_tokens
     single = prices.model_price(usage[0].model) if len(usage) == 1 else None
     assert run.ended_at is not None
+    amount, note = _capped(txn, run_id, amount, EntryKind.COMPUTE)
     posted = txn.post(
         NewEntry(
             key=token_key(run_id),
@@ -150,6 +168,7 @@ def bill_tokens(txn: LedgerTxn, run_id: str, prices: PriceTable, *, now: float) 
             input_per_mtok=0 if single is None else single.input_per_mtok,
             output_per_mtok=0 if single is None else single.output_per_mtok,
             at=run.ended_at,
+            note=note,
         )
     )
     if posted is None:  # written by a concurrent replay between our check and our insert
@@ -178,6 +197,7 @@ def bill_compute(
     assert ledger_run is not None
     rate = prices.compute_price(session.provider, session.region).rate(session.resources)
     amount, carry = rate.charge(ledger_run.busy_ms, carry=after.carry)
+    amount, note = _capped(txn, run_id, amount, EntryKind.TOKEN)
     posted = txn.post(
         NewEntry(
             key=compute_key(run_id),
@@ -196,6 +216,7 @@ def bill_compute(
             rate_per_ms=rate.per_ms,
             cpu_ms=ledger_run.cpu_ms,
             at=run.ended_at,
+            note=note,
         )
     )
     if posted is None:
