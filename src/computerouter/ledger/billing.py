@@ -2,7 +2,7 @@
 
 - :func:`meter` attributes a session's running time up to a moment: busy milliseconds are added
   to the runs in flight (they are billed when each run ends), idle milliseconds are billed to
-  the sandbox at once as an ``idle`` entry. The session's meter row is locked meanwhile and its
+  the sandbox at once as an ``idle`` entry (never more than the user has above the floor). The session's meter row is locked meanwhile and its
   cursor only moves forward, so no millisecond is attributed twice.
 - :func:`bill_tokens` and :func:`bill_compute` write a run's two entries. Each is idempotent on
   ``(run_id, kind)``: called again, it returns the entry already written and changes nothing.
@@ -83,6 +83,7 @@ def meter(
     if split.idle_ms:
         rate = prices.compute_price(session.provider, session.region).rate(session.resources)
         amount, carry = rate.charge(split.idle_ms, carry=carry)
+        amount, note = _within_floor(txn, session.user_id, amount, prices.budget.floor)
         txn.post(
             NewEntry(
                 key=f"idle:{session.id}:{cursor}",
@@ -98,7 +99,7 @@ def meter(
                 quantity_ms=split.idle_ms,
                 rate_per_ms=rate.per_ms,
                 at=until_ms / 1000,
-                note=f"idle running time in [{cursor}, {until_ms}) ms",
+                note=f"idle running time in [{cursor}, {until_ms}) ms{note}",
             )
         )
     after = MeterRow(
@@ -110,6 +111,16 @@ def meter(
     )
     txn.save_meter(after)
     return after
+
+
+def _within_floor(txn: LedgerTxn, user_id: str, amount: int, floor: int) -> tuple[int, str]:
+    """An idle charge (no run holds credit for it) is capped at what the user has above the
+    floor, so idle time never takes a balance below it either; the rest is not charged."""
+    account = txn.account(user_account(user_id), lock=True)
+    room = 0 if account is None else max(0, account.available - floor)
+    if amount <= room:
+        return amount, ""
+    return room, f"; capped at the credit above the floor: {amount} micro-credits were due"
 
 
 def _ended(txn: LedgerTxn, run_id: str) -> RunRecord:

@@ -146,12 +146,11 @@ class LedgerTxn:
         )
         return None if row is None else to_entry(row)
 
-    def account(self, account_id: str) -> AccountBalance | None:
-        row = (
-            self.conn.execute(ledger_accounts.select().where(ledger_accounts.c.id == account_id))
-            .mappings()
-            .first()
-        )
+    def account(self, account_id: str, *, lock: bool = False) -> AccountBalance | None:
+        query = ledger_accounts.select().where(ledger_accounts.c.id == account_id)
+        if lock:
+            query = query.with_for_update()
+        row = self.conn.execute(query).mappings().first()
         if row is None:
             return None
         return AccountBalance(
