@@ -2,7 +2,8 @@
 
 - :func:`meter` attributes a session's running time up to a moment: busy milliseconds are added
   to the runs in flight (they are billed when each run ends), idle milliseconds are billed to
-  the sandbox at once as an ``idle`` entry (never more than the user has above the floor). The session's meter row is locked meanwhile and its
+  the sandbox at once as an ``idle`` entry (never more than the user has above the floor). The
+  session's meter row is locked meanwhile and its
   cursor only moves forward, so no millisecond is attributed twice.
 - :func:`bill_tokens` and :func:`bill_compute` write a run's two entries. Each is idempotent on
   ``(run_id, kind)``: called again, it returns the entry already written and changes nothing.

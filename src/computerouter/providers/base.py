@@ -24,10 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from computerouter.domain.egress import EgressMeter, EgressTurn
 from computerouter.domain.instances import ExecResult, Instance, InstanceUsage
 from computerouter.domain.values import Labels, LaunchSpec, Resources
 
-__all__ = ["Capabilities", "InstanceSpec", "Provider"]
+__all__ = ["Capabilities", "EgressControl", "InstanceSpec", "Provider"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,3 +83,16 @@ class Provider(Protocol):
     def exec(
         self, instance_id: str, argv: Sequence[str], *, timeout_s: float = 30.0
     ) -> ExecResult: ...
+
+
+@runtime_checkable
+class EgressControl(Protocol):
+    """A provider whose sessions' egress relays follow each turn (``local``): the current
+    endpoint, key and model, and the run's budget, pushed over a host-side channel the session
+    cannot reach; and what a run spent through them."""
+
+    def configure_egress(self, instance_id: str, route: str, turn: EgressTurn) -> None: ...
+
+    def egress_meter(
+        self, instance_id: str, route: str, run_id: str, *, end: bool = False
+    ) -> EgressMeter: ...
