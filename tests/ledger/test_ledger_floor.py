@@ -63,7 +63,9 @@ def store(db: str) -> Iterator[Store]:
     opened.close()
 
 
-def priced(*, input_per_mtok: int, output_per_mtok: int, cpu_hour: int, budget: BudgetPolicy) -> PriceTable:
+def priced(
+    *, input_per_mtok: int, output_per_mtok: int, cpu_hour: int, budget: BudgetPolicy
+) -> PriceTable:
     base = default_prices()
     compute = dict(base.compute)
     compute["fake"] = ProviderPrices(default=ComputePrice(cpu_hour=cpu_hour))
@@ -170,7 +172,9 @@ def test_no_balance_goes_below_its_floor(
     )
 
 
-def test_twenty_concurrent_runs_each_reporting_more_than_the_balance(store: Store, tmp_path: Path, db: str) -> None:
+def test_twenty_concurrent_runs_each_reporting_more_than_the_balance(
+    store: Store, tmp_path: Path, db: str
+) -> None:
     clock = FakeClock()
     budget = BudgetPolicy(run_reserve=100_000, run_max=1_000_000, floor=0)
     prices = priced(input_per_mtok=10**9, output_per_mtok=10**9, cpu_hour=10**9, budget=budget)

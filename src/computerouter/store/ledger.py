@@ -199,9 +199,7 @@ class LedgerTxn:
             self.conn.execute(
                 ledger_runs.update()
                 .where(ledger_runs.c.run_id == run.run_id)
-                .values(
-                    hold=held, ceiling=held, hold_state=HoldState.HELD.value, owner=run.owner
-                )
+                .values(hold=held, ceiling=held, hold_state=HoldState.HELD.value, owner=run.owner)
             )
         return True
 

@@ -252,8 +252,6 @@ class LedgerQueries:
         )
         with translate_store_errors(), self._engine.connect() as conn:
             return [
-                HeldRun(
-                    run=to_ledger_run(r), run_state=r["run_state"], run_owner=r["run_owner"]
-                )
+                HeldRun(run=to_ledger_run(r), run_state=r["run_state"], run_owner=r["run_owner"])
                 for r in conn.execute(query).mappings()
             ]

@@ -42,7 +42,10 @@ import ssl
 import struct
 import sys
 import time
+from typing import Any
 from urllib.parse import urlsplit
+
+Json = dict[str, Any]
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 32 * 1024 * 1024
@@ -52,7 +55,7 @@ OURS = {b"host", b"content-length", b"accept-encoding"}
 
 
 class Upstream:
-    def __init__(self, url, headers, model=""):
+    def __init__(self, url: str, headers: list[list[str]], model: str = "") -> None:
         up = urlsplit(url)
         if up.scheme not in ("http", "https") or not up.hostname:
             raise ValueError(f"bad upstream {url!r}")
@@ -66,7 +69,7 @@ class Upstream:
 
 
 class Run:
-    def __init__(self, budget):
+    def __init__(self, budget: Json) -> None:
         self.run_id = str(budget["run_id"])
         self.limit = int(budget["limit"])
         self.input_per_mtok = int(budget.get("input_per_mtok", 0))
@@ -77,16 +80,16 @@ class Run:
         self.spent = self.pending = self.calls = self.refused = 0
         self.input_tokens = self.output_tokens = 0
 
-    def left(self):
+    def left(self) -> int:
         elapsed_ms = max(0, int((time.time() - self.started_at) * 1000))
         ran = elapsed_ms * self.compute_per_ms // self.denominator
         return self.limit - self.spent - self.pending - ran
 
-    def cost(self, input_tokens, output_tokens):
+    def cost(self, input_tokens: int, output_tokens: int) -> int:
         scaled = input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok
         return -(-scaled // 1_000_000)
 
-    def meter(self):
+    def meter(self) -> Json:
         return {
             "run_id": self.run_id,
             "limit": self.limit,
@@ -99,18 +102,18 @@ class Run:
 
 
 class Relay:
-    def __init__(self, config):
+    def __init__(self, config: Json) -> None:
         self.upstream = Upstream(config["upstream"], config.get("headers", []))
         self.prefix = str(config.get("prefix") or self.upstream.path).rstrip("/")
         self.metered = bool(config.get("metered"))
         self.control = config.get("control") or ""
         self.controllers = {int(u) for u in config.get("controllers", [0])}
-        self.runs = {}
-        self.last_error = None
+        self.runs: dict[str, Run] = {}
+        self.last_error: Json | None = None
 
     # -- the control channel ------------------------------------------------------------------
 
-    def command(self, message):
+    def command(self, message: Json) -> Json:
         op = message.get("op")
         if op == "turn":
             self.upstream = Upstream(
@@ -126,15 +129,15 @@ class Relay:
                 self.runs[run.run_id] = run
             return {"ok": True}
         if op in ("meter", "end"):
-            run = self.runs.pop(message["run_id"], None) if op == "end" else None
-            run = run or self.runs.get(message["run_id"])
-            out = run.meter() if run is not None else {"run_id": message["run_id"]}
+            ended = self.runs.pop(message["run_id"], None) if op == "end" else None
+            found = ended or self.runs.get(message["run_id"])
+            out = found.meter() if found is not None else {"run_id": message["run_id"]}
             out["last_error"] = self.last_error
             out["upstream"] = self.upstream.url
             return out
         return {"error": f"unknown op {op!r}"}
 
-    async def on_control(self, reader, writer):
+    async def on_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             sock = writer.get_extra_info("socket")
             creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -155,7 +158,7 @@ class Relay:
 
     # -- the data path ------------------------------------------------------------------------
 
-    def charge(self, path, body):
+    def charge(self, path: str, body: bytes) -> tuple["Run | None", int, bytes]:
         """(run, reserved, body) for a model call; raises Refused when it cannot be paid."""
         if not path.split("?", 1)[0].endswith("/completions"):
             return None, 0, body
@@ -187,7 +190,7 @@ class Relay:
         run.calls += 1
         return run, reserved, body
 
-    def rewrite(self, body, allowed):
+    def rewrite(self, body: bytes, allowed: int | None) -> bytes:
         try:
             payload = json.loads(body)
         except ValueError:
@@ -205,7 +208,7 @@ class Relay:
                 payload["max_tokens"] = min(allowed, DEFAULT_MAX_TOKENS)
         return json.dumps(payload).encode()
 
-    def settle(self, run, reserved, usage):
+    def settle(self, run: "Run | None", reserved: int, usage: Json | None) -> None:
         if run is None:
             return
         run.pending -= reserved
@@ -218,89 +221,95 @@ class Relay:
         run.output_tokens += used_out
         run.spent += run.cost(used_in, used_out)
 
-    def failed(self, message):
+    def failed(self, message: str) -> None:
         self.last_error = {"url": self.upstream.url, "message": message}
 
-    async def handle(self, reader, writer):
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         run, reserved, usage = None, 0, None
         try:
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
             except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                 return
-            lines = head[:-4].split(b"\r\n")
-            method, _, rest = lines[0].partition(b" ")
-            target, _, _version = rest.partition(b" ")
-            path = target.decode("latin-1")
-            if not (path == self.prefix or path.startswith(self.prefix + "/") or not self.prefix):
-                await reply(writer, 403, "path outside the allowed upstream")
-                return
             up = self.upstream  # this request goes where the configuration said when it came
-            kept, length = [], 0
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                key = name.strip().lower()
-                if key == b"transfer-encoding":
-                    await reply(writer, 411, "send a Content-Length")
-                    return
-                if key == b"content-length":
-                    length = int(value.strip() or b"0")
-                if key in HOP or key in up.replaced:
-                    continue
-                kept.append(line)
+            method, path, kept, length = parse_head(head, up)
+            if not (path == self.prefix or path.startswith(self.prefix + "/") or not self.prefix):
+                raise Refused(403, "path outside the allowed upstream")
             if length > MAX_BODY:
-                await reply(writer, 413, "request body too large")
-                return
+                raise Refused(413, "request body too large")
             body = await reader.readexactly(length) if length else b""
             if method == b"POST":
-                try:
-                    run, reserved, body = self.charge(path, body)
-                except Refused as refused:
-                    await reply(writer, refused.status, refused.message, kind="credit")
-                    return
+                run, reserved, body = self.charge(path, body)
             upstream_path = up.path + path[len(self.prefix) :]
             out = [b"%s %s HTTP/1.1" % (method, upstream_path.encode("latin-1")), *kept]
-            host = (
-                up.host.encode() if up.port in (80, 443) else b"%s:%d" % (up.host.encode(), up.port)
-            )
-            out.append(b"Host: " + host)
+            host = up.host.encode()
+            out.append(b"Host: " + (host if up.port in (80, 443) else b"%s:%d" % (host, up.port)))
             out.extend(k + b": " + v for k, v in up.headers)
             out += [b"Accept-Encoding: identity", b"Connection: close"]
             if body or method in (b"POST", b"PUT", b"PATCH"):
                 out.append(b"Content-Length: %d" % len(body))
-            try:
-                context = ssl.create_default_context() if up.scheme == "https" else None
-                up_reader, up_writer = await asyncio.wait_for(
-                    asyncio.open_connection(up.host, up.port, ssl=context), timeout=10
-                )
-            except (TimeoutError, OSError) as exc:
-                message = f"model endpoint {up.url} unreachable: {exc.__class__.__name__}"
-                self.failed(message)
-                await reply(writer, 502, message)
-                return
-            up_writer.write(b"\r\n".join(out) + b"\r\n\r\n" + body)
-            await up_writer.drain()
-            scan = Scanner()
-            while True:
-                chunk = await up_reader.read(65536)
-                if not chunk:
-                    break
-                scan.feed(chunk)
-                writer.write(chunk)
-                await writer.drain()
-            up_writer.close()
+            scan = await self.forward(up, b"\r\n".join(out) + b"\r\n\r\n" + body, writer)
             usage = scan.usage()
             if scan.status >= 400 and path.endswith("/completions"):
                 self.failed(f"model endpoint {up.url} answered HTTP {scan.status}")
+        except Refused as refused:
+            if refused.status == 502:  # it never reached the endpoint: nothing was spent
+                usage = {"prompt_tokens": 0, "completion_tokens": 0}
+            kind = "credit" if refused.status == 402 else "egress_refused"
+            await reply(writer, refused.status, refused.message, kind=kind)
         except (ConnectionError, asyncio.IncompleteReadError, ValueError, OSError):
             pass
         finally:
             self.settle(run, reserved, usage)
             writer.close()
 
+    async def forward(
+        self, up: Upstream, request: bytes, writer: asyncio.StreamWriter
+    ) -> "Scanner":
+        try:
+            context = ssl.create_default_context() if up.scheme == "https" else None
+            up_reader, up_writer = await asyncio.wait_for(
+                asyncio.open_connection(up.host, up.port, ssl=context), timeout=10
+            )
+        except (TimeoutError, OSError) as exc:
+            message = f"model endpoint {up.url} unreachable: {exc.__class__.__name__}"
+            self.failed(message)
+            raise Refused(502, message) from None
+        up_writer.write(request)
+        await up_writer.drain()
+        scan = Scanner()
+        while True:
+            chunk = await up_reader.read(65536)
+            if not chunk:
+                break
+            scan.feed(chunk)
+            writer.write(chunk)
+            await writer.drain()
+        up_writer.close()
+        return scan
+
+
+def parse_head(head: bytes, up: Upstream) -> tuple[bytes, str, list[bytes], int]:
+    """(method, path, headers kept, body length) of a request head."""
+    lines = head[:-4].split(b"\r\n")
+    method, _, rest = lines[0].partition(b" ")
+    target, _, _version = rest.partition(b" ")
+    kept, length = [], 0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        key = name.strip().lower()
+        if key == b"transfer-encoding":
+            raise Refused(411, "send a Content-Length")
+        if key == b"content-length":
+            length = int(value.strip() or b"0")
+        if key in HOP or key in up.replaced:
+            continue
+        kept.append(line)
+    return method, target.decode("latin-1"), kept, length
+
 
 class Refused(Exception):
-    def __init__(self, status, message):
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status, self.message = status, message
 
@@ -309,15 +318,15 @@ class Scanner:
     """Reads a response as it streams by: its status, and the last ``usage`` in its body
     (a JSON body, or server-sent events), through chunked transfer encoding if used."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.status = 0
         self.raw = b""
-        self.head = None
+        self.head: bytes | None = None
         self.chunked = False
         self.body = bytearray()
         self.pending = b""
 
-    def feed(self, data):
+    def feed(self, data: bytes) -> None:
         if self.head is None:
             self.raw += data
             if b"\r\n\r\n" not in self.raw:
@@ -349,9 +358,9 @@ class Scanner:
                 self.body += rest[:size]
             self.pending = rest[size + 2 :]
 
-    def usage(self):
+    def usage(self) -> Json | None:
         text = bytes(self.body).strip()
-        found = None
+        found: Json | None = None
         candidates = [text] if text.startswith(b"{") else []
         candidates += [ln[5:].strip() for ln in text.split(b"\n") if ln.startswith(b"data:")]
         for candidate in candidates:
@@ -364,11 +373,18 @@ class Scanner:
         return found
 
 
-async def reply(writer, status, text, kind="egress_refused"):
+async def reply(
+    writer: asyncio.StreamWriter, status: int, text: str, kind: str = "egress_refused"
+) -> None:
     body = json.dumps({"error": {"message": text, "type": kind, "code": kind}}).encode()
-    reason = {402: b"Payment Required", 403: b"Forbidden", 502: b"Bad Gateway"}.get(
-        status, b"Refused"
-    )
+    reason = {
+        400: b"Bad Request",
+        402: b"Payment Required",
+        403: b"Forbidden",
+        411: b"Length Required",
+        413: b"Content Too Large",
+        502: b"Bad Gateway",
+    }.get(status, b"Refused")
     writer.write(
         b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
         b"Connection: close\r\n\r\n" % (status, reason, len(body)) + body
@@ -376,7 +392,7 @@ async def reply(writer, status, text, kind="egress_refused"):
     await writer.drain()
 
 
-async def main(path):
+async def main(path: str) -> None:
     try:
         relay = Relay(json.loads(sys.stdin.read()))
     except (ValueError, KeyError, TypeError) as exc:
