@@ -9,6 +9,7 @@ twenty runs at once, each reporting far more usage than the balance.
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,8 @@ from computerouter.testing import FakeClock
 
 pytestmark = pytest.mark.slow
 
+PG_URL = os.environ.get("COMPUTEROUTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
 
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -39,8 +42,6 @@ def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory)
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('floor') / 'computerouter.db'}"
         return
-    from conftest import PG_URL
-
     try:
         import psycopg
 

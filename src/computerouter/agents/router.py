@@ -198,7 +198,7 @@ class AgentRun:
                     if isinstance(event, RunFailed | RunCancelled) and spend.exhausted():
                         event = context.make(RunFailed, error=spend.credit_message(), code=CREDIT)
                     elif isinstance(event, RunFailed):
-                        event = replace(event, error=event.error + spend.failure_note())
+                        event = replace(event, error=event.error + spend.failure_note(event.error))
                     if isinstance(event, RunFailed):
                         lease.outcome = RunState.FAILED
                     elif isinstance(event, RunCancelled):

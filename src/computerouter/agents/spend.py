@@ -137,10 +137,11 @@ class RunSpend:
             f"hold{held}; add credit or raise the budget's run_max"
         )
 
-    def failure_note(self) -> str:
-        """``"; model endpoint URL: what happened"`` when the relay saw a call fail."""
+    def failure_note(self, error: str) -> str:
+        """``"; <what happened at the model endpoint URL>"`` when the relay saw a call fail and
+        ``error`` does not say so already."""
         meter = self.meter()
-        if meter is None or meter.last_error is None:
+        if meter is None or meter.last_error is None or meter.last_error.url in error:
             return ""
         return f"; {meter.last_error.message}"
 

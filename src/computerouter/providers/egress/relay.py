@@ -272,7 +272,7 @@ class Relay:
                 asyncio.open_connection(up.host, up.port, ssl=context), timeout=10
             )
         except (TimeoutError, OSError) as exc:
-            message = f"model endpoint {up.url} unreachable: {exc.__class__.__name__}"
+            message = f"upstream unreachable: model endpoint {up.url}: {exc.__class__.__name__}"
             self.failed(message)
             raise Refused(502, message) from None
         up_writer.write(request)
@@ -397,13 +397,15 @@ async def main(path: str) -> None:
         relay = Relay(json.loads(sys.stdin.read()))
     except (ValueError, KeyError, TypeError) as exc:
         raise SystemExit(f"relay: bad configuration: {exc}") from None
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    servers = [await asyncio.start_unix_server(relay.handle, path=path, limit=MAX_HEAD)]
-    os.chmod(path, 0o600)
+    servers = []
     if relay.control:
         # Abstract: in the host's network namespace only, no file the session could reach.
+        # Bound first, so it answers by the time the session's socket appears.
         servers.append(await asyncio.start_unix_server(relay.on_control, path="\0" + relay.control))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    servers.append(await asyncio.start_unix_server(relay.handle, path=path, limit=MAX_HEAD))
+    os.chmod(path, 0o600)
     async with contextlib.AsyncExitStack() as stack:
         for server in servers:
             await stack.enter_async_context(server)
