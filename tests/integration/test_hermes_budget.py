@@ -73,6 +73,12 @@ def run_as(world: World, user: str, text: str) -> list[AgentEvent]:
     [
         # Each model call costs more than the balance: the relay refuses it outright.
         ("tokens", "[models.'*']\ninput_per_mtok = 200_000_000\noutput_per_mtok = 0\n", "Hi"),
+        # The first call fits the hold; the tool's long output makes the second one too dear.
+        (
+            "second-call",
+            "[models.'*']\ninput_per_mtok = 2_500_000\noutput_per_mtok = 0\n",
+            "RUN: head -c 200000 /dev/zero | tr '\\0' a",
+        ),
         # The model is slow and running time is dear: the hold runs out while it waits.
         ("time", "[compute.local]\ncpu_hour = 360_000_000\nmemory_gib_hour = 0\n", "SLOW hi"),
     ],
@@ -96,6 +102,12 @@ def test_a_run_that_would_pass_the_balance_is_stopped_at_the_floor(
             assert account.reserved == 0
             bill = ledger.run_bill(run.run_id)
             assert bill.total <= 200_000
+            if name == "second-call":
+                # One call got through and is billed from the relay's meter (Hermes reports
+                # usage only when a run completes); the next was refused before it went out.
+                assert len([r for r in model.requests if r.get("tools")]) == 1
+                assert bill.token is not None
+                assert bill.token.amount > 0
         finally:
             destroy_all(world)
 
