@@ -181,3 +181,23 @@ def test_the_control_channel_refuses_other_uids(tmp_path: Path, model: StandinMo
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_run_no_longer_in_flight_spends_no_more(
+    relay: tuple[Path, str], model: StandinModel
+) -> None:
+    """Its control plane died before ending it: the next turn's list of runs in flight drops
+    its budget, so a call outside any run is refused again."""
+    sock, name = relay
+    headers = (("Authorization", f"Bearer {KEY}"),)
+    push_turn(
+        name,
+        EgressTurn(upstream=model.base_url, headers=headers, budget=budget(10**9)),
+        provider="local",
+    )
+    assert chat(sock).status_code == 200
+    push_turn(
+        name, EgressTurn(upstream=model.base_url, headers=headers, active=()), provider="local"
+    )
+    assert chat(sock).status_code == 402
+    assert len(model.requests) == 1

@@ -68,8 +68,11 @@ class RunSpend:
         self.route, turn = self._runtime.model_egress()
         self.model = turn.model
         self.budget = self._budget(turn.model)
+        active = tuple(r.run_id for r in self._compute.store.runs.in_flight(self._session.id))
         self._egress.configure_egress(
-            self._session.instance_id, self.route, replace(turn, budget=self.budget)
+            self._session.instance_id,
+            self.route,
+            replace(turn, budget=self.budget, active=active),
         )
         if self.budget is not None:
             self._watch = threading.Thread(

@@ -53,6 +53,9 @@ class EgressTurn:
     model: str = ""
     """Model name put into each model call ('' leaves the runtime's)."""
     budget: EgressBudget | None = None
+    active: tuple[str, ...] | None = None
+    """The runs in flight on the session: the relay forgets budgets of any other (a run whose
+    control plane died). ``None``: leave them."""
 
     def __repr__(self) -> str:  # never print the headers: they hold credentials
         return f"EgressTurn(upstream={self.upstream!r}, model={self.model!r}, headers=<redacted>)"

@@ -53,17 +53,16 @@ def _ask(name: str, message: dict[str, Any], *, provider: str) -> dict[str, Any]
 
 
 def push_turn(name: str, turn: EgressTurn, *, provider: str) -> None:
-    _ask(
-        name,
-        {
-            "op": "turn",
-            "upstream": turn.upstream,
-            "headers": [list(h) for h in turn.headers],
-            "model": turn.model,
-            "budget": None if turn.budget is None else turn.budget.as_json(),
-        },
-        provider=provider,
-    )
+    message: dict[str, Any] = {
+        "op": "turn",
+        "upstream": turn.upstream,
+        "headers": [list(h) for h in turn.headers],
+        "model": turn.model,
+        "budget": None if turn.budget is None else turn.budget.as_json(),
+    }
+    if turn.active is not None:
+        message["active"] = list(turn.active)
+    _ask(name, message, provider=provider)
 
 
 def meter(name: str, run_id: str, *, end: bool, provider: str) -> EgressMeter:

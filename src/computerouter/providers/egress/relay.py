@@ -18,11 +18,13 @@ connection, and streams the response back as it arrives (server-sent events incl
 which the session (in its own) cannot reach; only the uids in ``controllers`` (checked with
 SO_PEERCRED) may talk on it. One JSON line in, one out:
 
-- ``{"op": "turn", "upstream", "headers", "model", "budget": {...} | null}``: from now on use
+- ``{"op": "turn", "upstream", "headers", "model", "budget": {...} | null, "active": [...]}``:
+  from now on use
   this endpoint, key and model name (so a changed configuration reaches a live session by its
   next turn), and meter calls against ``budget`` (``run_id``, ``limit`` micro-credits,
   ``input_per_mtok``, ``output_per_mtok``, ``compute_per_ms`` / ``rate_denominator`` and
-  ``started_at`` for the run's running time);
+  ``started_at`` for the run's running time), forgetting runs not in ``active`` (the runs in
+  flight on the session);
 - ``{"op": "meter", "run_id"}`` / ``{"op": "end", "run_id"}``: what the run spent (and forget it).
 
 **Metering.** A model call (POST to ``…/completions``) is charged its worst case before it goes
@@ -120,6 +122,9 @@ class Relay:
                 message["upstream"], message.get("headers", []), str(message.get("model") or "")
             )
             self.last_error = None
+            if "active" in message:  # runs no longer in flight (their owner died) spend no more
+                active = set(message["active"])
+                self.runs = {k: v for k, v in self.runs.items() if k in active}
             budget = message.get("budget")
             if budget:
                 run = Run(budget)
