@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="cr-bench-"))
-    router = open_router(Settings.load(home=home))
+    router = open_router(Settings.load(home=home, lifecycle_daemon=False))
     provider = router.provider("local")
     results: dict[str, list[float]] = {
         "request (unfrozen)": [],
@@ -97,7 +97,9 @@ def main() -> None:
 
         for i in range(args.creates):
             started = time.perf_counter()
-            fresh = router.ensure_session(SessionKey(user_id="bench", sandbox_id=f"cold{i}"))
+            fresh = router.ensure_session(
+                SessionKey(user_id="bench", sandbox_id=f"cold{i}"), runtime="echo"
+            )
             assert fresh.endpoint is not None
             with client_for(fresh.endpoint, timeout_s=10) as client:
                 client.get("/health").raise_for_status()

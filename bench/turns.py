@@ -32,6 +32,7 @@ from computerouter.config import Settings
 from computerouter.domain.agents import AgentAddress, ModelSettings
 from computerouter.domain.events import RunCompleted
 from computerouter.domain.values import SessionKey
+from computerouter.ledger import MICRO, Ledger
 from computerouter.runtimes.base import EventContext, TurnRequest
 from computerouter.runtimes.hermes import HermesRuntime
 from computerouter.runtimes.transport import client_for
@@ -54,6 +55,9 @@ def main() -> None:
             env={}, home=home, images_dir=images, model_base_url=model.base_url
         )
         agents = agent_router_for(open_router(settings))
+        ledger = agents.compute.credit_gate
+        if isinstance(ledger, Ledger):  # billing is on by default: the router path pays
+            ledger.grant("bench", 1_000_000 * MICRO, note="benchmark")
         address = AgentAddress(sandbox_id="bench", slug="support")
         agent = agents.create_agent(
             user_id="bench",

@@ -32,17 +32,42 @@ class Settings:
     """The acting user when a command names none (``--user``)."""
     default_provider: str = "local"
     """Provider used when a caller names none."""
-    default_runtime: str = "echo"
-    """Runtime started in new sessions when a caller names none."""
+    default_runtime: str = "hermes"
+    """Runtime a new session starts when neither the caller nor the sandbox's agents name one
+    (a pre-warm of a sandbox without agents). ``echo`` is a tiny stand-in for tests."""
     idle_suspend_s: float = 15 * 60
     """Default idle time after which a running session is suspended (per sandbox overridable)."""
     archive_after_s: float = 7 * 24 * 3600
     """Default idle time after which a session is archived (per sandbox overridable)."""
+    lifecycle_interval_s: float = 30.0
+    """Seconds between two passes of the per-home lifecycle daemon (a pass reconciles with the
+    providers, suspends and archives idle sessions, and repairs the ledger)."""
+    lifecycle_daemon: bool = True
+    """Start the per-home lifecycle daemon on demand when a command leaves a session live, so
+    idle sessions suspend and archive by themselves. Off: nothing runs the lifecycle unless
+    ``computerouter daemon start`` or ``compute reap`` is run (tests turn it off)."""
     provider_cooldown_s: float = 60.0
-    """After a provider fails to create a session, fail-over skips it for this long."""
+    """After a provider fails to create a session (a retryable error), its circuit opens and
+    fail-over skips it for this long (or the vendor's Retry-After, if longer), on every
+    replica; then one caller probes it."""
+    provider_cooldown_max_s: float = 900.0
+    """Each failed probe doubles the cool-down, up to this."""
     lease_s: float = 120.0
     """How long an operation may hold a session in a transitional state before others may
     take over (a crashed owner on this host is detected at once, by its pid)."""
+    max_runs_per_user: int = 16
+    """Hard cap on one user's runs in flight, across every replica (0: no cap). A run over
+    it is refused before any session is touched."""
+    max_live_sessions_per_user: int = 64
+    """Hard cap on one user's live sessions (one per sandbox), across every replica (0: no
+    cap); a new sandbox's first run over it is refused before anything is provisioned."""
+    run_heartbeat_s: float = 10.0
+    """How often a control plane marks its runs in flight alive (and renews the leases of the
+    operations it is doing), so other replicas can tell it has not died."""
+    run_stale_after_s: float = 60.0
+    """A run in flight not marked alive for this long is ended as abandoned by whichever
+    replica's reconciler sees it (its control plane died); its billing stops at its last mark,
+    and its session is then free to suspend on schedule."""
     wait_timeout_s: float = 120.0
     """How long ensure_session waits for another caller's operation on the same key."""
     local_uid_base: int = 2_000_000

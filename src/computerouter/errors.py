@@ -11,13 +11,21 @@ operator, and typed attributes instead of text to parse::
     │   └── SessionNotFound          no session with that id
     ├── Conflict
     │   ├── InvalidTransition        the lifecycle table forbids current -> target
-    │   └── StaleState               a compare-and-set lost: someone else changed the row first
+    │   ├── StaleState               a compare-and-set lost: someone else changed the row first
+    │   ├── SessionDataKept          a sandbox's last session failed and its memory is kept:
+    │                                recover or destroy it before the sandbox starts over
+    │   └── LogsArchived             an instance's logs are packed in its archive (carries
+    │                                instance_id, location)
     ├── StoreError                   the database failed or is unreachable
-    ├── ProviderError                a provider call failed (carries provider, retryable)
+    ├── ProviderError                a provider call failed (carries provider, retryable,
+    │   │                            retry_after_s when the vendor said when to try again)
     │   ├── ProviderUnavailable      the provider cannot serve now (degraded, paused, missing)
     │   ├── InstanceNotFound         the provider has no such instance
     │   └── IsolationUnavailable     the machine cannot isolate sessions as required
     ├── RuntimeFailure               the runtime in a session did not start or answer
+    ├── Paused                       a kill switch (global, user or provider) refuses the run
+    │                                (carries scope, reason)
+    ├── CapReached                   a per-user cap is reached (carries user_id, what, cap)
     ├── InsufficientCredit           the user's balance cannot cover a run's reservation
                                      (carries user_id, available, required in micro-credits)
     └── SessionUnavailable           ensure_session could not produce a usable session
@@ -34,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "CapReached",
     "ComputeRouterError",
     "ConfigError",
     "Conflict",
@@ -43,10 +52,13 @@ __all__ = [
     "InsufficientCredit",
     "InvalidTransition",
     "IsolationUnavailable",
+    "LogsArchived",
     "NotFound",
+    "Paused",
     "ProviderError",
     "ProviderUnavailable",
     "RuntimeFailure",
+    "SessionDataKept",
     "SessionNotFound",
     "SessionUnavailable",
     "StaleState",
@@ -112,6 +124,34 @@ class StaleState(Conflict):
         self.expected = expected
 
 
+class SessionDataKept(Conflict):
+    """A sandbox's last session failed, and its provider still keeps its workspace (the agent's
+    memory) as an archive. A run does not silently start the sandbox over: an operator recovers
+    the session (it restores on the next run) or destroys it (the next run starts fresh)."""
+
+    code = "session_data_kept"
+
+    def __init__(self, *, session_id: str, key: str, error: str = "") -> None:
+        self.session_id = session_id
+        why = f" ({error})" if error else ""
+        super().__init__(
+            f"the last session of {key}, {session_id}, failed{why}; its workspace is kept as "
+            f"an archive: `compute sessions recover {session_id}` brings it back, "
+            f"`compute sessions destroy {session_id}` discards it so the next run starts over"
+        )
+
+
+class LogsArchived(Conflict):
+    """The instance is archived: its runtime's logs went into the archive with its workspace."""
+
+    code = "logs_archived"
+
+    def __init__(self, *, instance_id: str, location: str) -> None:
+        super().__init__(f"{instance_id} is archived: its logs are in its archive, {location}")
+        self.instance_id = instance_id
+        self.location = location
+
+
 class StoreError(ComputeRouterError):
     code = "store_error"
     retryable = True
@@ -120,10 +160,18 @@ class StoreError(ComputeRouterError):
 class ProviderError(ComputeRouterError):
     code = "provider_error"
 
-    def __init__(self, message: str, *, provider: str, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        retryable: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(f"{provider}: {message}")
         self.provider = provider
         self.retryable = retryable
+        self.retry_after_s = retry_after_s
 
 
 class ProviderUnavailable(ProviderError):
@@ -154,6 +202,31 @@ def _credits(micro: int) -> str:
     return f"{sign}{whole}.{frac:06d}".rstrip("0").rstrip(".")
 
 
+class Paused(ComputeRouterError):
+    """A kill switch is on: the platform, this user, or every candidate provider is paused."""
+
+    code = "paused"
+
+    def __init__(self, *, scope: str, reason: str) -> None:
+        super().__init__(f"{scope} is paused: {reason}")
+        self.scope = scope
+        self.reason = reason
+
+
+class CapReached(ComputeRouterError):
+    """A hard per-user limit (live sessions, runs in flight) is reached; nothing was started."""
+
+    code = "cap_reached"
+
+    def __init__(self, *, user_id: str, what: str, cap: int) -> None:
+        super().__init__(
+            f"user {user_id} has reached the cap of {cap} {what}; try again when one ends"
+        )
+        self.user_id = user_id
+        self.what = what
+        self.cap = cap
+
+
 class InsufficientCredit(ComputeRouterError):
     """Refused up front: no session was touched and nothing was charged."""
 
@@ -176,12 +249,24 @@ class FailoverAttempt:
     provider: str
     error_code: str
     message: str
+    retryable: bool = True
+    """Whether the error was one another try (here or on another provider) may get past."""
 
 
 class SessionUnavailable(ComputeRouterError):
+    """``retryable`` is False when the cause was one no other provider or later try would get
+    past (bad input, isolation missing): fail-over stops there."""
+
     code = "session_unavailable"
     retryable = True
 
-    def __init__(self, message: str, *, failover_history: Sequence[FailoverAttempt] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        failover_history: Sequence[FailoverAttempt] = (),
+        retryable: bool = True,
+    ) -> None:
         super().__init__(message)
         self.failover_history = tuple(failover_history)
+        self.retryable = retryable

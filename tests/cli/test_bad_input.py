@@ -19,6 +19,7 @@ from computerouter.testing import session_record
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
     env["COMPUTEROUTER_HOME"] = str(home)
+    env["COMPUTEROUTER_LIFECYCLE_DAEMON"] = "false"  # no test here should leave one running
     return subprocess.run(
         [sys.executable, "-m", "computerouter", *args],
         capture_output=True,

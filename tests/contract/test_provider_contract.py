@@ -9,7 +9,7 @@ import pytest
 from provider_harness import ProviderHarness, SpecFactory
 
 from computerouter.domain.instances import Instance, InstanceState
-from computerouter.errors import InstanceNotFound
+from computerouter.errors import InstanceNotFound, LogsArchived
 from computerouter.providers.base import Provider
 from computerouter.runtimes.transport import client_for
 
@@ -114,6 +114,41 @@ def test_workspace_survives_archive_and_restore(provider: Provider, make_spec: S
         assert client.get("/v1/workspace/missing.txt").status_code == 404
 
 
+def test_archive_and_restore_are_safe_to_repeat_and_the_archive_waits_for_release(
+    provider: Provider, make_spec: SpecFactory
+) -> None:
+    """Write-ahead: a repeated archive (a crash retried) keeps the data; restore keeps the
+    archive it came from until the caller releases it; a repeated restore is harmless."""
+    spec = make_spec()
+    instance = provider.create(spec)
+    iid = instance.instance_id
+    with _client(instance) as client:
+        assert client.put("/v1/workspace/notes.txt", content=b"v1").status_code == 200
+    provider.archive(iid)
+    again = provider.archive(iid)
+    assert again.state is InstanceState.ARCHIVED
+
+    restored = provider.restore(iid, spec)
+    assert restored.state is InstanceState.RUNNING
+    retried = provider.restore(iid, spec)
+    assert retried.state is InstanceState.RUNNING
+    provider.release_archive(iid)
+    observed = provider.get(iid)
+    assert observed is not None
+    assert observed.state is InstanceState.RUNNING
+    assert not observed.archive_retained
+    with _client(restored) as client:
+        assert client.get("/v1/workspace/notes.txt").content == b"v1"
+        assert client.put("/v1/workspace/notes.txt", content=b"v2").status_code == 200
+
+    # The workspace is authoritative again: the next archive holds what was written since.
+    provider.archive(iid)
+    provider.release_archive(iid)  # never the only copy: a no-op on an archived instance
+    restored = provider.restore(iid, spec)
+    with _client(restored) as client:
+        assert client.get("/v1/workspace/notes.txt").content == b"v2"
+
+
 def test_destroy_leaves_nothing_behind(
     provider: Provider, harness: ProviderHarness, make_spec: SpecFactory
 ) -> None:
@@ -184,3 +219,21 @@ def test_unknown_instances(provider: Provider, harness: ProviderHarness) -> None
             operation(unknown)
     with pytest.raises(InstanceNotFound):
         provider.exec(unknown, ["true"])
+
+
+def test_logs_show_what_the_runtime_wrote_and_an_archive_says_where_they_went(
+    provider: Provider, make_spec: SpecFactory
+) -> None:
+    instance = provider.create(make_spec())
+
+    lines = list(provider.logs(instance.instance_id, lines=50))
+
+    assert any("echo runtime listening" in line.text for line in lines), lines
+    assert lines[0].source == "session"
+    assert list(provider.logs(instance.instance_id, lines=0)) == []
+    if provider.capabilities.archive:
+        provider.archive(instance.instance_id)
+        with pytest.raises(LogsArchived) as archived:
+            provider.logs(instance.instance_id)
+        assert archived.value.instance_id == instance.instance_id
+        assert archived.value.location

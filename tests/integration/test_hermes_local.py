@@ -221,6 +221,7 @@ def test_ctrl_c_in_the_cli_cancels_the_run(tmp_path: Path) -> None:
             "COMPUTEROUTER_HOME": str(tmp_path),
             "COMPUTEROUTER_IMAGES_DIR": str(IMAGES),
             "COMPUTEROUTER_MODEL_BASE_URL": model.base_url,
+            "COMPUTEROUTER_LIFECYCLE_DAEMON": "false",  # the test destroys its session itself
         }
         prompt = tmp_path / "prompt.md"
         prompt.write_text("You are a test agent.")

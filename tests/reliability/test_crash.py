@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ import pytest
 from computerouter.compute.factory import open_router
 from computerouter.config import Settings
 from computerouter.domain.states import SessionState
+from computerouter.faults import ENV
 from computerouter.providers.local import LocalProvider, probe
 from computerouter.providers.local.metadata import InstancePaths, instance_id_for
 from computerouter.runtimes.transport import client_for
@@ -40,6 +40,7 @@ def _needs_isolation() -> None:
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
     env["COMPUTEROUTER_HOME"] = str(home)
+    env["COMPUTEROUTER_LIFECYCLE_DAEMON"] = "false"  # the test is the only lifecycle here
     return env
 
 
@@ -69,17 +70,17 @@ def _sockets(home: Path) -> list[Path]:
     ]
 
 
-KILL_POINTS: dict[str, Callable[[Path], bool]] = {
-    "row committed": lambda home: _row_state(home) == "provisioning",
-    "instance directory made": lambda home: bool(_instance_dirs(home)),
-    "runtime socket bound": lambda home: bool(_sockets(home)),
+KILL_POINTS = {
+    "row committed": "create.inserted",
+    "instance directory made": "local.create.dir_made",
+    "runtime socket bound": "local.create.started",
 }
 
 
 @pytest.mark.parametrize("kill_point", sorted(KILL_POINTS))
 def test_kill_9_mid_provisioning_then_restart(tmp_path: Path, kill_point: str) -> None:
     home = tmp_path / "home"
-    ensure = subprocess.Popen(
+    ensure = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -91,19 +92,17 @@ def test_kill_9_mid_provisioning_then_restart(tmp_path: Path, kill_point: str) -
             "crash",
             "--sandbox",
             "test",
+            "--runtime",
+            "echo",
             "--json",
         ],
-        env=_env(home),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        env={**_env(home), ENV: KILL_POINTS[kill_point]},
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
-    reached = KILL_POINTS[kill_point]
-    deadline = time.monotonic() + 30
-    while not reached(home) and ensure.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.0005)
+    assert ensure.returncode == -signal.SIGKILL, ensure.stderr
     state_at_kill = _row_state(home)
-    os.kill(ensure.pid, signal.SIGKILL)
-    ensure.wait()
     assert state_at_kill is not None, "the control plane died before writing its session row"
 
     restart = subprocess.run(

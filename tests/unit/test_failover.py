@@ -29,7 +29,9 @@ def pair(
 
 
 def down(provider: FakeProvider) -> None:
-    provider.fail_next["create"] = ProviderUnavailable("degraded", provider=provider.name)
+    provider.fail_next["create"] = ProviderUnavailable(
+        "degraded", provider=provider.name, retryable=True
+    )
 
 
 def test_unhealthy_primary_fails_over_to_the_secondary(

@@ -66,6 +66,7 @@ class AgentRun:
         self.run_id = run_id
         self._turn: TurnHandle | None = None
         self._cancelled = threading.Event()
+        self._cancel_reason = ""
         self.outcome: str | None = None
         self._reported: tuple[str, int, int] | None = None
         self._spend_model = ""
@@ -75,7 +76,8 @@ class AgentRun:
             raise InputError("this run has no pending approval")
         self._turn.respond_approval(choice)
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = "") -> None:
+        self._cancel_reason = self._cancel_reason or reason
         self._cancelled.set()
         if self._turn is not None:
             self._turn.cancel()
@@ -101,10 +103,13 @@ class AgentRun:
             provider=providers,
             runtime=runtime.name,
             region=agent.settings.compute_region or "",
+            on_cancel=self.cancel,
         ) as lease:
             session = lease.session
             took_ms = (time.perf_counter() - started) * 1000
             how = _HOW.get(None if before is None else before.state, "ready")
+            if before is not None and before.runtime != runtime.name:
+                how = f"switched from the {before.runtime} runtime"
             yield context.make(
                 SessionReady,
                 session_id=session.id,
@@ -117,7 +122,9 @@ class AgentRun:
             )
             if self._cancelled.is_set():
                 lease.outcome = RunState.CANCELLED
-                yield context.make(RunCancelled, reason="cancelled before the turn started")
+                yield context.make(
+                    RunCancelled, reason=self._cancel_reason or "cancelled before the turn started"
+                )
                 return
             assert session.endpoint is not None
             spend = RunSpend(
@@ -203,6 +210,8 @@ class AgentRun:
                         lease.outcome = RunState.FAILED
                     elif isinstance(event, RunCancelled):
                         lease.outcome = RunState.CANCELLED
+                        if self._cancel_reason:
+                            event = replace(event, reason=self._cancel_reason)
                     ended = isinstance(event, RunCompleted | RunFailed | RunCancelled)
                     yield event
                     if isinstance(event, ApprovalRequested) and self._cancelled.is_set():
@@ -292,6 +301,25 @@ class AgentRouter:
             raise InputError(f"runtime {backend!r} cannot run agent turns")
         return runtime
 
+    def sandbox_runtime(self, user_id: str, sandbox_id: str) -> str:
+        """The runtime a session of this sandbox must run for its agents: theirs (all of its
+        self-hosted agents share one), or the default runtime when it has none."""
+        needed = sorted(
+            {
+                a.settings.backend
+                for a in self.agents.list(user_id, sandbox_id=sandbox_id)
+                if a.settings.backend not in VENDOR_BACKENDS
+            }
+        )
+        if not needed:
+            return self.compute.settings.default_runtime
+        if len(needed) > 1:
+            raise InputError(
+                f"the agents of sandbox {sandbox_id} need different runtimes "
+                f"({', '.join(needed)}); name one with --runtime"
+            )
+        return needed[0]
+
     # -- runs ---------------------------------------------------------------------------------
 
     def run(
@@ -305,5 +333,6 @@ class AgentRouter:
             raise InputError(f"the input is {len(text)} characters; the limit is {MAX_INPUT_CHARS}")
         agent = self.resolve(user_id, address)
         self.runtime_for(agent)
-        candidates(agent.settings, self.compute.providers.keys())
+        names = candidates(agent.settings, self.compute.providers.keys())
+        self.compute.gates.admit(user_id, tuple(names))  # a paused scope refuses at once
         return AgentRun(self, agent, text, run_id or new_run_id())

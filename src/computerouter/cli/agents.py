@@ -143,7 +143,7 @@ def list_agents(
         return
     table = Table(title=f"agents of {acting}", title_justify="left")
     for column in ("address", "id", "backend", "compute", "prompt"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold" if column in ("address", "id") else "ellipsis")
     for a in agents:
         first_line = a.prompt.strip().splitlines()[0] if a.prompt.strip() else ""
         table.add_row(str(a.address), a.id, a.settings.backend, _compute(a), first_line[:50])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from computerouter.cli import compute, credits, demo, doctor, usage
+from computerouter.cli import compute, credits, daemon, demo, doctor, runs, usage
 from computerouter.cli.agents import agent_app
 from computerouter.cli.context import CliContext
 from computerouter.cli.run import run
@@ -25,9 +27,22 @@ app.add_typer(compute.app, name="compute")
 app.add_typer(usage.app, name="usage")
 app.add_typer(credits.app, name="credits")
 app.add_typer(agent_app, name="agent")
+app.add_typer(runs.app, name="runs")
+app.add_typer(daemon.app, name="daemon")
 app.command("run")(run)
 app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
+
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    try:
+        found = package_version("computerouter")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        found = "unknown"
+    typer.echo(f"computerouter {found}")
+    raise typer.Exit()
 
 
 @app.callback()
@@ -41,5 +56,14 @@ def _root(
         str | None,
         typer.Option(help="Database URL [env: COMPUTEROUTER_DATABASE_URL; default SQLite]."),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            is_eager=True,
+            callback=_print_version,
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = CliContext(home=home, database_url=database_url)

@@ -8,7 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from computerouter.agents.factory import agent_router_for
+from computerouter.cli import pauses
 from computerouter.cli.context import get_context
+from computerouter.cli.daemon import lifecycle_on_demand
 from computerouter.cli.render import (
     console,
     detail_table,
@@ -18,13 +21,13 @@ from computerouter.cli.render import (
     session_dict,
     session_table,
 )
-from computerouter.compute.reaper import reap_once
-from computerouter.compute.reconciler import reconcile
+from computerouter.cli.run import prepare_runtime
+from computerouter.cli.session_logs import logs
+from computerouter.compute.lifecycle import lifecycle_pass
 from computerouter.domain.session import SandboxSettings, SessionRecord
 from computerouter.domain.states import LIVE_STATES, SessionState
 from computerouter.domain.values import Resources, SessionKey
 from computerouter.errors import Conflict, InputError
-from computerouter.ledger import Ledger, RepairReport, repair
 
 __all__ = ["app"]
 
@@ -32,7 +35,11 @@ app = typer.Typer(help="Compute sessions and their lifecycle.", no_args_is_help=
 sessions_app = typer.Typer(help="Inspect and drive compute sessions.", no_args_is_help=True)
 sandboxes_app = typer.Typer(help="Per-sandbox lifecycle settings.", no_args_is_help=True)
 app.add_typer(sessions_app, name="sessions")
+app.command("pause")(pauses.pause)
+app.command("unpause")(pauses.unpause)
+app.command("pauses")(pauses.pauses)
 app.add_typer(sandboxes_app, name="sandboxes")
+sessions_app.command("logs")(logs)
 
 SessionId = Annotated[str, typer.Argument(help="Session id (ses_...).", show_default=False)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -60,15 +67,31 @@ def ensure(
     user: Annotated[str, typer.Option("--user", help="User id that owns the sandbox.")],
     sandbox: Annotated[str, typer.Option("--sandbox", help="Sandbox id.")],
     provider: Annotated[str | None, typer.Option(help="Provider (default: local).")] = None,
-    runtime: Annotated[str | None, typer.Option(help="Runtime to start (default: echo).")] = None,
+    runtime: Annotated[
+        str | None,
+        typer.Option(help="Runtime to run (default: the sandbox's agents', else hermes)."),
+    ] = None,
     cpus: Annotated[float, typer.Option(help="CPU limit.")] = 1.0,
     memory_mb: Annotated[int, typer.Option(help="Memory limit in MiB.")] = 2048,
     as_json: JsonFlag = False,
 ) -> None:
-    """Pre-warm: make sure (user, sandbox) has a running session, and print it."""
+    """Pre-warm: make sure (user, sandbox) has a running session for its agents, and print it.
+
+    The session runs the runtime the sandbox's agents need; a live session running another
+    one is switched to it (its workspace kept)."""
     key = SessionKey(user_id=user, sandbox_id=sandbox)
     resources = Resources(cpus=cpus, memory_mb=memory_mb)
-    router = get_context(ctx).router
+    lifecycle_on_demand(ctx)
+    context = get_context(ctx)
+    router = context.router
+    if provider is not None:
+        router.provider(provider)
+    if runtime is None:
+        runtime = agent_router_for(router).sandbox_runtime(user, sandbox)
+    router.runtime(runtime)
+    # Refused by a pause? Say so before a runtime image is built.
+    router.gates.admit(user, (provider or context.settings.default_provider,))
+    prepare_runtime(context.settings, runtime, quiet=as_json)
     started = time.perf_counter()
     with console.status(f"ensuring a session for {key}…", spinner="dots"):
         record = router.ensure_session(key, provider=provider, runtime=runtime, resources=resources)
@@ -106,12 +129,15 @@ def show(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -
 
 
 def _action(ctx: typer.Context, verb: str, session_id: str, as_json: bool) -> None:
+    if verb in ("suspend", "resume"):
+        lifecycle_on_demand(ctx)  # the session is left live: it still suspends or archives
     router = get_context(ctx).router
     operation = {
         "suspend": router.suspend,
         "resume": router.resume,
         "archive": router.archive,
         "destroy": router.destroy,
+        "recover": router.recover,
     }[verb]
     started = time.perf_counter()
     with console.status(f"{verb} {session_id}…", spinner="dots"):
@@ -135,6 +161,13 @@ def resume(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False)
 def archive(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -> None:
     """Stop a session and pack its workspace; it restores on the next invocation."""
     _action(ctx, "archive", session_id, as_json)
+
+
+@sessions_app.command("recover")
+def recover(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -> None:
+    """Bring back a failed session whose workspace is kept as an archive (the next run
+    restores it, memory included)."""
+    _action(ctx, "recover", session_id, as_json)
 
 
 @sessions_app.command("destroy")
@@ -177,33 +210,19 @@ def reap(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """One pass of the reconciler and the reaper: converge with providers, then suspend or
-    archive idle sessions. With --every, a pass per interval until stopped."""
+    """One lifecycle pass by hand: converge with providers, suspend or archive idle sessions,
+    repair the ledger (what the lifecycle daemon does by itself). With --every, a pass per
+    interval until stopped."""
     router = get_context(ctx).router
     interval = None if every is None else parse_duration(every)
     if interval is not None and interval <= 0:
         raise InputError("--every must be longer than zero")
+    if interval is None:
+        lifecycle_on_demand(ctx)  # a session it adopted runs on, and goes idle later
     while True:
         with console.status("reconciling, reaping and settling the ledger…", spinner="dots"):
-            converged = reconcile(router)
-            reaped = reap_once(router)
-            gate = router.credit_gate
-            billed = repair(gate) if isinstance(gate, Ledger) else RepairReport()
-        rows = [
-            ("adopted", converged.adopted),
-            ("converged", converged.converged),
-            ("marked failed", converged.failed),
-            ("orphans destroyed", converged.orphans_destroyed),
-            ("stopped, archived", converged.archived_stopped),
-            ("runs abandoned", converged.runs_abandoned),
-            ("suspended (idle)", reaped.suspended),
-            ("archived (window)", reaped.archived),
-            ("busy (left alone)", reaped.busy),
-            ("runs billed (repair)", billed.runs_billed),
-            ("sessions metered", billed.sessions_metered),
-            ("credit holds released", billed.holds_released),
-            ("errors", converged.errors + reaped.errors + billed.errors),
-        ]
+            report = lifecycle_pass(router)
+        rows = report.outcomes()
         if as_json:
             print_json({name: items for name, items in rows})
         else:

@@ -34,6 +34,11 @@ class CliContext:
         return self._settings
 
     @property
+    def opened_router(self) -> ComputeRouter | None:
+        """The router if this command opened one, else ``None`` (opens nothing)."""
+        return self._router
+
+    @property
     def router(self) -> ComputeRouter:
         if self._router is None:
             self._router = open_router(self.settings)

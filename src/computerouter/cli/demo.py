@@ -16,7 +16,9 @@ import typer
 from rich.table import Table
 
 from computerouter.agents.factory import agent_router_for
+from computerouter.agents.router import AgentRouter
 from computerouter.cli.context import get_context
+from computerouter.cli.daemon import lifecycle_on_demand
 from computerouter.cli.render import console, detail_table
 from computerouter.cli.run import Renderer, prepare_runtime, stream_run
 from computerouter.config import Settings
@@ -88,22 +90,9 @@ def _summary(steps: list[tuple[str, float, str]]) -> Table:
     return table
 
 
-def demo(
-    ctx: typer.Context,
-    sandbox: Annotated[str, typer.Option(help="Sandbox for the demo agent.")] = "demo",
-    keep: Annotated[bool, typer.Option(help="Keep the session instead of destroying it.")] = False,
-) -> None:
-    """Create a Hermes agent, run turns, suspend/resume and archive/restore its session."""
-    cli = get_context(ctx)
-    settings = cli.settings
-    _introduce(settings)
-    prepare_runtime(settings, "hermes", quiet=False)
-    agents = agent_router_for(cli.router)
-    compute = agents.compute
-    address = AgentAddress(sandbox_id=sandbox, slug="support")
-    user = settings.user
+def _demo_agent(agents: AgentRouter, user: str, address: AgentAddress) -> None:
     try:
-        agent = agents.resolve(user, address)
+        agents.resolve(user, address)
     except NotFound:
         agent = agents.create_agent(
             user_id=user,
@@ -112,6 +101,24 @@ def demo(
             prompt=PROMPT,
         )
         console.print(f"created agent [bold]{address}[/] ({agent.id}) for user {user}")
+
+
+def demo(
+    ctx: typer.Context,
+    sandbox: Annotated[str, typer.Option(help="Sandbox for the demo agent.")] = "demo",
+    keep: Annotated[bool, typer.Option(help="Keep the session instead of destroying it.")] = False,
+) -> None:
+    """Create a Hermes agent, run turns, suspend/resume and archive/restore its session."""
+    lifecycle_on_demand(ctx)  # with --keep, or if a step fails, the session is left live
+    cli = get_context(ctx)
+    settings = cli.settings
+    _introduce(settings)
+    prepare_runtime(settings, "hermes", quiet=False)
+    agents = agent_router_for(cli.router)
+    compute = agents.compute
+    address = AgentAddress(sandbox_id=sandbox, slug="support")
+    user = settings.user
+    _demo_agent(agents, user, address)
 
     ledger = compute.credit_gate if isinstance(compute.credit_gate, Ledger) else None
     if ledger is not None:

@@ -7,7 +7,10 @@ import typer
 from rich.table import Table
 
 from computerouter.cli.context import get_context
+from computerouter.cli.daemon import describe
 from computerouter.cli.render import console
+from computerouter.compute.daemon import daemon_status
+from computerouter.compute.lifecycle import needs_lifecycle
 from computerouter.config import Settings
 from computerouter.errors import ComputeRouterError
 from computerouter.runtimes.hermes import HermesImage
@@ -31,6 +34,24 @@ def _model_row(settings: Settings) -> tuple[str, str, str]:
     return ("model", status, f"{what}: GET /models answered {response.status_code}")
 
 
+def _daemon_row(settings: Settings, needed: bool | None) -> tuple[str, str, str]:
+    status = daemon_status(settings.home)
+    if status.running:
+        return ("lifecycle daemon", "ok", describe(status))
+    how = (
+        "starts on demand"
+        if settings.lifecycle_daemon
+        else "lifecycle_daemon is off: `computerouter daemon start` or `compute reap` runs it"
+    )
+    if needed:
+        return (
+            "lifecycle daemon",
+            "warn",
+            f"not running while sessions are live, so idle ones do not suspend ({how})",
+        )
+    return ("lifecycle daemon", "ok", f"not running: no session needs it ({how})")
+
+
 def _auth(settings: Settings) -> dict[str, str]:
     key = settings.model_api_key
     return {"Authorization": f"Bearer {key}"} if key else {}
@@ -46,13 +67,18 @@ def doctor(ctx: typer.Context) -> None:
     table.add_column("status")
     table.add_column("detail")
     rows: list[tuple[str, str, str]] = list(probe().rows())
+    needed: bool | None = None
     try:
         store = open_store(settings.effective_database_url)
-        store.close()
+        try:
+            needed = needs_lifecycle(store)
+        finally:
+            store.close()
         backend = settings.effective_database_url.split(":", 1)[0]
         rows.append(("store", "ok", f"{backend} reachable and migrated"))
     except ComputeRouterError as exc:
         rows.append(("store", "missing", str(exc)))
+    rows.append(_daemon_row(settings, needed))
     rows.append(("data directory", "ok", str(settings.home)))
     image = HermesImage(images_dir=settings.images_path)
     rows.append(

@@ -14,6 +14,7 @@ from computerouter.errors import InputError
 from computerouter.store import TransitionRow
 
 __all__ = [
+    "PIPE_WIDTH",
     "console",
     "err_console",
     "format_duration",
@@ -23,8 +24,19 @@ __all__ = [
     "session_table",
 ]
 
-console = Console()
-err_console = Console(stderr=True)
+PIPE_WIDTH = 100_000
+"""Width of output that is not a terminal: a table needs no more than its cells take."""
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """A terminal gets tables fitted to its width; anything else (a pipe, a file) gets as wide
+    as the cells are, because Rich would otherwise fit it to 80 columns and cut ids with "…"."""
+    fitted = Console(stderr=stderr)
+    return fitted if fitted.is_terminal else Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 _STATE_STYLE = {
     "running": "green",
@@ -91,7 +103,8 @@ def styled_state(state: str) -> str:
 def session_table(records: list[SessionRecord], now: float) -> Table:
     table = Table(title="compute sessions", title_justify="left")
     for column in ("session", "user", "sandbox", "provider", "state", "idle", "uptime"):
-        table.add_column(column, no_wrap=column in ("session", "state"))
+        # In a narrow terminal ids fold onto more lines rather than lose characters.
+        table.add_column(column, no_wrap=column in ("session", "state"), overflow="fold")
     for r in records:
         table.add_row(
             r.id,

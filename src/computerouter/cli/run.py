@@ -19,6 +19,7 @@ from computerouter.agents.model import ensure_standin
 from computerouter.agents.router import AgentRun
 from computerouter.cli.agents import SandboxOpt, UserOpt, agent_router, user_option
 from computerouter.cli.context import get_context
+from computerouter.cli.daemon import lifecycle_on_demand
 from computerouter.cli.render import console, err_console
 from computerouter.config import Settings
 from computerouter.domain.agents import AgentAddress
@@ -124,6 +125,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
 ) -> None:
     """Run one turn of an agent and stream its events."""
+    lifecycle_on_demand(ctx)
     acting = user_option(ctx, user)
     settings = get_context(ctx).settings
     router = agent_router(ctx)

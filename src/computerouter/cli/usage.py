@@ -89,9 +89,9 @@ def usage(
         console.print("[dim]no usage recorded[/]")
         return
     table = Table(title="usage (credits)", title_justify="left", show_footer=True)
-    table.add_column("user", footer="total")
-    table.add_column("sandbox")
-    table.add_column("agent")
+    table.add_column("user", footer="total", overflow="fold")
+    table.add_column("sandbox", overflow="fold")
+    table.add_column("agent", overflow="fold")
     table.add_column("runs", justify="right", footer=str(total.runs))
     table.add_column("tokens in/out", justify="right")
     table.add_column("busy", justify="right", footer=format_duration(total.busy_ms / 1000))

@@ -1,32 +1,70 @@
-"""Provider health as this control plane has seen it: a provider whose create failed cools
-down for a while and is skipped by fail-over, then is tried again (the re-probe)."""
+"""Provider health, shared through the store so every replica sees it: a circuit per
+(provider, region).
+
+``closed`` → a create fails with a retryable error (or the vendor says Retry-After) → ``open``
+for the cool-down (``provider_cooldown_s``, never shorter than Retry-After): fail-over skips it
+→ the cool-down ends → ``half_open``: exactly one caller, on any replica, may try it (the probe)
+→ success closes it; failure re-opens it for twice as long (at most ``provider_cooldown_max_s``).
+So calls to a dead provider stay bounded: one probe per cool-down, whatever the traffic. A
+probe whose caller died is given to another after ``probe_s``.
+"""
 
 from __future__ import annotations
 
-import threading
+from typing import TYPE_CHECKING
 
-__all__ = ["ProviderHealth"]
+from computerouter.store.health import Circuit, HealthStore
+
+if TYPE_CHECKING:
+    from computerouter.compute.router import ComputeRouter
+
+__all__ = ["Circuit", "ProviderHealth"]
+
+PROBE_S = 120.0
 
 
 class ProviderHealth:
-    def __init__(self, *, cooldown_s: float) -> None:
-        self._cooldown_s = cooldown_s
-        self._until: dict[str, float] = {}
-        self._lock = threading.Lock()
+    def __init__(self, router: ComputeRouter) -> None:
+        self._router = router
+        self.store = HealthStore(router.store.engine)
 
-    def available(self, provider: str, *, now: float) -> bool:
-        with self._lock:
-            return self._until.get(provider, 0.0) <= now
+    def available(self, provider: str, *, now: float, region: str = "") -> bool:
+        """May a new session be tried on ``provider`` now? Claims the probe when one is due."""
+        return self.store.claim_probe(
+            provider, region, owner=self._router.owner, now=now, probe_s=PROBE_S
+        )
 
-    def failed(self, provider: str, *, now: float) -> None:
-        with self._lock:
-            self._until[provider] = now + self._cooldown_s
+    def failed(
+        self,
+        provider: str,
+        *,
+        now: float,
+        region: str = "",
+        retry_after_s: float | None = None,
+        error: str = "",
+    ) -> Circuit:
+        settings = self._router.settings
+        return self.store.failed(
+            provider,
+            region,
+            now=now,
+            base_s=settings.provider_cooldown_s,
+            max_s=max(settings.provider_cooldown_max_s, settings.provider_cooldown_s),
+            retry_after_s=retry_after_s,
+            error=error,
+        )
 
-    def succeeded(self, provider: str) -> None:
-        with self._lock:
-            self._until.pop(provider, None)
+    def succeeded(self, provider: str, *, region: str = "") -> None:
+        self.store.succeeded(provider, region, now=self._router.clock.now())
 
     def cooling(self, *, now: float) -> dict[str, float]:
-        """Providers cooling down, with the time they will be tried again."""
-        with self._lock:
-            return {p: t for p, t in self._until.items() if t > now}
+        """Providers whose circuit is open now, with the time they may be tried again."""
+        return {
+            c.provider: c.open_until
+            for c in self.store.all()
+            if c.state == "open" and c.open_until > now
+        }
+
+    def circuits(self) -> list[Circuit]:
+        """Every circuit that is not closed (closed circuits keep no row)."""
+        return self.store.all()

@@ -17,17 +17,20 @@ change is a compare-and-set that only one caller can win.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 
+from computerouter.compute.gates import Gates
 from computerouter.compute.health import ProviderHealth
+from computerouter.compute.liveness import Keepalive
 from computerouter.compute.owner import current_owner, owner_alive
 from computerouter.compute.reconciler import converge_abandoned
 from computerouter.compute.runs import RunLease, hold_run
+from computerouter.compute.runtime_switch import SWITCHABLE_STATES, switch_runtime
 from computerouter.config import Settings
 from computerouter.domain.clock import Clock, SystemClock
 from computerouter.domain.ids import new_session_id
+from computerouter.domain.instances import Instance, InstanceState
 from computerouter.domain.session import SessionRecord
 from computerouter.domain.states import SessionState, require_transition
 from computerouter.domain.values import Resources, SessionKey
@@ -38,9 +41,11 @@ from computerouter.errors import (
     InputError,
     ProviderError,
     ProviderUnavailable,
+    SessionDataKept,
     SessionUnavailable,
     StaleState,
 )
+from computerouter.faults import failpoint
 from computerouter.ledger.gate import CreditGate
 from computerouter.providers.base import InstanceSpec, Provider
 from computerouter.runtimes.base import Runtime
@@ -69,12 +74,18 @@ class ComputeRouter:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.owner = owner or current_owner()
-        self.health = ProviderHealth(cooldown_s=settings.provider_cooldown_s)
         # Holds credit before each run and bills it after (the ledger); None: no billing.
         self.credit_gate = credit_gate
-        # Callers in this process queue per key instead of polling the database.
-        self._key_locks: dict[SessionKey, threading.Lock] = {}
+        # Callers in this process queue per key instead of polling the database; an entry
+        # lives only while someone holds or waits for it.
+        self._key_locks: dict[SessionKey, tuple[threading.Lock, int]] = {}
         self._key_locks_guard = threading.Lock()
+        # Heartbeats this process's runs and renews its leases while it works.
+        self.keepalive = Keepalive(self)
+        # The kill switch and per-user caps, checked before anything is provisioned.
+        self.gates = Gates(self)
+        # One circuit per provider and region, shared through the store.
+        self.health = ProviderHealth(self)
 
     # -- the main entry point ---------------------------------------------------------------
 
@@ -94,6 +105,10 @@ class ComputeRouter:
         ``provider`` is one name, or candidates in order: a new session is created on the first
         that is not cooling down and can create it, failing over down the list (a live session
         is sticky: it stays where it is).
+
+        ``runtime`` names the runtime the caller needs; a live session running another one is
+        switched to it, keeping its workspace (see :mod:`.runtime_switch`). Without it, a new
+        session starts ``settings.default_runtime`` and a live one is used as it is.
         """
         if provider is None:
             names: tuple[str, ...] = (self.settings.default_provider,)
@@ -105,6 +120,7 @@ class ComputeRouter:
             raise InputError("no candidate provider given")
         for name in names:
             self.provider(name)
+        names = self.gates.admit(key.user_id, names)
         runtime_name = runtime or self.settings.default_runtime
         self.runtime(runtime_name)
         with self._key_lock(key):
@@ -112,6 +128,7 @@ class ComputeRouter:
                 key,
                 providers=names,
                 runtime_name=runtime_name,
+                runtime_required=runtime is not None,
                 resources=resources or Resources(),
                 region=region,
                 agent_id=agent_id,
@@ -124,22 +141,33 @@ class ComputeRouter:
         *,
         providers: tuple[str, ...],
         runtime_name: str,
+        runtime_required: bool,
         resources: Resources,
         region: str,
         agent_id: str,
         run_id: str,
     ) -> SessionRecord:
-        deadline = time.monotonic() + self.settings.wait_timeout_s
+        deadline = self.clock.now() + self.settings.wait_timeout_s
         pause = 0.002
         while True:
             record = self.store.sessions.find_live(key)
+            if record is not None:
+                self.gates.require_provider(record.provider)  # live sessions are sticky
             try:
                 if record is None:
+                    self._refuse_if_data_kept(key)
                     made = self._create_with_failover(
                         key, providers, runtime_name, resources, region, agent_id, run_id
                     )
                     if made is not None:
                         return made
+                elif (
+                    runtime_required
+                    and record.runtime != runtime_name
+                    and record.state in SWITCHABLE_STATES
+                ):
+                    switch_runtime(self, record, runtime_name)
+                    continue
                 elif record.state is S.RUNNING:
                     now = self.clock.now()
                     self.store.sessions.touch(record.id, now=now, agent_id=agent_id, run_id=run_id)
@@ -158,12 +186,12 @@ class ComputeRouter:
                     continue
             except StaleState:
                 pass  # someone else moved the session first; look again
-            if time.monotonic() > deadline:
+            if self.clock.now() > deadline:
                 state = "none" if record is None else record.state.value
                 raise SessionUnavailable(
                     f"timed out waiting for session of {key} (last seen: {state})"
                 )
-            time.sleep(pause)
+            self.clock.sleep(pause)
             pause = min(pause * 2, 0.05)
 
     def _create_with_failover(
@@ -176,32 +204,78 @@ class ComputeRouter:
         agent_id: str,
         run_id: str,
     ) -> SessionRecord | None:
-        """Create on the first provider that can; ``None`` if another caller got the key first."""
+        """Create on the first provider that can; ``None`` if another caller got the key first.
+
+        Candidates whose circuit is open are skipped; if every one is, the one whose cool-down
+        ends first is tried anyway (never every provider ejected at once).
+        """
         history: list[FailoverAttempt] = []
+        skipped: list[str] = []
         for name in providers:
-            now = self.clock.now()
-            if len(providers) > 1 and not self.health.available(name, now=now):
+            if not self.health.available(name, now=self.clock.now(), region=region):
+                skipped.append(name)
                 history.append(
                     FailoverAttempt(
                         provider=name, error_code="cooling_down", message="failed recently"
                     )
                 )
                 continue
-            created = self._insert(key, name, runtime_name, resources, region, agent_id, run_id)
-            if created is None:
-                return None
-            try:
-                session = self._provision(created)
-            except SessionUnavailable as exc:
-                self.health.failed(name, now=self.clock.now())
-                history.extend(exc.failover_history)
-                continue
-            self.health.succeeded(name)
-            return session
+            done, made = self._attempt(
+                key, name, runtime_name, resources, region, agent_id, run_id, history
+            )
+            if done:
+                return made
+        if skipped and len(skipped) == len(providers):
+            reopens = {c.provider: c.open_until for c in self.health.circuits()}
+            soonest = min(skipped, key=lambda n: reopens.get(n, 0.0))
+            done, made = self._attempt(
+                key, soonest, runtime_name, resources, region, agent_id, run_id, history
+            )
+            if done:
+                return made
         tried = ", ".join(f"{a.provider} ({a.message})" for a in history)
         raise SessionUnavailable(
             f"no provider could create a session for {key}: {tried}", failover_history=history
         )
+
+    def _attempt(
+        self,
+        key: SessionKey,
+        name: str,
+        runtime_name: str,
+        resources: Resources,
+        region: str,
+        agent_id: str,
+        run_id: str,
+        history: list[FailoverAttempt],
+    ) -> tuple[bool, SessionRecord | None]:
+        """One create on ``name``: ``(True, session)``, ``(True, None)`` when another caller
+        took the key first, or ``(False, None)`` when it failed and fail-over goes on."""
+        created = self._insert(key, name, runtime_name, resources, region, agent_id, run_id)
+        if created is None:
+            return True, None
+        failpoint("create.inserted")
+        try:
+            session = self._provision(created)
+        except SessionUnavailable as exc:
+            history.extend(exc.failover_history)
+            if not exc.retryable:
+                # Bad input, isolation missing, ...: another provider would not help, and
+                # this one is not unhealthy for it.
+                raise SessionUnavailable(
+                    str(exc), failover_history=history, retryable=False
+                ) from exc.__cause__
+            cause = exc.__cause__
+            self.health.failed(
+                name,
+                now=self.clock.now(),
+                region=region,
+                retry_after_s=cause.retry_after_s if isinstance(cause, ProviderError) else None,
+                error=str(cause or exc),
+            )
+            return False, None
+        self.health.succeeded(name, region=region)
+        return True, session
 
     def _insert(
         self,
@@ -233,19 +307,29 @@ class ComputeRouter:
             state_changed_at=now,
             last_active_at=now,
         )
-        return record if self.store.sessions.insert_provisioning(record) else None
+        inserted = self.store.sessions.insert_provisioning(
+            record, max_live_per_user=self.settings.max_live_sessions_per_user
+        )
+        return record if inserted else None
 
     def _provision(self, record: SessionRecord) -> SessionRecord:
         provider = self.provider(record.provider)
         try:
-            instance = provider.create(self.instance_spec(record))
+            with self.keepalive.lease(record.id):
+                instance = provider.create(self.instance_spec(record))
         except ComputeRouterError as exc:
             self._fail(record, S.PROVISIONING, exc)
             raise SessionUnavailable(
                 f"could not create a session for {record.key}: {exc}",
                 failover_history=[
-                    FailoverAttempt(provider=record.provider, error_code=exc.code, message=str(exc))
+                    FailoverAttempt(
+                        provider=record.provider,
+                        error_code=exc.code,
+                        message=str(exc),
+                        retryable=exc.retryable,
+                    )
                 ],
+                retryable=exc.retryable,
             ) from exc
         return self._settle(
             record,
@@ -261,20 +345,29 @@ class ComputeRouter:
         )
 
     def _revive(self, record: SessionRecord) -> SessionRecord:
-        """Thaw a suspended session or restore an archived one. Raises StaleState if beaten."""
+        """Thaw a suspended session or restore an archived one. Raises StaleState if beaten.
+
+        A restore is write-ahead: the provider keeps the archive it restored from until the
+        session is recorded running here; only then is the archive released. A crash at any
+        step leaves either the archive or the recorded, running workspace (see the reconciler).
+        """
         origin = record.state
+        step = "resume" if origin is S.SUSPENDED else "restore"
         claimed = self._claim(record, S.RESUMING, reason=f"resume from {origin.value}")
+        failpoint(f"{step}.claimed")
         provider = self.provider(record.provider)
         assert claimed.instance_id is not None
         try:
-            if origin is S.SUSPENDED:
-                instance = provider.resume(claimed.instance_id)
-            else:
-                instance = provider.restore(claimed.instance_id, self.instance_spec(claimed))
+            with self.keepalive.lease(claimed.id):
+                if origin is S.SUSPENDED:
+                    instance = provider.resume(claimed.instance_id)
+                else:
+                    instance = provider.restore(claimed.instance_id, self.instance_spec(claimed))
         except ComputeRouterError as exc:
             self._rollback(claimed, S.RESUMING, origin, exc)
             raise SessionUnavailable(f"could not resume session {record.id}: {exc}") from exc
-        return self._settle(
+        failpoint(f"{step}.provider_done")
+        running = self._settle(
             claimed,
             S.RESUMING,
             S.RUNNING,
@@ -282,6 +375,21 @@ class ComputeRouter:
                 endpoint=instance.endpoint, release_lease=True, touch=True, reason="resumed"
             ),
         )
+        if origin is S.ARCHIVED:
+            failpoint("restore.recorded")
+            self.release_archive(running)
+        return running
+
+    def release_archive(self, record: SessionRecord) -> bool:
+        """Let the provider drop the archive a recorded, running session was restored from.
+        Best effort: what fails here is retried by the reconciler."""
+        if record.instance_id is None:
+            return False
+        try:
+            self.provider(record.provider).release_archive(record.instance_id)
+        except ComputeRouterError:
+            return False
+        return True
 
     # -- operator actions --------------------------------------------------------------------
 
@@ -296,12 +404,14 @@ class ComputeRouter:
             raise ProviderUnavailable("cannot suspend sessions", provider=provider.name)
         claimed = self._claim(record, S.SUSPENDING, reason=reason)
         self._refuse_if_busy(claimed, S.RUNNING, "suspend")
+        failpoint("suspend.claimed")
         assert claimed.instance_id is not None
         try:
             provider.suspend(claimed.instance_id)
         except ComputeRouterError:
             self._rollback(claimed, S.SUSPENDING, S.RUNNING, None)
             raise
+        failpoint("suspend.provider_done")
         return self._settle(
             claimed, S.SUSPENDING, S.SUSPENDED, Transition(release_lease=True, reason=reason)
         )
@@ -322,17 +432,43 @@ class ComputeRouter:
         origin = record.state
         claimed = self._claim(record, S.ARCHIVING, reason=reason)
         self._refuse_if_busy(claimed, origin, "archive")
+        failpoint("archive.claimed")
         assert claimed.instance_id is not None
         try:
-            provider.archive(claimed.instance_id)
+            with self.keepalive.lease(claimed.id):
+                provider.archive(claimed.instance_id)
         except ComputeRouterError:
             self._rollback(claimed, S.ARCHIVING, origin, None)
             raise
+        failpoint("archive.provider_done")
         return self._settle(
             claimed,
             S.ARCHIVING,
             S.ARCHIVED,
             Transition(release_lease=True, clear_endpoint=True, reason=reason),
+        )
+
+    def recover(self, session_id: str) -> SessionRecord:
+        """Bring a failed session whose workspace the provider still keeps as an archive back
+        to ``archived``, so the next run restores it (memory included)."""
+        record = self.get(session_id)
+        require_transition(record.state, S.ARCHIVED, session_id=session_id)
+        if self._kept_archive(record) is None:
+            raise Conflict(
+                f"session {session_id} keeps no archive; nothing to recover (destroy it instead)"
+            )
+        live = self.store.sessions.find_live(record.key)
+        if live is not None:
+            raise Conflict(
+                f"sandbox {record.sandbox_id} of {record.user_id} already has a live session "
+                f"({live.id}); destroy it first to recover {session_id}"
+            )
+        return self.store.sessions.transition(
+            session_id,
+            expected=S.FAILED,
+            target=S.ARCHIVED,
+            now=self.clock.now(),
+            changes=Transition(release_lease=True, clear_endpoint=True, reason="recovered"),
         )
 
     def destroy(self, session_id: str, *, reason: str = "operator") -> SessionRecord:
@@ -361,8 +497,10 @@ class ComputeRouter:
         runtime: str | None = None,
         resources: Resources | None = None,
         region: str = "",
+        on_cancel: Callable[[str], None] | None = None,
     ) -> AbstractContextManager[RunLease]:
-        """Ensure a session and hold it busy for one run (see :func:`.runs.hold_run`)."""
+        """Ensure a session and hold it busy for one run (see :func:`.runs.hold_run`).
+        ``on_cancel(reason)`` is called if the run is asked to stop (``pause --now``)."""
         return hold_run(
             self,
             key,
@@ -372,6 +510,7 @@ class ComputeRouter:
             runtime=runtime,
             resources=resources,
             region=region,
+            on_cancel=on_cancel,
         )
 
     # -- helpers ------------------------------------------------------------------------------
@@ -474,6 +613,27 @@ class ComputeRouter:
             self._fail(record, S.DESTROYING, exc)
             raise
 
+    def _kept_archive(self, record: SessionRecord) -> Instance | None:
+        """The archived instance a failed session still holds, if its provider keeps one."""
+        if record.instance_id is None:
+            return None
+        try:
+            instance = self.provider(record.provider).get(record.instance_id)
+        except ComputeRouterError:
+            return None
+        if instance is None or instance.state is not InstanceState.ARCHIVED:
+            return None
+        return instance
+
+    def _refuse_if_data_kept(self, key: SessionKey) -> None:
+        """Never start a sandbox over silently while its last session's memory is kept."""
+        failed = self.store.sessions.list(
+            user_id=key.user_id, sandbox_id=key.sandbox_id, states=[S.FAILED]
+        )
+        for record in reversed(failed):
+            if self._kept_archive(record) is not None:
+                raise SessionDataKept(session_id=record.id, key=str(key), error=record.error or "")
+
     def _refuse_if_busy(self, claimed: SessionRecord, origin: SessionState, action: str) -> None:
         """Called after claiming the session, so a run that began meanwhile is seen."""
         in_flight = self.store.runs.in_flight(claimed.id)
@@ -487,6 +647,15 @@ class ComputeRouter:
     @contextmanager
     def _key_lock(self, key: SessionKey) -> Iterator[None]:
         with self._key_locks_guard:
-            lock = self._key_locks.setdefault(key, threading.Lock())
-        with lock:
-            yield
+            lock, users = self._key_locks.get(key, (threading.Lock(), 0))
+            self._key_locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._key_locks_guard:
+                lock, users = self._key_locks[key]
+                if users == 1:
+                    del self._key_locks[key]
+                else:
+                    self._key_locks[key] = (lock, users - 1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,6 +27,8 @@ class RunLease:
     session: SessionRecord
     run_id: str
     outcome: str = RunState.COMPLETED
+    cancel_requested_at: float | None = None
+    """Set when the run was asked to cancel (a ``pause --now``): it ends, and is billed, there."""
 
 
 @contextmanager
@@ -40,25 +42,24 @@ def hold_run(
     runtime: str | None = None,
     resources: Resources | None = None,
     region: str = "",
+    on_cancel: Callable[[str], None] | None = None,
 ) -> Iterator[RunLease]:
     """Ensure a session and hold it busy for one run.
 
     Yields a :class:`RunLease`; set its ``outcome`` if the run failed or was cancelled
     without raising.
 
-    While the run is open the reaper will not suspend or archive the session; when it
-    closes, the idle clock restarts. The run is recorded before the session's state is
-    read back, and suspend/archive read runs after claiming the session, so a run and a
-    suspend racing each other always see one another.
+    While the run is open the reaper will not suspend or archive the session, and the
+    router's keepalive marks it alive (a replica that dies stops doing so, and its runs are
+    ended after ``run_stale_after_s``); when it closes, the idle clock restarts. The run is
+    recorded before the session's state is read back, and suspend/archive read runs after
+    claiming the session, so a run and a suspend racing each other always see one another.
 
     With a ``credit_gate``, credit is held before any session is touched (a refusal raises
     :class:`~computerouter.errors.InsufficientCredit`), and the run is billed once it ends.
     """
+    _admit(router, key, run_id=run_id, agent_id=agent_id, provider=provider)
     gate = router.credit_gate
-    if gate is not None:
-        gate.reserve(
-            user_id=key.user_id, sandbox_id=key.sandbox_id, agent_id=agent_id, run_id=run_id
-        )
     try:
         while True:
             session = router.ensure_session(
@@ -90,26 +91,66 @@ def hold_run(
             # Suspended between ensure and begin: let go and ensure again.
             router.store.runs.release(run_id)
     except BaseException:
+        router.gates.release_run(run_id)
         if gate is not None:
             gate.release(run_id)
         raise
     cpu_before = _cpu_seconds(router, current) if gate is not None else None
     lease = RunLease(session=current, run_id=run_id)
+
+    def cancelled(reason: str, at: float) -> None:
+        lease.cancel_requested_at = at
+        if on_cancel is not None:
+            on_cancel(reason)
+
     outcome = RunState.FAILED
     try:
-        yield lease
+        with router.keepalive.run(run_id, cancelled):
+            yield lease
         outcome = lease.outcome
     except (KeyboardInterrupt, GeneratorExit):
         outcome = RunState.CANCELLED
         raise
     finally:
         end = router.clock.now()
+        if lease.cancel_requested_at is not None and outcome == RunState.CANCELLED:
+            end = min(end, lease.cancel_requested_at)  # metering stops at the flip
         router.store.runs.end(run_id, state=outcome, now=end)
+        router.gates.release_run(run_id)
         router.store.sessions.touch(session.id, now=end)
         if gate is not None:
             cpu_after = _cpu_seconds(router, current)
             used = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
             gate.settle(run_id, cpu_seconds=used)
+
+
+def _admit(
+    router: ComputeRouter,
+    key: SessionKey,
+    *,
+    run_id: str,
+    agent_id: str,
+    provider: str | Sequence[str] | None,
+) -> None:
+    """Gates first, nothing touched yet: the kill switch, then the user's run permit, then
+    credit. Each refusal leaves nothing behind."""
+    if provider is None:
+        names: tuple[str, ...] = (router.settings.default_provider,)
+    else:
+        names = (provider,) if isinstance(provider, str) else tuple(provider)
+    router.gates.admit(key.user_id, names)
+    live = router.store.sessions.find_live(key)
+    if live is not None:
+        router.gates.require_provider(live.provider)
+    router.gates.reserve_run(run_id=run_id, user_id=key.user_id)
+    try:
+        if router.credit_gate is not None:
+            router.credit_gate.reserve(
+                user_id=key.user_id, sandbox_id=key.sandbox_id, agent_id=agent_id, run_id=run_id
+            )
+    except BaseException:
+        router.gates.release_run(run_id)
+        raise
 
 
 def _cpu_seconds(router: ComputeRouter, record: SessionRecord) -> float | None:

@@ -13,7 +13,14 @@ class Clock(Protocol):
         """Seconds since the epoch."""
         ...
 
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time (waits and deadlines use the same clock)."""
+        ...
+
 
 class SystemClock:
     def now(self) -> float:
         return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)

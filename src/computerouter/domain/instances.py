@@ -39,6 +39,9 @@ class Instance:
     labels: Labels
     endpoint: Endpoint | None = None
     region: str = ""
+    archive_retained: bool = False
+    """An archive is still kept beside a live workspace: the copy a restore started from,
+    held until the restored session is recorded running (``Provider.release_archive``)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

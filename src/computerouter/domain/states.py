@@ -43,7 +43,8 @@ class SessionState(enum.StrEnum):
     DESTROYED = "destroyed"
     """Gone for good. Terminal. Kept as history; no longer holds the (user, sandbox) slot."""
     FAILED = "failed"
-    """Something broke beyond automatic repair. Holds no slot; the reaper destroys what is left."""
+    """Something broke beyond automatic repair. Holds no slot. Whatever workspace it had is
+    kept as an archive (never deleted but by ``destroy``); ``recover`` makes it ``archived``."""
 
 
 S = SessionState
@@ -52,13 +53,15 @@ TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
     S.PROVISIONING: frozenset({S.RUNNING, S.FAILED, S.DESTROYING}),
     S.RUNNING: frozenset({S.SUSPENDING, S.ARCHIVING, S.DESTROYING, S.FAILED}),
     # A suspend, archive or resume that the provider refuses rolls back to where it started.
-    S.SUSPENDING: frozenset({S.SUSPENDED, S.RUNNING, S.DESTROYING, S.FAILED}),
+    # An interrupted suspend whose processes are gone is archived by whoever finds it.
+    S.SUSPENDING: frozenset({S.SUSPENDED, S.RUNNING, S.ARCHIVED, S.DESTROYING, S.FAILED}),
     S.SUSPENDED: frozenset({S.RESUMING, S.ARCHIVING, S.DESTROYING, S.FAILED}),
     S.ARCHIVING: frozenset({S.ARCHIVED, S.RUNNING, S.SUSPENDED, S.DESTROYING, S.FAILED}),
     S.ARCHIVED: frozenset({S.RESUMING, S.DESTROYING, S.FAILED}),
     S.RESUMING: frozenset({S.RUNNING, S.SUSPENDED, S.ARCHIVED, S.DESTROYING, S.FAILED}),
     S.DESTROYING: frozenset({S.DESTROYED, S.FAILED}),
-    S.FAILED: frozenset({S.DESTROYING, S.DESTROYED}),
+    # A failed session whose workspace is kept as an archive can be recovered by an operator.
+    S.FAILED: frozenset({S.DESTROYING, S.DESTROYED, S.ARCHIVED}),
     S.DESTROYED: frozenset(),
 }
 

@@ -156,3 +156,6 @@ class LaunchSpec:
     egress: tuple[EgressRoute, ...] = ()
     health_path: str = "/health"
     start_timeout_s: float = 30.0
+    log_files: tuple[str, ...] = ()
+    """Log files the runtime writes, as paths relative to the workspace (``.hermes/logs/
+    gateway.log``); a provider serves them beside the session's own output."""

@@ -16,16 +16,28 @@ Contract (every provider passes ``tests/contract``):
 - ``list()`` reports every instance the provider holds for this router, including partly made
   ones, with their labels, so a restarted control plane can adopt or reap them.
 - ``suspend`` / ``resume`` / ``archive`` / ``restore`` are offered when ``capabilities`` says so.
+- Data moves write-ahead, and each of these calls is safe to repeat after a crash at any point:
+  ``archive`` makes the new copy complete and durable before it removes the old one, and
+  finishes or undoes whatever an interrupted archive or restore left (a half-restored
+  workspace is discarded, the archive it came from kept). ``restore`` keeps the archive it
+  started from; the caller records the restored session running and only then calls
+  ``release_archive``, which never removes the only copy of a workspace.
+- ``logs(id, lines=N)`` yields the last ``N`` lines of each log the instance keeps: the output
+  of its processes (source ``session``) first, then each of the runtime's ``log_files``. With
+  ``follow`` it goes on yielding lines as they are written until the caller stops iterating
+  (or the instance is destroyed). An archived instance raises
+  :class:`~computerouter.errors.LogsArchived`, saying where its logs are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from computerouter.domain.egress import EgressMeter, EgressTurn
 from computerouter.domain.instances import ExecResult, Instance, InstanceUsage
+from computerouter.domain.logs import LogLine
 from computerouter.domain.values import Labels, LaunchSpec, Resources
 
 __all__ = ["Capabilities", "EgressControl", "InstanceSpec", "Provider"]
@@ -76,6 +88,11 @@ class Provider(Protocol):
 
     def restore(self, instance_id: str, spec: InstanceSpec) -> Instance: ...
 
+    def release_archive(self, instance_id: str) -> None:
+        """The restored instance is recorded running: the archive it came from may go.
+        A no-op where the vendor keeps archives itself, or when none is retained."""
+        ...
+
     def destroy(self, instance_id: str) -> None: ...
 
     def usage(self, instance_id: str) -> InstanceUsage: ...
@@ -83,6 +100,10 @@ class Provider(Protocol):
     def exec(
         self, instance_id: str, argv: Sequence[str], *, timeout_s: float = 30.0
     ) -> ExecResult: ...
+
+    def logs(
+        self, instance_id: str, *, lines: int = 100, follow: bool = False
+    ) -> Iterator[LogLine]: ...
 
 
 @runtime_checkable

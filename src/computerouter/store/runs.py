@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -59,6 +61,15 @@ class RunStore:
             conn.execute(
                 runs.update()
                 .where(runs.c.run_id == run_id, runs.c.state == RunState.RUNNING)
+                .values(heartbeat_at=now)
+            )
+
+    def heartbeat_many(self, run_ids: Sequence[str], *, now: float) -> None:
+        """Mark several runs in flight alive in one statement (the keepalive's beat)."""
+        with translate_store_errors(), self._engine.begin() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.run_id.in_(list(run_ids)), runs.c.state == RunState.RUNNING)
                 .values(heartbeat_at=now)
             )
 

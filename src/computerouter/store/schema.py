@@ -26,6 +26,10 @@ __all__ = [
     "ledger_runs",
     "ledger_usage",
     "metadata",
+    "pause_events",
+    "pauses",
+    "provider_health",
+    "run_permits",
     "runs",
     "sandbox_settings",
     "session_transitions",
@@ -106,8 +110,61 @@ runs = Table(
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
     Column("ended_at", Float),
+    # A pause --now (or an operator) asks the run's control plane to cancel it (0005).
+    Column("cancel_reason", Text),
+    Column("cancel_requested_at", Float),
     Index("ix_runs_session_id_state", "session_id", "state"),
     Index("ix_runs_session_id_started_at", "session_id", "started_at"),
+)
+
+# -- gates (migration 0005) --------------------------------------------------------------------
+
+pauses = Table(
+    "pauses",
+    metadata,
+    Column("scope", String(160), primary_key=True),
+    Column("mode", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+pause_events = Table(
+    "pause_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", String(160), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("mode", String(16)),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+run_permits = Table(
+    "run_permits",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("owner", String(255)),
+    Column("created_at", Float, nullable=False),
+    Index("ix_run_permits_user_id", "user_id"),
+)
+
+# One circuit per (provider, region), shared by every replica (migration 0006).
+provider_health = Table(
+    "provider_health",
+    metadata,
+    Column("provider", String(64), primary_key=True),
+    Column("region", String(64), primary_key=True, server_default=""),
+    Column("state", String(16), nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("cooldown_s", Float, nullable=False),
+    Column("open_until", Float, nullable=False, server_default="0"),
+    Column("probe_owner", String(255)),
+    Column("probe_until", Float),
+    Column("last_error", Text),
+    Column("updated_at", Float, nullable=False),
 )
 
 sandbox_settings = Table(

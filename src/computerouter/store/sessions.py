@@ -12,14 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from computerouter.domain.session import SessionRecord
 from computerouter.domain.states import LIVE_STATES, SessionState, require_transition
 from computerouter.domain.values import Endpoint, Resources, SessionKey
-from computerouter.errors import SessionNotFound, StaleState
+from computerouter.errors import CapReached, Conflict, SessionNotFound, StaleState
 from computerouter.store.errors import translate_store_errors
+from computerouter.store.gates import lock_user
 from computerouter.store.schema import session_transitions, sessions
 
 __all__ = ["SessionStore", "Transition", "TransitionRow"]
@@ -85,11 +87,15 @@ class SessionStore:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def insert_provisioning(self, record: SessionRecord, *, reason: str = "ensure") -> bool:
+    def insert_provisioning(
+        self, record: SessionRecord, *, reason: str = "ensure", max_live_per_user: int = 0
+    ) -> bool:
         """Insert a new session in ``provisioning``; ``False`` if the key already has a live one.
 
         The partial unique index on live ``(user_id, sandbox_id)`` makes this the single-flight
         point: of N concurrent callers exactly one insert succeeds, in one process or many.
+        With ``max_live_per_user``, the user's live sessions are counted in the same
+        transaction, serialised on the user, and :class:`CapReached` is raised at the cap.
         """
         assert record.state is SessionState.PROVISIONING
         values = {
@@ -116,11 +122,27 @@ class SessionStore:
         with translate_store_errors():
             try:
                 with self._engine.begin() as conn:
+                    if max_live_per_user:
+                        self._check_live_cap(conn, record.user_id, max_live_per_user)
                     conn.execute(sessions.insert().values(**values))
                     self._log(conn, record.id, None, record.state, record.created_at, reason)
             except IntegrityError:
                 return False
         return True
+
+    @staticmethod
+    def _check_live_cap(conn: Connection, user_id: str, cap: int) -> None:
+        lock_user(conn, user_id)
+        live = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(sessions)
+            .where(
+                sessions.c.user_id == user_id,
+                sessions.c.state.in_([s.value for s in LIVE_STATES]),
+            )
+        ).scalar_one()
+        if live >= cap:
+            raise CapReached(user_id=user_id, what="live sessions", cap=cap)
 
     def transition(
         self,
@@ -158,16 +180,42 @@ class SessionStore:
         if changes.touch:
             values["last_active_at"] = now
         with translate_store_errors(), self._engine.begin() as conn:
-            result = conn.execute(
-                sessions.update()
-                .where(sessions.c.id == session_id, sessions.c.state == expected.value)
-                .values(**values)
-            )
+            try:
+                result = conn.execute(
+                    sessions.update()
+                    .where(sessions.c.id == session_id, sessions.c.state == expected.value)
+                    .values(**values)
+                )
+            except IntegrityError:
+                # Only a move back into a live state can break the one-live-session-per-key rule.
+                raise Conflict(
+                    f"session {session_id} cannot become {target.value}: its sandbox already "
+                    "has a live session"
+                ) from None
             if result.rowcount != 1:
                 if self._get(conn, session_id) is None:
                     raise SessionNotFound(session_id)
                 raise StaleState(session_id=session_id, expected=expected.value)
             self._log(conn, session_id, expected, target, now, changes.reason)
+            row = self._get(conn, session_id)
+        assert row is not None
+        return row
+
+    def set_runtime(
+        self, session_id: str, *, expected: SessionState, runtime: str, now: float
+    ) -> SessionRecord:
+        """Record the runtime a session starts the next time it starts (an archived session,
+        before it is restored): compare-and-set on its state, :class:`StaleState` if it moved."""
+        with translate_store_errors(), self._engine.begin() as conn:
+            result = conn.execute(
+                sessions.update()
+                .where(sessions.c.id == session_id, sessions.c.state == expected.value)
+                .values(runtime=runtime, version=sessions.c.version + 1, updated_at=now)
+            )
+            if result.rowcount != 1:
+                if self._get(conn, session_id) is None:
+                    raise SessionNotFound(session_id)
+                raise StaleState(session_id=session_id, expected=expected.value)
             row = self._get(conn, session_id)
         assert row is not None
         return row

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 import httpx
 
 from computerouter.domain.instances import ExecResult, Instance, InstanceState, InstanceUsage
+from computerouter.domain.logs import SESSION_LOG, LogLine
 from computerouter.domain.values import Endpoint, LaunchSpec
-from computerouter.errors import InstanceNotFound, ProviderError, RuntimeFailure
+from computerouter.errors import (
+    InputError,
+    InstanceNotFound,
+    LogsArchived,
+    ProviderError,
+    RuntimeFailure,
+)
 from computerouter.providers.base import Capabilities, InstanceSpec
 
 __all__ = ["FakeClock", "FakeProvider", "FakeRuntime"]
@@ -32,12 +39,18 @@ class FakeClock:
         with self._lock:
             self._now += seconds
 
+    def sleep(self, seconds: float) -> None:
+        """Really wait (other threads make progress meanwhile), and move this clock as far."""
+        time.sleep(seconds)
+        self.advance(seconds)
+
 
 @dataclass(kw_only=True, slots=True)
 class _FakeInstance:
     instance: Instance
     workspace: dict[str, bytes]
     cpu_seconds: float = 0.0
+    log: list[LogLine] = field(default_factory=list)
 
 
 class FakeProvider:
@@ -61,6 +74,7 @@ class FakeProvider:
         self.calls: list[tuple[str, str]] = []
         self.fail_next: dict[str, ProviderError] = {}
         self.before_create: Callable[[InstanceSpec], None] | None = None
+        self._logged = threading.Condition(self._lock)
 
     @property
     def name(self) -> str:
@@ -88,6 +102,8 @@ class FakeProvider:
             if state is InstanceState.RUNNING and endpoint is None:
                 endpoint = Endpoint(kind="unix", address=f"/fake/{instance_id}.sock")
             found.instance = replace(found.instance, state=state, endpoint=endpoint)
+            found.log.append(LogLine(source=SESSION_LOG, text=f"instance {state.value}"))
+            self._logged.notify_all()
             return found.instance
 
     def create(self, spec: InstanceSpec) -> Instance:
@@ -110,7 +126,11 @@ class FakeProvider:
                 endpoint=Endpoint(kind="unix", address=f"/fake/{instance_id}.sock"),
                 region=spec.region,
             )
-            self._instances[instance_id] = _FakeInstance(instance=instance, workspace={})
+            self._instances[instance_id] = _FakeInstance(
+                instance=instance,
+                workspace={},
+                log=[LogLine(source=SESSION_LOG, text=f"started runtime {spec.launch.runtime}")],
+            )
             return instance
 
     def get(self, instance_id: str) -> Instance | None:
@@ -135,18 +155,35 @@ class FakeProvider:
     def archive(self, instance_id: str) -> Instance:
         self.calls.append(("archive", instance_id))
         self._fail("archive")
-        return self._set(instance_id, InstanceState.ARCHIVED)
+        self._set(instance_id, InstanceState.ARCHIVED)
+        return self._retain(instance_id, False)
 
     def restore(self, instance_id: str, spec: InstanceSpec) -> Instance:
+        """Like ``local``: the archive is retained until :meth:`release_archive`."""
         self.calls.append(("restore", instance_id))
         self._fail("restore")
-        return self._set(instance_id, InstanceState.RUNNING)
+        self._set(instance_id, InstanceState.RUNNING)
+        return self._retain(instance_id, True)
+
+    def release_archive(self, instance_id: str) -> None:
+        self.calls.append(("release_archive", instance_id))
+        with self._lock:
+            found = self._instances.get(instance_id)
+        if found is not None and found.instance.state is not InstanceState.ARCHIVED:
+            self._retain(instance_id, False)
+
+    def _retain(self, instance_id: str, retained: bool) -> Instance:
+        with self._lock:
+            found = self._require(instance_id)
+            found.instance = replace(found.instance, archive_retained=retained)
+            return found.instance
 
     def destroy(self, instance_id: str) -> None:
         self.calls.append(("destroy", instance_id))
         self._fail("destroy")
         with self._lock:
             self._instances.pop(instance_id, None)
+            self._logged.notify_all()
 
     def usage(self, instance_id: str) -> InstanceUsage:
         with self._lock:
@@ -155,7 +192,45 @@ class FakeProvider:
     def exec(self, instance_id: str, argv: Sequence[str], *, timeout_s: float = 30.0) -> ExecResult:
         raise ProviderError("exec is not supported", provider=self._name)
 
+    def logs(
+        self, instance_id: str, *, lines: int = 100, follow: bool = False
+    ) -> Iterator[LogLine]:
+        if lines < 0:
+            raise InputError(f"lines must be zero or more, not {lines}")
+        with self._lock:
+            found = self._require(instance_id)
+            if found.instance.state is InstanceState.ARCHIVED:
+                raise LogsArchived(
+                    instance_id=instance_id, location=f"the {self._name} archive of {instance_id}"
+                )
+            tail = found.log[len(found.log) - lines :] if lines else []
+            seen = len(found.log)
+        return self._follow(instance_id, tail, seen) if follow else iter(tail)
+
+    def _follow(self, instance_id: str, tail: Sequence[LogLine], seen: int) -> Iterator[LogLine]:
+        yield from tail
+        while True:
+            with self._lock:
+                found = self._instances.get(instance_id)
+                while found is not None and len(found.log) == seen:
+                    self._logged.wait(timeout=1.0)
+                    found = self._instances.get(instance_id)
+                if found is None:
+                    return  # destroyed
+                new, seen = found.log[seen:], len(found.log)
+            yield from new
+
     # -- test helpers -------------------------------------------------------------------------
+
+    def put(self, instance_id: str, state: InstanceState) -> None:
+        """Put an instance in ``state`` behind the router's back (what a crash leaves)."""
+        self._set(instance_id, state)
+
+    def write_log(self, instance_id: str, text: str, *, source: str = SESSION_LOG) -> None:
+        """Append a line to an instance's log, as its runtime would."""
+        with self._lock:
+            self._require(instance_id).log.append(LogLine(source=source, text=text))
+            self._logged.notify_all()
 
     def vanish(self, instance_id: str) -> None:
         """Make an instance disappear behind the router's back (a host died, say)."""

@@ -14,6 +14,7 @@ from dataclasses import replace
 from computerouter.domain.instances import Instance, InstanceState
 from computerouter.domain.values import LaunchSpec
 from computerouter.errors import ProviderError
+from computerouter.faults import failpoint
 from computerouter.providers.base import InstanceSpec
 from computerouter.providers.local.errors import PROVIDER
 from computerouter.providers.local.health import RESUME_TIMEOUT_S, health_status, wait_healthy
@@ -47,6 +48,7 @@ def make(
     paths = layout.paths(instance_id)
     paths.dir.mkdir(parents=True, exist_ok=True)
     paths.dir.chmod(0o700)
+    failpoint("local.create.dir_made")
     record = InstanceRecord(
         instance_id=instance_id,
         idempotency_key=spec.idempotency_key,
@@ -57,6 +59,7 @@ def make(
         sandbox=layout.host.sandbox.value,
         runtime=spec.launch.runtime,
         health_path=spec.launch.health_path,
+        log_files=spec.launch.log_files,
     )
 
     def commit(uid: int) -> None:
@@ -71,6 +74,7 @@ def make(
         record = replace(record, uid=uid)
         fresh_workspace(paths, layout.switch_uid(record))
         start_instance(layout, record, spec.launch, fs=fs)
+        failpoint("local.create.started")
     except BaseException:
         with contextlib.suppress(Exception):
             teardown(layout, instance_id)

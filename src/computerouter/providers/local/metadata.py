@@ -190,6 +190,8 @@ class InstanceRecord:
     created_at: float = field(default_factory=time.time)
     cpu_seconds_before: float = 0.0
     """CPU used by earlier incarnations (before an archive), so usage stays cumulative."""
+    log_files: tuple[str, ...] = ()
+    """The runtime's log files, relative to the workspace (``LaunchSpec.log_files``)."""
 
     def with_state(self, state: RecordedState) -> InstanceRecord:
         return replace(self, state=state)
@@ -212,6 +214,7 @@ class InstanceRecord:
                 "health_path": self.health_path,
                 "created_at": self.created_at,
                 "cpu_seconds_before": self.cpu_seconds_before,
+                "log_files": list(self.log_files),
             },
             indent=2,
             sort_keys=True,
@@ -235,15 +238,27 @@ class InstanceRecord:
             health_path=str(raw.get("health_path", "/health")),
             created_at=float(raw["created_at"]),
             cpu_seconds_before=float(raw.get("cpu_seconds_before", 0.0)),
+            log_files=tuple(str(f) for f in raw.get("log_files", ())),
         )
 
 
 def write_record(paths: InstancePaths, record: InstanceRecord) -> None:
-    """Replace the record atomically: a reader sees the old or the new one, never a torn file."""
+    """Replace the record atomically and durably: a reader sees the old or the new one, never a
+    torn file, and a record that names the archive as the authoritative copy is on disk before
+    the workspace is removed on its word."""
     paths.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = paths.record.with_name(f".instance.json.{os.getpid()}.tmp")
-    tmp.write_text(record.to_json())
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(record.to_json())
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, paths.record)
+    # The rename itself must survive a power loss before data is removed on its word.
+    dir_fd = os.open(paths.dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def read_record(paths: InstancePaths) -> InstanceRecord | None:

@@ -84,6 +84,8 @@ def observe(layout: Layout, instance_id: str) -> Instance | None:
         state=state,
         labels=record.labels if record else _UNKNOWN_LABELS,
         endpoint=Endpoint(kind="unix", address=str(paths.socket)) if serving else None,
+        archive_retained=facts.archive
+        and state in (InstanceState.RUNNING, InstanceState.SUSPENDED, InstanceState.STOPPED),
     )
 
 

@@ -15,19 +15,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from computerouter.domain.egress import EgressMeter, EgressTurn
 from computerouter.domain.instances import ExecResult, Instance, InstanceState, InstanceUsage
+from computerouter.domain.logs import LogLine
 from computerouter.errors import (
     InputError,
     InstanceNotFound,
     IsolationUnavailable,
+    LogsArchived,
     ProviderError,
     RuntimeFailure,
 )
+from computerouter.faults import failpoint
 from computerouter.providers.base import Capabilities, InstanceSpec
 from computerouter.providers.egress.control import control_name, meter, push_turn
 from computerouter.providers.local.archive import find_archive, pack, unpack
@@ -46,7 +49,9 @@ from computerouter.providers.local.host import LocalHost, probe
 from computerouter.providers.local.launch import log_tail
 from computerouter.providers.local.layout import Layout
 from computerouter.providers.local.locks import HeldLock, file_lock
+from computerouter.providers.local.logs import read_logs
 from computerouter.providers.local.metadata import (
+    InstancePaths,
     RecordedState,
     check_instance_id,
     instance_id_for,
@@ -65,7 +70,7 @@ from computerouter.providers.local.observe import (
     require_record,
 )
 from computerouter.providers.local.sandbox import SandboxMode, egress_socket_name
-from computerouter.providers.local.teardown import remove_session_files, teardown
+from computerouter.providers.local.teardown import discard_archives, remove_session_files, teardown
 
 __all__ = ["Footprint", "LocalProvider"]
 
@@ -258,14 +263,24 @@ class LocalProvider:
             return recorded_instance(self._layout, record, InstanceState.RUNNING)
 
     def archive(self, instance_id: str) -> Instance:
+        """Make the instance archived, keeping its newest data; safe to call again after a crash.
+
+        Write-ahead: the workspace is packed (into ``.part``, fsynced, renamed over any older
+        archive), then the record says ``archived`` (fsynced), and only then are the processes
+        and the workspace removed. Whichever copy the record names is the authoritative one: the
+        workspace until the archive is recorded, the archive from then on (and during a restore,
+        until the restored instance is recorded running). An interrupted restore is rolled back
+        here: its half-made workspace is discarded, the archive it came from is kept.
+        """
         self._known(instance_id)
         with translate("archive", instance_id), self._lock(instance_id):
             record = require_record(self._layout, instance_id)
             paths = self._layout.paths(instance_id)
             tree = self._layout.tree(instance_id)
-            if record.state is RecordedState.ARCHIVED and find_archive(paths.archive_stem):
-                return require_observed(self._layout, instance_id)
-            if paths.workspace.is_dir():
+            archive_is_truth = record.state in (RecordedState.ARCHIVED, RecordedState.RESTORING)
+            if archive_is_truth and find_archive(paths.archive_stem) is not None:
+                pass  # finish an archive that stopped short, or undo a restore that did
+            elif not archive_is_truth and paths.workspace.is_dir():
                 # Pack a frozen tree (a consistent snapshot), and kill it only once the
                 # archive is safe: a failed pack leaves the session as it was.
                 thaw_after = bool(tree.pids()) and not tree.frozen()
@@ -280,20 +295,27 @@ class LocalProvider:
                         if thaw_after:
                             tree.thaw()
                     raise
-            elif find_archive(paths.archive_stem) is None:
+                failpoint("local.archive.packed")
+            else:
                 raise ProviderError(
-                    f"cannot archive {instance_id}: its workspace is gone", provider=PROVIDER
+                    f"cannot archive {instance_id}: neither its workspace nor an archive is there",
+                    provider=PROVIDER,
                 )
+            # From here on the archive is the authoritative copy.
+            counted = record.state is RecordedState.ARCHIVED
+            cpu = record.cpu_seconds_before + (0.0 if counted else tree.cpu_seconds())
+            archived = replace(record, state=RecordedState.ARCHIVED, cpu_seconds_before=cpu)
+            write_record(paths, archived)
+            failpoint("local.archive.recorded")
             tree.kill()
-            cpu = record.cpu_seconds_before + tree.cpu_seconds()
             tree.remove()
             remove_session_files(paths)
             rmtree(paths.workspace)
-            archived = replace(record, state=RecordedState.ARCHIVED, cpu_seconds_before=cpu)
-            write_record(paths, archived)
             return require_observed(self._layout, instance_id)
 
     def restore(self, instance_id: str, spec: InstanceSpec) -> Instance:
+        """Start the instance again from its archive; the archive stays until
+        :meth:`release_archive` (the caller has recorded the restored instance running)."""
         self._known(instance_id)
         with translate("restore", instance_id):
             self._require_isolation()
@@ -301,16 +323,24 @@ class LocalProvider:
                 record = require_record(self._layout, instance_id)
                 paths = self._layout.paths(instance_id)
                 tree = self._layout.tree(instance_id)
+                if record.state not in (RecordedState.ARCHIVED, RecordedState.RESTORING):
+                    # The workspace is authoritative: a retried restore that had finished.
+                    if tree.pids() and self._answers(paths, record.health_path):
+                        return require_observed(self._layout, instance_id)
+                    raise ProviderError(
+                        f"{instance_id} is not archived (it is {record.state.value})",
+                        provider=PROVIDER,
+                    )
+                if (
+                    record.state is RecordedState.RESTORING
+                    and tree.pids()
+                    and self._answers(paths, record.health_path)
+                ):
+                    # Retried after the runtime had started but before that was recorded.
+                    write_record(paths, record.with_state(RecordedState.RUNNING))
+                    return require_observed(self._layout, instance_id)
                 archive = find_archive(paths.archive_stem)
                 if archive is None:
-                    if record.state in (RecordedState.RUNNING, RecordedState.RESTORING) and (
-                        tree.pids()
-                        and health_status(str(paths.socket), record.health_path, timeout_s=2.0)
-                        == 200
-                    ):
-                        # A retried restore whose first attempt got this far.
-                        write_record(paths, record.with_state(RecordedState.RUNNING))
-                        return require_observed(self._layout, instance_id)
                     raise ProviderError(
                         f"{instance_id} has no archive to restore", provider=PROVIDER
                     )
@@ -320,8 +350,10 @@ class LocalProvider:
                     resources=spec.resources,
                     runtime=spec.launch.runtime,
                     health_path=spec.launch.health_path,
+                    log_files=spec.launch.log_files,
                 )
                 write_record(paths, restoring)
+                failpoint("local.restore.recorded")
                 try:
                     # Leftovers of an earlier restore that crashed halfway.
                     tree.kill()
@@ -329,6 +361,7 @@ class LocalProvider:
                     rmtree(paths.workspace)
                     fresh_workspace(paths, self._layout.switch_uid(record))
                     unpack(archive, paths.workspace, self._layout.host.tools)
+                    failpoint("local.restore.unpacked")
                     own_workspace(paths, self._layout.switch_uid(record))
                     start_instance(self._layout, restoring, spec.launch, fs=self._fs)
                 except BaseException:
@@ -339,9 +372,23 @@ class LocalProvider:
                         rmtree(paths.workspace)
                         write_record(paths, record.with_state(RecordedState.ARCHIVED))
                     raise
-                archive.unlink()
+                failpoint("local.restore.started")
                 write_record(paths, restoring.with_state(RecordedState.RUNNING))
                 return require_observed(self._layout, instance_id)
+
+    def release_archive(self, instance_id: str) -> None:
+        """Remove the archive a restore started from, once the workspace is authoritative
+        again; never the only copy (an archived or restoring instance keeps it)."""
+        if not check_instance_id(instance_id):
+            return
+        with translate("release archive", instance_id), self._lock(instance_id):
+            record = read_record(self._layout.paths(instance_id))
+            paths = self._layout.paths(instance_id)
+            if record is None or not paths.workspace.is_dir():
+                return
+            if record.state in (RecordedState.ARCHIVED, RecordedState.RESTORING):
+                return
+            discard_archives(paths)
 
     def destroy(self, instance_id: str) -> None:
         if not check_instance_id(instance_id):
@@ -386,6 +433,27 @@ class LocalProvider:
                 timeout_s=timeout_s,
             )
 
+    def logs(
+        self, instance_id: str, *, lines: int = 100, follow: bool = False
+    ) -> Iterator[LogLine]:
+        """``session.log`` (the whole tree's stdout and stderr), then the runtime's log files
+        in the workspace; see :mod:`.logs`. Reads only, without the instance's lock."""
+        self._known(instance_id)
+        if lines < 0:
+            raise InputError(f"lines must be zero or more, not {lines}")
+        with translate("logs", instance_id):
+            paths = self._layout.paths(instance_id)
+            record = read_record(paths)
+            if record is None and not paths.dir.exists():
+                raise InstanceNotFound(provider=PROVIDER, instance_id=instance_id)
+            if record is not None and record.state is RecordedState.ARCHIVED:
+                archive = find_archive(paths.archive_stem)
+                raise LogsArchived(
+                    instance_id=instance_id,
+                    location=str(archive or paths.archive_stem) + f" (and {paths.log})",
+                )
+        return read_logs(self._layout, instance_id, record, lines=lines, follow=follow)
+
     # -- internals ---------------------------------------------------------------------------
 
     def _known(self, instance_id: str) -> None:
@@ -394,6 +462,9 @@ class LocalProvider:
 
     def _lock(self, instance_id: str) -> contextlib.AbstractContextManager[HeldLock]:
         return file_lock(self._layout.paths(instance_id).lock)
+
+    def _answers(self, paths: InstancePaths, health_path: str) -> bool:
+        return health_status(str(paths.socket), health_path, timeout_s=2.0) == 200
 
     def _require_isolation(self) -> None:
         if self._layout.host.isolated:

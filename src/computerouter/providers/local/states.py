@@ -37,16 +37,20 @@ def instance_state(facts: LocalFacts) -> InstanceState:
     if recorded is RecordedState.DESTROYING:
         return InstanceState.UNKNOWN
     if recorded is RecordedState.RESTORING:
+        # The archive is authoritative until the restored runtime is recorded running.
         if facts.alive:
             return InstanceState.CREATING
         return InstanceState.ARCHIVED if facts.archive else InstanceState.UNKNOWN
+    if recorded is RecordedState.ARCHIVED:
+        # Recorded only once the archive is complete: processes or a workspace still here are
+        # leftovers of an archive that stopped short of cleaning up (``archive`` finishes it).
+        return InstanceState.ARCHIVED if facts.archive else InstanceState.UNKNOWN
     if facts.alive:
         # Whatever was recorded, live processes are running or frozen; an archive that
-        # crashed before stopping the tree left it serving.
+        # crashed before it was recorded left the tree serving.
         return InstanceState.SUSPENDED if facts.frozen else InstanceState.RUNNING
     if facts.workspace:
-        # No process but the workspace is still authoritative (host restart, killed tree,
-        # or an archive interrupted before the workspace was removed).
+        # No process but the workspace is still authoritative (host restart, killed tree).
         return InstanceState.STOPPED
     if facts.archive:
         return InstanceState.ARCHIVED

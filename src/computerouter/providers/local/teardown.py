@@ -13,7 +13,7 @@ from computerouter.providers.local.fsutil import rmtree
 from computerouter.providers.local.layout import Layout
 from computerouter.providers.local.metadata import InstancePaths
 
-__all__ = ["remove_session_files", "teardown"]
+__all__ = ["discard_archives", "remove_session_files", "teardown"]
 
 
 def teardown(layout: Layout, instance_id: str) -> None:
@@ -23,13 +23,18 @@ def teardown(layout: Layout, instance_id: str) -> None:
     tree.kill()
     tree.remove()
     remove_session_files(paths)
+    discard_archives(paths)
+    rmtree(paths.dir)
+
+
+def discard_archives(paths: InstancePaths) -> None:
+    """Remove the instance's archive(s) and any half-written ``.part`` file."""
     archive = find_archive(paths.archive_stem)
     while archive is not None:
         archive.unlink()
         archive = find_archive(paths.archive_stem)
-    for leftover in paths.archive_stem.parent.glob(f"{instance_id}.tar.*.part"):
+    for leftover in paths.archive_stem.parent.glob(f"{paths.instance_id}.tar.*.part"):
         leftover.unlink()
-    rmtree(paths.dir)
 
 
 def remove_session_files(paths: InstancePaths) -> None:

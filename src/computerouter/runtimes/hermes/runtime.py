@@ -34,6 +34,9 @@ __all__ = ["HermesRuntime", "ModelEndpoint"]
 HERMES_PORT = 8642
 EGRESS_PORT = 18080
 HERMES_HOME = "/workspace/.hermes"
+HERMES_LOGS = ".hermes/logs"
+"""Where Hermes writes its logs, relative to the workspace."""
+HERMES_LOG_NAMES = ("gateway.log", "agent.log", "errors.log")
 # Hermes wants a non-placeholder model key; the real one is added outside the session.
 SANDBOX_MODEL_KEY = "sk-egress-bridge-supplies-the-real-key"
 # The path Hermes calls inside the session; the relay maps it to the endpoint's own path.
@@ -138,6 +141,7 @@ class HermesRuntime:
             ),
             health_path="/health",
             start_timeout_s=90.0,
+            log_files=tuple(f"{HERMES_LOGS}/{name}" for name in HERMES_LOG_NAMES),
         )
 
     def _model_headers(self) -> tuple[tuple[str, str], ...]:

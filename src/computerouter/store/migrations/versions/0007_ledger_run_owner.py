@@ -2,7 +2,7 @@
 so the repair pass can give back the hold of a run whose process died before the run began, and
 ``ledger_runs.ceiling`` (what the run held when it began), the most its entries may add up to.
 
-Revision ID: 0005
+Revision ID: 0007
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,168 @@
+"""Provider health rows: one circuit per (provider, region), shared by every replica.
+
+Each change is one transaction that reads the row under the write lock (``BEGIN IMMEDIATE`` on
+SQLite, ``FOR UPDATE`` on PostgreSQL) and writes the next state, so concurrent replicas agree:
+exactly one of them wins the half-open probe, and a failure seen anywhere opens the circuit
+everywhere.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from computerouter.store.errors import translate_store_errors
+from computerouter.store.schema import provider_health
+
+__all__ = ["Circuit", "HealthStore"]
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Circuit:
+    provider: str
+    region: str
+    state: str
+    """``closed`` (serving), ``open`` (skipped until ``open_until``), ``half_open`` (one probe
+    in flight, by ``probe_owner``)."""
+    failures: int
+    cooldown_s: float
+    open_until: float
+    probe_owner: str | None
+    probe_until: float | None
+    last_error: str | None
+    updated_at: float
+
+
+def _circuit(row: sa.RowMapping) -> Circuit:
+    return Circuit(
+        provider=row["provider"],
+        region=row["region"],
+        state=row["state"],
+        failures=row["failures"],
+        cooldown_s=row["cooldown_s"],
+        open_until=row["open_until"],
+        probe_owner=row["probe_owner"],
+        probe_until=row["probe_until"],
+        last_error=row["last_error"],
+        updated_at=row["updated_at"],
+    )
+
+
+class HealthStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def get(self, provider: str, region: str = "") -> Circuit | None:
+        with translate_store_errors(), self._engine.connect() as conn:
+            return self._get(conn, provider, region, lock=False)
+
+    def all(self) -> builtins.list[Circuit]:
+        query = provider_health.select().order_by(
+            provider_health.c.provider, provider_health.c.region
+        )
+        with translate_store_errors(), self._engine.connect() as conn:
+            return [_circuit(row) for row in conn.execute(query).mappings()]
+
+    def claim_probe(
+        self, provider: str, region: str, *, owner: str, now: float, probe_s: float
+    ) -> bool:
+        """An open circuit past its cool-down, or a half-open one whose prober went quiet,
+        becomes half-open with ``owner`` as its one prober. True if ``owner`` holds the probe."""
+        with translate_store_errors(), self._engine.begin() as conn:
+            found = self._get(conn, provider, region, lock=True)
+            if found is None or found.state == CLOSED:
+                return True
+            if found.state == HALF_OPEN and found.probe_owner == owner:
+                return True
+            expired = found.state == OPEN and now >= found.open_until
+            abandoned = found.state == HALF_OPEN and (found.probe_until or 0.0) < now
+            if not (expired or abandoned):
+                return False
+            self._write(
+                conn,
+                found,
+                state=HALF_OPEN,
+                probe_owner=owner,
+                probe_until=now + probe_s,
+                updated_at=now,
+            )
+            return True
+
+    def failed(
+        self,
+        provider: str,
+        region: str,
+        *,
+        now: float,
+        base_s: float,
+        max_s: float,
+        retry_after_s: float | None,
+        error: str,
+    ) -> Circuit:
+        """Open the circuit: for ``base_s`` the first time, twice as long after a failed
+        probe (at most ``max_s``), and never shorter than the vendor's Retry-After."""
+        with translate_store_errors(), self._engine.begin() as conn:
+            found = self._get(conn, provider, region, lock=True)
+            if found is None or found.state == CLOSED:
+                cooldown = base_s
+            elif found.state == HALF_OPEN:
+                cooldown = min(found.cooldown_s * 2, max_s)
+            else:  # open already: another caller's failure; keep the longer of the two
+                cooldown = found.cooldown_s
+            until = now + max(cooldown, retry_after_s or 0.0)
+            if found is not None and found.state == OPEN:
+                until = max(until, found.open_until)
+            values = {
+                "state": OPEN,
+                "failures": (0 if found is None else found.failures) + 1,
+                "cooldown_s": cooldown,
+                "open_until": until,
+                "probe_owner": None,
+                "probe_until": None,
+                "last_error": error[:500],
+                "updated_at": now,
+            }
+            if found is None:
+                conn.execute(
+                    provider_health.insert().values(provider=provider, region=region, **values)
+                )
+            else:
+                self._write(conn, found, **values)
+            row = self._get(conn, provider, region, lock=False)
+        assert row is not None
+        return row
+
+    def succeeded(self, provider: str, region: str, *, now: float) -> None:
+        """Close the circuit (a probe or any call got through)."""
+        with translate_store_errors(), self._engine.begin() as conn:
+            conn.execute(
+                provider_health.delete().where(
+                    provider_health.c.provider == provider, provider_health.c.region == region
+                )
+            )
+
+    @staticmethod
+    def _get(conn: Connection, provider: str, region: str, *, lock: bool) -> Circuit | None:
+        query = provider_health.select().where(
+            provider_health.c.provider == provider, provider_health.c.region == region
+        )
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).mappings().first()
+        return None if row is None else _circuit(row)
+
+    @staticmethod
+    def _write(conn: Connection, found: Circuit, **values: object) -> None:
+        conn.execute(
+            provider_health.update()
+            .where(
+                provider_health.c.provider == found.provider,
+                provider_health.c.region == found.region,
+            )
+            .values(**values)
+        )

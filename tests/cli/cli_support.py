@@ -1,0 +1,31 @@
+"""Running the real command line in a subprocess, its output piped (not a terminal)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from computerouter.store import Store, open_store
+
+__all__ = ["cli", "store_of"]
+
+
+def cli(home: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env.pop("COLUMNS", None)
+    env["COMPUTEROUTER_HOME"] = str(home)
+    env["COMPUTEROUTER_BILLING"] = "true"
+    return subprocess.run(
+        [sys.executable, "-m", "computerouter", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def store_of(home: Path) -> Store:
+    return open_store(f"sqlite:///{home / 'computerouter.db'}")
