@@ -22,12 +22,20 @@ def make_settings(home: Path, database_url: str = "") -> Settings:
     )
 
 
-def budget_prices(*, run_reserve: int = 100_000, floor: int = 0) -> PriceTable:
+def budget_prices(
+    *, run_reserve: int = 100_000, floor: int = 0, run_max: int | None = None
+) -> PriceTable:
+    """Default prices with a budget; without ``run_max`` every run holds exactly
+    ``run_reserve``."""
     base = default_prices()
     return PriceTable(
         compute=base.compute,
         models=base.models,
-        budget=BudgetPolicy(run_reserve=run_reserve, floor=floor),
+        budget=BudgetPolicy(
+            run_reserve=run_reserve,
+            floor=floor,
+            run_max=run_reserve if run_max is None else run_max,
+        ),
     )
 
 

@@ -31,7 +31,7 @@ def test_a_run_ends_with_exactly_two_rows_priced_from_the_table(
     with router.open_run(KEY, run_id="run_a", agent_id="support", resources=resources) as lease:
         clock.advance(90)
         ledger.record_usage("run_a", model="hermes", input_tokens=12_000, output_tokens=3_000)
-        assert ledger.account("alice").reserved == ledger.prices.budget.run_reserve
+        assert ledger.account("alice").reserved == ledger.prices.budget.hold_for(10_000_000)
         session = lease.session
     bill = ledger.run_bill("run_a")
     assert bill.token is not None

@@ -57,7 +57,7 @@ def test_sigkill_between_the_two_writes_then_repair(db_url: str, tmp_path: Path)
     assert token is not None
     assert token.amount > 0
     # The token charge is spent out of the hold; the rest stays held until the run is settled.
-    assert ledger.account("alice").reserved == ledger.prices.budget.run_reserve - token.amount
+    assert ledger.account("alice").reserved == ledger.ceiling("run_k") - token.amount
     store.close()
 
     # A restarted control plane: fresh connections, its repair pass finds what is missing.

@@ -13,7 +13,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 
-from computerouter.compute.router import ComputeRouter
+from computerouter.agents.spend import CREDIT, RunSpend
+from computerouter.compute.router import ComputeRouter, RunLease
 from computerouter.compute.routing import candidates
 from computerouter.domain.agents import (
     VENDOR_BACKENDS,
@@ -22,6 +23,7 @@ from computerouter.domain.agents import (
     ModelSettings,
     validate_slug,
 )
+from computerouter.domain.egress import EgressMeter
 from computerouter.domain.events import (
     AgentEvent,
     ApprovalRequested,
@@ -34,7 +36,7 @@ from computerouter.domain.events import (
 )
 from computerouter.domain.ids import new_id, new_run_id
 from computerouter.domain.limits import INPUT_MAX_BYTES, PROMPT_MAX_BYTES, check_text
-from computerouter.domain.session import RunState
+from computerouter.domain.session import RunState, SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import SessionKey
 from computerouter.errors import ComputeRouterError, InputError
@@ -66,6 +68,8 @@ class AgentRun:
         self._cancelled = threading.Event()
         self._cancel_reason = ""
         self.outcome: str | None = None
+        self._reported: tuple[str, int, int] | None = None
+        self._spend_model = ""
 
     def respond_approval(self, choice: str) -> None:
         if self._turn is None:
@@ -123,53 +127,108 @@ class AgentRun:
                 )
                 return
             assert session.endpoint is not None
-            with client_for(session.endpoint, timeout_s=30.0) as client:
-                client.headers.update(runtime.headers(session.id))
-                request = TurnRequest(
-                    run_id=self.run_id,
-                    input=self.text,
-                    instructions=agent.prompt,
-                    conversation=f"{agent.id}",
-                )
-                try:
-                    self._turn = runtime.start_turn(client, request, context)
-                except ComputeRouterError as exc:
-                    lease.outcome = RunState.FAILED
-                    yield context.make(RunFailed, error=str(exc), code=exc.code)
-                    return
-                ended = False
-                try:
-                    for raw in self._turn.events():
-                        event = raw
-                        if isinstance(event, Usage):
-                            self._record_usage(event)
-                        if isinstance(event, RunFailed):
-                            lease.outcome = RunState.FAILED
-                        elif isinstance(event, RunCancelled):
-                            lease.outcome = RunState.CANCELLED
-                            if self._cancel_reason:
-                                event = replace(event, reason=self._cancel_reason)
-                        ended = isinstance(event, RunCompleted | RunFailed | RunCancelled)
-                        yield event
-                        if isinstance(event, ApprovalRequested) and self._cancelled.is_set():
-                            self._turn.respond_approval("deny")
-                finally:
-                    if not ended:
-                        # The caller stopped listening (or broke): stop the turn inside the
-                        # runtime too, so nothing keeps running (and spending) unobserved.
-                        self._turn.cancel()
+            spend = RunSpend(
+                compute=compute,
+                runtime=runtime,
+                session=session,
+                run_id=self.run_id,
+                stop=self._stop_for_credit,
+            )
+            try:
+                spend.start()
+            except ComputeRouterError as exc:
+                # The ledger still caps what the run is billed at its hold.
+                log.warning("run %s: the egress relay was not reconfigured: %s", self.run_id, exc)
+            try:
+                yield from self._turn_events(lease, session, runtime, context, spend)
+            finally:
+                self._bill_metered(spend.close())
             self.outcome = lease.outcome
 
-    def _record_usage(self, usage: Usage) -> None:
+    def _stop_for_credit(self) -> None:
+        if self._turn is not None:
+            self._turn.cancel()
+
+    def _bill_metered(self, meter: EgressMeter | None) -> None:
+        """Tokens the relay saw the endpoint report beyond what the runtime reported (a run
+        stopped part way reports none) are billed too."""
+        if meter is None:
+            return
+        model, reported_in, reported_out = self._reported or (self._spend_model, 0, 0)
+        if meter.input_tokens > reported_in or meter.output_tokens > reported_out:
+            self._record_usage(
+                model=model or "unknown",
+                input_tokens=max(meter.input_tokens, reported_in),
+                output_tokens=max(meter.output_tokens, reported_out),
+            )
+
+    def _turn_events(
+        self,
+        lease: RunLease,
+        session: SessionRecord,
+        runtime: AgentRuntime,
+        context: EventContext,
+        spend: RunSpend,
+    ) -> Iterator[AgentEvent]:
+        self._spend_model = spend.model
+        agent = self.agent
+        assert session.endpoint is not None
+        with client_for(session.endpoint, timeout_s=30.0) as client:
+            client.headers.update(runtime.headers(session.id))
+            request = TurnRequest(
+                run_id=self.run_id,
+                input=self.text,
+                instructions=agent.prompt,
+                conversation=f"{agent.id}",
+            )
+            try:
+                self._turn = runtime.start_turn(client, request, context)
+            except ComputeRouterError as exc:
+                lease.outcome = RunState.FAILED
+                yield context.make(RunFailed, error=str(exc), code=exc.code)
+                return
+            ended = False
+            try:
+                for raw in self._turn.events():
+                    event = raw
+                    if isinstance(event, Usage):
+                        self._reported = (
+                            event.model or "unknown",
+                            event.input_tokens,
+                            event.output_tokens,
+                        )
+                        self._record_usage(
+                            model=event.model or "unknown",
+                            input_tokens=event.input_tokens,
+                            output_tokens=event.output_tokens,
+                        )
+                    if isinstance(event, RunFailed | RunCancelled) and spend.exhausted():
+                        event = context.make(RunFailed, error=spend.credit_message(), code=CREDIT)
+                    elif isinstance(event, RunFailed):
+                        event = replace(event, error=event.error + spend.failure_note(event.error))
+                    if isinstance(event, RunFailed):
+                        lease.outcome = RunState.FAILED
+                    elif isinstance(event, RunCancelled):
+                        lease.outcome = RunState.CANCELLED
+                        if self._cancel_reason:
+                            event = replace(event, reason=self._cancel_reason)
+                    ended = isinstance(event, RunCompleted | RunFailed | RunCancelled)
+                    yield event
+                    if isinstance(event, ApprovalRequested) and self._cancelled.is_set():
+                        self._turn.respond_approval("deny")
+            finally:
+                if not ended:
+                    # The caller stopped listening (or broke): stop the turn inside the
+                    # runtime too, so nothing keeps running (and spending) unobserved.
+                    self._turn.cancel()
+
+    def _record_usage(self, *, model: str, input_tokens: int, output_tokens: int) -> None:
         gate = self._router.compute.credit_gate
         if gate is None:
             return
         try:
             gate.record_usage(
-                self.run_id,
-                model=usage.model or "unknown",
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
+                self.run_id, model=model, input_tokens=input_tokens, output_tokens=output_tokens
             )
         except ComputeRouterError as exc:
             # Billing trouble must not break the run; the repair pass settles what it can.

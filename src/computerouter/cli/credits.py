@@ -10,7 +10,8 @@ from rich.table import Table
 from computerouter.cli.agents import user_option
 from computerouter.cli.context import get_context
 from computerouter.cli.render import console, print_json
-from computerouter.ledger import Ledger, format_credits, open_ledger, parse_credits
+from computerouter.compute.factory import process_alive
+from computerouter.ledger import Ledger, dead_holds, format_credits, open_ledger, parse_credits
 
 __all__ = ["app", "ledger_for"]
 
@@ -22,7 +23,10 @@ UserOpt = Annotated[str, typer.Option("--user", help="User id (the account that 
 
 def ledger_for(ctx: typer.Context) -> Ledger:
     cli = get_context(ctx)
-    return open_ledger(cli.settings, cli.router.store)
+    gate = cli.router.credit_gate
+    if isinstance(gate, Ledger):
+        return gate
+    return open_ledger(cli.settings, cli.router.store, owner_alive=process_alive)
 
 
 @app.command("grant")
@@ -81,6 +85,7 @@ def show(ctx: typer.Context, user: UserOpt, as_json: JsonFlag = False) -> None:
                 "available_micro": account.available,
                 "balance_from_entries_micro": derived,
                 "run_reserve_micro": budget.run_reserve,
+                "run_max_micro": budget.run_max,
                 "floor_micro": budget.floor,
             }
         )
@@ -91,7 +96,10 @@ def show(ctx: typer.Context, user: UserOpt, as_json: JsonFlag = False) -> None:
     table.add_row("balance", format_credits(account.balance))
     table.add_row("held for runs in flight", format_credits(account.reserved))
     table.add_row("available", format_credits(account.available))
-    table.add_row("each run holds", format_credits(budget.run_reserve))
+    table.add_row(
+        "each run holds",
+        f"{format_credits(budget.run_reserve)} to {format_credits(budget.run_max)}",
+    )
     check = "[green]equal[/]" if derived == account.balance else "[red]DIFFERENT[/]"
     table.add_row("sum of entries", f"{format_credits(derived)} ({check})")
     console.print(table)
@@ -99,24 +107,42 @@ def show(ctx: typer.Context, user: UserOpt, as_json: JsonFlag = False) -> None:
 
 @app.command("audit")
 def audit(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Check every account's balance against the sum of its entries; exit 1 if any differ."""
+    """Check every account's balance against the sum of its entries, and every hold against a
+    live run; exit 1 if any differ or any hold has no live run (``compute reap`` repairs it)."""
     ledger = ledger_for(ctx)
     derived = ledger.ledger_store.balances_from_entries()
     accounts = ledger.ledger_store.accounts()
     wrong = [a for a in accounts if derived.get(a.account_id, 0) != a.balance]
     total = sum(a.balance for a in accounts)
+    dead = dead_holds(ledger, now=ledger.clock.now())
     if as_json:
         print_json(
             {
                 "accounts": len(accounts),
                 "mismatched": [a.account_id for a in wrong],
                 "sum_of_balances_micro": total,
+                "holds_without_live_run": [
+                    {
+                        "run_id": d.run.run_id,
+                        "user_id": d.run.user_id,
+                        "held_micro": d.run.hold,
+                        "why": d.fate.value,
+                    }
+                    for d in dead
+                ],
             }
         )
     else:
         console.print(
             f"{len(accounts)} accounts; {len(wrong)} differ from their entries; "
-            f"balances sum to {format_credits(total)} (must be 0)"
+            f"balances sum to {format_credits(total)} (must be 0); "
+            f"{len(dead)} holds without a live run"
         )
-    if wrong or total != 0:
+        for d in dead:
+            console.print(
+                f"  hold of run {d.run.run_id} ({d.run.user_id}, "
+                f"{format_credits(d.run.hold)} credits): {d.fate.value}; "
+                "`computerouter compute reap` gives it back"
+            )
+    if wrong or total != 0 or dead:
         raise typer.Exit(1)

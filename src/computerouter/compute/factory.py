@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+from computerouter.compute.owner import current_owner, owner_alive
 from computerouter.compute.router import ComputeRouter
 from computerouter.config import Settings
 from computerouter.errors import ConfigError
@@ -10,7 +13,7 @@ from computerouter.providers.registry import build_providers
 from computerouter.runtimes.registry import build_runtimes
 from computerouter.store import open_store
 
-__all__ = ["open_router"]
+__all__ = ["open_router", "process_alive"]
 
 
 def open_router(settings: Settings) -> ComputeRouter:
@@ -23,10 +26,22 @@ def open_router(settings: Settings) -> ComputeRouter:
             f"cannot create the data directory {str(settings.home)!r}: {exc}"
         ) from exc
     store = open_store(settings.effective_database_url)
+    owner = current_owner()
     return ComputeRouter(
         store=store,
         providers=build_providers(settings),
         runtimes=build_runtimes(settings),
         settings=settings,
-        credit_gate=open_ledger(settings, store) if settings.billing else None,
+        owner=owner,
+        credit_gate=(
+            open_ledger(settings, store, owner=owner, owner_alive=process_alive)
+            if settings.billing
+            else None
+        ),
     )
+
+
+def process_alive(owner: str) -> bool:
+    """Whether the process ``owner`` names (``host:pid:start``) still lives, as far as this
+    host can tell (an owner on another host counts as alive)."""
+    return owner_alive(owner, lease_expires_at=None, now=time.time())

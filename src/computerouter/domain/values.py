@@ -129,6 +129,11 @@ class EgressRoute:
     name: str
     upstream: str
     headers: tuple[tuple[str, str], ...] = ()
+    prefix: str = ""
+    """Path the session calls under (replaced by the upstream's path); '' = the upstream's."""
+    metered: bool = False
+    """Model calls are charged to the run in flight (see
+    :mod:`computerouter.domain.egress`); none is let out when no run holds credit."""
 
     def __repr__(self) -> str:  # never print the headers: they hold credentials
         return f"EgressRoute(name={self.name!r}, upstream={self.upstream!r}, headers=<redacted>)"

@@ -9,9 +9,12 @@ whatever a crash left out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from computerouter.config import Settings
 from computerouter.domain.clock import Clock
 from computerouter.ledger.gate import CreditGate
+from computerouter.ledger.holds import DeadHold, HoldFate, dead_holds
 from computerouter.ledger.ledger import Ledger, RunBill
 from computerouter.ledger.money import MICRO, format_credits, parse_credits
 from computerouter.ledger.prices import (
@@ -37,7 +40,9 @@ __all__ = [
     "ComputePrice",
     "ComputeRate",
     "CreditGate",
+    "DeadHold",
     "EntryKind",
+    "HoldFate",
     "Ledger",
     "LedgerEntry",
     "ModelPrice",
@@ -46,6 +51,7 @@ __all__ = [
     "RepairReport",
     "RunBill",
     "UsageLine",
+    "dead_holds",
     "default_prices",
     "format_credits",
     "load_prices",
@@ -57,6 +63,20 @@ __all__ = [
 ]
 
 
-def open_ledger(settings: Settings, store: Store, *, clock: Clock | None = None) -> Ledger:
-    """The ledger over ``store``, priced from the settings' price file (or the defaults)."""
-    return Ledger(store=store, prices=load_prices(prices_path(settings)), clock=clock)
+def open_ledger(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Clock | None = None,
+    owner: str | None = None,
+    owner_alive: Callable[[str], bool] | None = None,
+) -> Ledger:
+    """The ledger over ``store``, priced from the settings' price file (or the defaults);
+    ``owner``/``owner_alive``: see :class:`Ledger`."""
+    return Ledger(
+        store=store,
+        prices=load_prices(prices_path(settings)),
+        clock=clock,
+        owner=owner,
+        owner_alive=owner_alive,
+    )

@@ -2,10 +2,16 @@
 
 - :func:`meter` attributes a session's running time up to a moment: busy milliseconds are added
   to the runs in flight (they are billed when each run ends), idle milliseconds are billed to
-  the sandbox at once as an ``idle`` entry. The session's meter row is locked meanwhile and its
+  the sandbox at once as an ``idle`` entry (never more than the user has above the floor). The
+  session's meter row is locked meanwhile and its
   cursor only moves forward, so no millisecond is attributed twice.
 - :func:`bill_tokens` and :func:`bill_compute` write a run's two entries. Each is idempotent on
   ``(run_id, kind)``: called again, it returns the entry already written and changes nothing.
+
+A run's two entries together never exceed its ceiling (what it held when it began): an entry
+that would pass it is written capped, with a note, so no run can take a balance below the floor
+whatever its runtime reports. (The run is stopped at its hold long before, at the egress relay
+and by its spend watch; the cap is the last line.)
 
 Compute money is exact: each entry is ``floor((ms * rate + carry) / RATE_DENOMINATOR)`` and the
 remainder is carried on the session's meter to its next entry, so a session's compute and idle
@@ -78,6 +84,7 @@ def meter(
     if split.idle_ms:
         rate = prices.compute_price(session.provider, session.region).rate(session.resources)
         amount, carry = rate.charge(split.idle_ms, carry=carry)
+        amount, note = _within_floor(txn, session.user_id, amount, prices.budget.floor)
         txn.post(
             NewEntry(
                 key=f"idle:{session.id}:{cursor}",
@@ -93,7 +100,7 @@ def meter(
                 quantity_ms=split.idle_ms,
                 rate_per_ms=rate.per_ms,
                 at=until_ms / 1000,
-                note=f"idle running time in [{cursor}, {until_ms}) ms",
+                note=f"idle running time in [{cursor}, {until_ms}) ms{note}",
             )
         )
     after = MeterRow(
@@ -107,6 +114,16 @@ def meter(
     return after
 
 
+def _within_floor(txn: LedgerTxn, user_id: str, amount: int, floor: int) -> tuple[int, str]:
+    """An idle charge (no run holds credit for it) is capped at what the user has above the
+    floor, so idle time never takes a balance below it either; the rest is not charged."""
+    account = txn.account(user_account(user_id), lock=True)
+    room = 0 if account is None else max(0, account.available - floor)
+    if amount <= room:
+        return amount, ""
+    return room, f"; capped at the credit above the floor: {amount} micro-credits were due"
+
+
 def _ended(txn: LedgerTxn, run_id: str) -> RunRecord:
     run = txn.run(run_id)
     if run is None:
@@ -114,6 +131,18 @@ def _ended(txn: LedgerTxn, run_id: str) -> RunRecord:
     if run.state not in RunState.ENDED or run.ended_at is None:
         raise Conflict(f"run {run_id} is still {run.state}; it is billed when it ends")
     return run
+
+
+def _capped(txn: LedgerTxn, run_id: str, amount: int, other: EntryKind) -> tuple[int, str]:
+    """``amount``, or what is left of the run's ceiling after its ``other`` entry; and a note."""
+    run = txn.ledger_run(run_id, lock=True)
+    if run is None or run.ceiling is None:
+        return amount, ""
+    written = txn.run_entry(run_id, other)
+    room = max(0, run.ceiling - (0 if written is None else written.amount))
+    if amount <= room:
+        return amount, ""
+    return room, f"capped at the run's credit hold: {amount} micro-credits were due"
 
 
 def bill_tokens(txn: LedgerTxn, run_id: str, prices: PriceTable, *, now: float) -> LedgerEntry:
@@ -132,6 +161,7 @@ def bill_tokens(txn: LedgerTxn, run_id: str, prices: PriceTable, *, now: float) 
         output_tokens += row.output_tokens
     single = prices.model_price(usage[0].model) if len(usage) == 1 else None
     assert run.ended_at is not None
+    amount, note = _capped(txn, run_id, amount, EntryKind.COMPUTE)
     posted = txn.post(
         NewEntry(
             key=token_key(run_id),
@@ -150,6 +180,7 @@ def bill_tokens(txn: LedgerTxn, run_id: str, prices: PriceTable, *, now: float) 
             input_per_mtok=0 if single is None else single.input_per_mtok,
             output_per_mtok=0 if single is None else single.output_per_mtok,
             at=run.ended_at,
+            note=note,
         )
     )
     if posted is None:  # written by a concurrent replay between our check and our insert
@@ -178,6 +209,7 @@ def bill_compute(
     assert ledger_run is not None
     rate = prices.compute_price(session.provider, session.region).rate(session.resources)
     amount, carry = rate.charge(ledger_run.busy_ms, carry=after.carry)
+    amount, note = _capped(txn, run_id, amount, EntryKind.TOKEN)
     posted = txn.post(
         NewEntry(
             key=compute_key(run_id),
@@ -196,6 +228,7 @@ def bill_compute(
             rate_per_ms=rate.per_ms,
             cpu_ms=ledger_run.cpu_ms,
             at=run.ended_at,
+            note=note,
         )
     )
     if posted is None:

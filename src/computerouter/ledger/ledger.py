@@ -70,6 +70,10 @@ class Ledger:
 
     ``after_entry`` is a fault-injection seam for tests (called after each billing step of
     :meth:`settle_run`, with its entry); production passes nothing.
+
+    ``owner`` is recorded on each hold (the process holding it, ``host:pid:start``) and
+    ``owner_alive`` tells whether such a process still lives, so the repair pass can give back
+    the hold of a run whose process died before it began; without them only age tells.
     """
 
     def __init__(
@@ -79,12 +83,22 @@ class Ledger:
         prices: PriceTable,
         clock: Clock | None = None,
         after_entry: Callable[[LedgerEntry], None] | None = None,
+        owner: str | None = None,
+        owner_alive: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
         self.prices = prices
         self.clock = clock or SystemClock()
         self.ledger_store = LedgerStore(store.engine)
         self._after_entry = after_entry
+        self.owner = owner
+        self._owner_alive = owner_alive
+
+    def owner_alive(self, owner: str | None) -> bool | None:
+        """``True``/``False`` when it can be told whether ``owner`` lives; ``None`` when not."""
+        if self._owner_alive is None or not owner:
+            return None
+        return self._owner_alive(owner)
 
     # -- accounts -----------------------------------------------------------------------------
 
@@ -125,7 +139,8 @@ class Ledger:
     # -- the credit gate ----------------------------------------------------------------------
 
     def reserve(self, *, user_id: str, sandbox_id: str, agent_id: str, run_id: str) -> None:
-        """Hold the budget's ``run_reserve`` for the run, or raise :class:`InsufficientCredit`.
+        """Hold the run's budget (``min(available - floor, run_max)``, at least
+        ``run_reserve``), or raise :class:`InsufficientCredit`.
 
         Atomic against concurrent runs of the same user; a retry for the same ``run_id`` holds
         nothing more.
@@ -138,15 +153,22 @@ class Ledger:
             sandbox_id=sandbox_id,
             agent_id=agent_id,
             session_id=None,
-            hold=budget.run_reserve,
+            hold=budget.run_max,
             hold_state=HoldState.HELD,
             busy_ms=0,
             cpu_ms=None,
             created_at=now,
+            owner=self.owner,
         )
         account_id = user_account(user_id)
         with self.ledger_store.transaction() as txn:
-            held = txn.hold(run, account_id=account_id, floor=budget.floor, now=now)
+            held = txn.hold(
+                run,
+                account_id=account_id,
+                floor=budget.floor,
+                minimum=budget.run_reserve,
+                now=now,
+            )
         if held is False:
             current = self.account(user_id)
             raise InsufficientCredit(
@@ -154,6 +176,12 @@ class Ledger:
                 available=current.available,
                 required=budget.run_reserve + budget.floor,
             )
+
+    def ceiling(self, run_id: str) -> int | None:
+        """What the run held when it began, the most it can cost (``None``: no hold)."""
+        with self.ledger_store.reading() as txn:
+            run = txn.ledger_run(run_id)
+        return None if run is None else run.ceiling
 
     def release(self, run_id: str) -> None:
         """Give back a run's hold when the run never began (its session could not be had)."""

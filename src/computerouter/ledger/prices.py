@@ -6,8 +6,9 @@ the file is rounded on the way in; a float is refused. A missing file means the 
 defaults; a file only names what it changes::
 
     [budget]
-    run_reserve = 100_000      # held from the user's balance while a run is in flight
-    floor = 0                  # refuse a run when balance - holds - run_reserve < floor
+    run_reserve = 100_000      # the least a run holds: refused when it cannot hold this much
+    run_max = 2_000_000        # the most a run holds, and so the most one run can cost
+    floor = 0                  # what balance - holds may never go below
 
     [compute.local]            # provider "local"; starts from the built-in local price
     cpu_hour = 10_000          # per CPU-hour of the session's CPU limit
@@ -26,6 +27,15 @@ defaults; a file only names what it changes::
 Compute is billed for running time only, per millisecond, at the session's resource limits
 (what the provider reserves for it, not what it happens to use). See :class:`ComputeRate` for
 the exact arithmetic.
+
+A run holds ``min(available - floor, run_max)`` of its user's credit while it is in flight
+(``available`` = balance - holds of other runs in flight), and is refused up front when that is
+less than ``run_reserve``. The hold is the run's ceiling: its model calls are metered as they
+pass the session's egress relay (each call's worst case, request bytes as input tokens plus the
+``max_tokens`` it may produce, is charged before it goes out, capped to what is left; the real
+``usage`` after), its running time counts against the same hold, and the run is stopped with
+``run.failed`` code ``credit`` once the two reach it. Its two entries are never more than the
+hold, so no run can take a balance below the floor.
 """
 
 from __future__ import annotations
@@ -137,9 +147,18 @@ class ModelPrice:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BudgetPolicy:
     run_reserve: int = 100_000
-    """Held from the user's balance while a run is in flight (0.1 credit by default)."""
+    """The least a run holds (0.1 credit by default): a run is refused up front when its user's
+    available credit above the floor is less."""
+    run_max: int = 2_000_000
+    """The most a run holds (2 credits by default), and so the most one run can cost: its model
+    calls and its running time are stopped at its hold."""
     floor: int = 0
     """The lowest ``balance - holds`` a reservation may leave; below zero grants a credit line."""
+
+    def hold_for(self, available: int) -> int:
+        """What a run holds when its user has ``available`` (balance - holds); below
+        ``run_reserve`` the run is refused."""
+        return min(self.run_max, available - self.floor)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -195,6 +214,11 @@ def load_prices(path: Path) -> PriceTable:
     where = str(path)
     _only(raw, {"budget", "compute", "models"}, where)
     budget = _merge(base.budget, _table(raw, "budget", where), where + " [budget]")
+    if budget.run_max < budget.run_reserve:
+        raise ConfigError(
+            f"{where} [budget] run_max = {budget.run_max} is less than run_reserve = "
+            f"{budget.run_reserve}: a run must be able to hold at least its minimum"
+        )
     compute = dict(base.compute)
     for provider, raw_body in _table(raw, "compute", where).items():
         section = f"{where} [compute.{provider}]"

@@ -5,7 +5,9 @@ what happened, and writes what is missing:
   a crash before either, a run the reconciler ended as abandoned);
 - every session with running time not yet attributed is metered, so the idle tail before a
   suspend, an archive or a destroy is billed to its sandbox;
-- holds of runs that ended, or that never began, are given back.
+- holds of runs that ended are given back (by billing them), and so are holds of runs that
+  never began when the process that took them is gone, or, when that cannot be told (another
+  host), once they are ``stale_hold_after_s`` old (see :mod:`computerouter.ledger.holds`).
 
 Safe to run any number of times, from any number of control planes at once: every write it
 makes is idempotent. ``computerouter compute reap`` is where it belongs.
@@ -16,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from computerouter.errors import ComputeRouterError
+from computerouter.ledger.holds import dead_holds
 from computerouter.ledger.ledger import Ledger
 from computerouter.ledger.metering import to_ms
 
@@ -60,7 +63,10 @@ def repair(
             continue
         if before is None or after.metered_to_ms != before.metered_to_ms:
             report.sessions_metered.append(session_id)
-    for run in store.stale_holds(created_before=now - stale_hold_after_s):
+    for dead in dead_holds(ledger, now=now, stale_after_s=stale_hold_after_s):
+        if not dead.releasable:
+            continue
+        run = dead.run
         try:
             ledger.release(run.run_id)
             report.holds_released.append(run.run_id)

@@ -35,11 +35,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from computerouter.domain.egress import EgressMeter, EgressTurn
 from computerouter.domain.instances import ExecResult, Instance, InstanceUsage
 from computerouter.domain.logs import LogLine
 from computerouter.domain.values import Labels, LaunchSpec, Resources
 
-__all__ = ["Capabilities", "InstanceSpec", "Provider"]
+__all__ = ["Capabilities", "EgressControl", "InstanceSpec", "Provider"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -103,3 +104,16 @@ class Provider(Protocol):
     def logs(
         self, instance_id: str, *, lines: int = 100, follow: bool = False
     ) -> Iterator[LogLine]: ...
+
+
+@runtime_checkable
+class EgressControl(Protocol):
+    """A provider whose sessions' egress relays follow each turn (``local``): the current
+    endpoint, key and model, and the run's budget, pushed over a host-side channel the session
+    cannot reach; and what a run spent through them."""
+
+    def configure_egress(self, instance_id: str, route: str, turn: EgressTurn) -> None: ...
+
+    def egress_meter(
+        self, instance_id: str, route: str, run_id: str, *, end: bool = False
+    ) -> EgressMeter: ...

@@ -16,10 +16,18 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
+from computerouter.domain.egress import EgressTurn
 from computerouter.domain.events import AgentEvent
 from computerouter.domain.values import LaunchSpec
 
-__all__ = ["AgentRuntime", "EventContext", "Runtime", "TurnHandle", "TurnRequest"]
+__all__ = [
+    "AgentRuntime",
+    "EventContext",
+    "ModelEgress",
+    "Runtime",
+    "TurnHandle",
+    "TurnRequest",
+]
 
 E = TypeVar("E", bound=AgentEvent)
 
@@ -95,3 +103,13 @@ class AgentRuntime(Runtime, Protocol):
     def start_turn(
         self, client: httpx.Client, request: TurnRequest, context: EventContext
     ) -> TurnHandle: ...
+
+
+@runtime_checkable
+class ModelEgress(Protocol):
+    """A runtime whose model calls leave the session through an egress route: each turn, the
+    route is told the endpoint to use now (and the run's budget is metered on it)."""
+
+    def model_egress(self) -> tuple[str, EgressTurn]:
+        """The route's name, and the current endpoint, key and model name."""
+        ...

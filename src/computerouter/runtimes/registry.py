@@ -21,5 +21,6 @@ def build_runtimes(settings: Settings) -> dict[str, Runtime]:
         ),
         secret=RouterSecret.load_or_create(settings.home),
         turn_timeout_s=settings.turn_timeout_s,
+        metered=settings.billing,
     )
     return {"echo": EchoRuntime(), "hermes": hermes}

@@ -8,10 +8,12 @@ Concurrency, on SQLite and PostgreSQL alike:
 - an entry is ``INSERT ... ON CONFLICT DO NOTHING`` on its key and on ``(run_id, kind)``, and
   the balances move only if the row was inserted, in the same transaction: replaying a write
   never bills twice;
-- a hold is one conditional ``UPDATE ... SET reserved = reserved + :hold WHERE balance -
-  reserved - :hold >= :floor``: PostgreSQL re-checks the condition against the row a concurrent
-  writer just committed, SQLite admits one writer at a time (``BEGIN IMMEDIATE``), so concurrent
-  runs can never hold more than the balance allows;
+- a hold is sized from the account's locked row (``SELECT ... FOR UPDATE``: what is available
+  above the floor, at most the run's maximum) and taken by one conditional ``UPDATE ... SET
+  reserved = reserved + :hold WHERE balance - reserved - :hold >= :floor``: PostgreSQL
+  re-checks the condition against the row a concurrent writer just committed, SQLite admits
+  one writer at a time (``BEGIN IMMEDIATE``), so concurrent runs can never hold more than the
+  balance allows;
 - a session's meter row is locked (``SELECT ... FOR UPDATE``) while its time is attributed;
 - rows are locked in one order (meter, run, accounts sorted by id), so writers never deadlock.
 """
@@ -144,12 +146,11 @@ class LedgerTxn:
         )
         return None if row is None else to_entry(row)
 
-    def account(self, account_id: str) -> AccountBalance | None:
-        row = (
-            self.conn.execute(ledger_accounts.select().where(ledger_accounts.c.id == account_id))
-            .mappings()
-            .first()
-        )
+    def account(self, account_id: str, *, lock: bool = False) -> AccountBalance | None:
+        query = ledger_accounts.select().where(ledger_accounts.c.id == account_id)
+        if lock:
+            query = query.with_for_update()
+        row = self.conn.execute(query).mappings().first()
         if row is None:
             return None
         return AccountBalance(
@@ -161,35 +162,44 @@ class LedgerTxn:
 
     # -- holds --------------------------------------------------------------------------------
 
-    def hold(self, run: LedgerRun, *, account_id: str, floor: int, now: float) -> bool | None:
-        """Hold ``run.hold`` of the account for the run, atomically.
+    def hold(
+        self, run: LedgerRun, *, account_id: str, floor: int, minimum: int, now: float
+    ) -> bool | None:
+        """Hold up to ``run.hold`` of the account for the run, atomically: what is available
+        above ``floor``, at most ``run.hold``, and at least ``minimum``.
 
-        ``True``: held now; ``None``: the run already held (a retry); ``False``: the account
-        cannot cover it (nothing changed).
+        ``True``: held now (the amount is on the run's row); ``None``: the run already held
+        (a retry); ``False``: the account cannot cover ``minimum`` (nothing changed).
         """
         existing = self.ledger_run(run.run_id, lock=True)
         if existing is not None and existing.hold_state is not HoldState.NONE:
             return None
         self.ensure_account(account_id, user_id=run.user_id, now=now)
+        a = ledger_accounts.c
+        # The account's row is locked first (SQLite: the transaction began IMMEDIATE), so the
+        # amount read here is the amount the conditional UPDATE below is checked against.
+        row = self.conn.execute(
+            sa.select(a.balance, a.reserved).where(a.id == account_id).with_for_update()
+        ).one()
+        held = min(run.hold, int(row.balance) - int(row.reserved) - floor)
+        if held < max(minimum, 0):
+            return False
         moved = self.conn.execute(
             ledger_accounts.update()
-            .where(
-                ledger_accounts.c.id == account_id,
-                ledger_accounts.c.balance - ledger_accounts.c.reserved - run.hold >= floor,
-            )
-            .values(reserved=ledger_accounts.c.reserved + run.hold)
+            .where(a.id == account_id, a.balance - a.reserved - held >= floor)
+            .values(reserved=a.reserved + held)
         )
         if moved.rowcount != 1:
             return False
+        values = asdict(run)
+        values.update(hold=held, ceiling=held, hold_state=HoldState.HELD.value)
         if existing is None:
-            values = asdict(run)
-            values["hold_state"] = HoldState.HELD.value
             self.conn.execute(ledger_runs.insert().values(**values))
         else:
             self.conn.execute(
                 ledger_runs.update()
                 .where(ledger_runs.c.run_id == run.run_id)
-                .values(hold=run.hold, hold_state=HoldState.HELD.value)
+                .values(hold=held, ceiling=held, hold_state=HoldState.HELD.value, owner=run.owner)
             )
         return True
 

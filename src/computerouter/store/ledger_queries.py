@@ -32,9 +32,19 @@ from computerouter.store.schema import (
     sessions,
 )
 
-__all__ = ["EntryFilter", "KindTotal", "LedgerQueries"]
+__all__ = ["EntryFilter", "HeldRun", "KindTotal", "LedgerQueries"]
 
 _ENDED = sorted(RunState.ENDED)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HeldRun:
+    """A hold still counted, and what is known of its run."""
+
+    run: LedgerRun
+    run_state: str | None
+    """The run's state; ``None``: it never began (no run row)."""
+    run_owner: str | None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -230,19 +240,18 @@ class LedgerQueries:
         with translate_store_errors(), self._engine.connect() as conn:
             return [str(r[0]) for r in conn.execute(query)]
 
-    def stale_holds(self, *, created_before: float) -> list[LedgerRun]:
-        """Holds still counted for runs that ended, or that never began and are old."""
+    def held_runs(self) -> list[HeldRun]:
+        """Every hold still counted, with the state and owner of its run (``None`` when the
+        run never began)."""
         lr = ledger_runs.c
         query = (
-            sa.select(ledger_runs)
+            sa.select(ledger_runs, runs.c.state.label("run_state"), runs.c.owner.label("run_owner"))
             .select_from(ledger_runs.outerjoin(runs, runs.c.run_id == lr.run_id))
-            .where(
-                lr.hold_state == HoldState.HELD.value,
-                sa.or_(
-                    runs.c.state.in_(_ENDED),
-                    sa.and_(runs.c.run_id.is_(None), lr.created_at < created_before),
-                ),
-            )
+            .where(lr.hold_state == HoldState.HELD.value)
+            .order_by(lr.created_at, lr.run_id)
         )
         with translate_store_errors(), self._engine.connect() as conn:
-            return [to_ledger_run(r) for r in conn.execute(query).mappings()]
+            return [
+                HeldRun(run=to_ledger_run(r), run_state=r["run_state"], run_owner=r["run_owner"])
+                for r in conn.execute(query).mappings()
+            ]

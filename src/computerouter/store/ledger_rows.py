@@ -169,6 +169,12 @@ class LedgerRun:
     busy_ms: int
     cpu_ms: int | None
     created_at: float
+    owner: str | None = None
+    """The process that holds the run's credit (``host:pid:start``); ``None`` for rows made
+    before it was recorded, or by metering alone."""
+    ceiling: int | None = None
+    """What the run held when it began: the most its two entries may add up to (``None``: no
+    hold, no ceiling)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -202,4 +208,6 @@ def to_ledger_run(row: RowMapping) -> LedgerRun:
         busy_ms=row["busy_ms"],
         cpu_ms=row["cpu_ms"],
         created_at=row["created_at"],
+        owner=row["owner"],
+        ceiling=row["ceiling"],
     )

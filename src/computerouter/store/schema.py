@@ -242,6 +242,8 @@ ledger_runs = Table(
     Column("busy_ms", BigInteger, nullable=False, server_default="0"),
     Column("cpu_ms", BigInteger),
     Column("created_at", Float, nullable=False),
+    Column("owner", String(255)),
+    Column("ceiling", BigInteger),
     Index("ix_ledger_runs_hold_state", "hold_state"),
 )
 

@@ -3,7 +3,9 @@
 Egress relays (``LaunchSpec.egress``) start in the same launch, next to the sandbox: on the host
 (so they can reach the upstream), inside the session's cgroups (frozen, killed and billed with
 it), as the session's uid, listening on ``egress-<name>.sock`` in its socket directory. Their
-config, which holds credentials, travels through a pipe: never on a command line, never on disk.
+config, which holds credentials, travels through a pipe: never on a command line, never on disk;
+later turns reconfigure them over their host-side control channel
+(:mod:`computerouter.providers.egress.control`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from computerouter.domain.values import EgressRoute, FileSpec, LaunchSpec, Resources
 from computerouter.errors import InputError, ProviderError, RuntimeFailure
 from computerouter.providers.egress import relay_source
+from computerouter.providers.egress.control import control_name
 from computerouter.providers.local.errors import PROVIDER
 from computerouter.providers.local.fsutil import rmtree
 from computerouter.providers.local.health import wait_healthy
@@ -89,7 +92,7 @@ def log_tail(paths: InstancePaths) -> str:
 def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: ProcessTree) -> None:
     """Start the runtime of an instance whose record and workspace exist; wait for health."""
     paths, launch = spec.paths, spec.launch
-    relays = _relay_configs(launch.egress)
+    relays = _relay_configs(launch.egress, paths.sock_dir)
     if relays and host.tools.python is None:
         raise ProviderError("egress relays need /usr/bin/python3 on the host", provider=PROVIDER)
     _write_runtime_files(paths, launch.files)
@@ -194,7 +197,7 @@ def _session_command(spec: SessionLaunch, fs: HostFS) -> SessionCommand:
     return command
 
 
-def _relay_configs(routes: Sequence[EgressRoute]) -> list[tuple[str, bytes]]:
+def _relay_configs(routes: Sequence[EgressRoute], sock_dir: Path) -> list[tuple[str, bytes]]:
     """(socket name, config JSON) per route."""
     if len(routes) > _MAX_ROUTES:
         raise InputError(f"at most {_MAX_ROUTES} egress routes per session, not {len(routes)}")
@@ -202,12 +205,21 @@ def _relay_configs(routes: Sequence[EgressRoute]) -> list[tuple[str, bytes]]:
     for route in routes:
         if not _ROUTE_NAME.match(route.name):
             raise InputError(f"egress route name {route.name!r} must be 1-32 of [A-Za-z0-9_-]")
+        socket_name = egress_socket_name(route.name)
         config = json.dumps(
-            {"upstream": route.upstream, "headers": [list(h) for h in route.headers]}
+            {
+                "upstream": route.upstream,
+                "headers": [list(h) for h in route.headers],
+                "prefix": route.prefix,
+                "metered": route.metered,
+                "control": control_name(sock_dir / socket_name),
+                # Only root and this control plane's uid may reconfigure the relay.
+                "controllers": sorted({0, os.geteuid()}),
+            }
         ).encode()
         if len(config) > _PIPE_SAFE_BYTES:
             raise InputError(f"egress route {route.name!r} carries too many header bytes")
-        out.append((egress_socket_name(route.name), config))
+        out.append((socket_name, config))
     names = [name for name, _ in out]
     if len(set(names)) != len(names):
         raise InputError(f"egress route names repeat: {sorted(names)}")

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from computerouter.domain.egress import EgressMeter, EgressTurn
 from computerouter.domain.instances import ExecResult, Instance, InstanceState, InstanceUsage
 from computerouter.domain.logs import LogLine
 from computerouter.errors import (
@@ -31,6 +32,7 @@ from computerouter.errors import (
 )
 from computerouter.faults import failpoint
 from computerouter.providers.base import Capabilities, InstanceSpec
+from computerouter.providers.egress.control import control_name, meter, push_turn
 from computerouter.providers.local.archive import find_archive, pack, unpack
 from computerouter.providers.local.create import (
     adopt,
@@ -67,7 +69,7 @@ from computerouter.providers.local.observe import (
     require_observed,
     require_record,
 )
-from computerouter.providers.local.sandbox import SandboxMode
+from computerouter.providers.local.sandbox import SandboxMode, egress_socket_name
 from computerouter.providers.local.teardown import discard_archives, remove_session_files, teardown
 
 __all__ = ["Footprint", "LocalProvider"]
@@ -170,6 +172,23 @@ class LocalProvider:
             return InstanceUsage(
                 cpu_seconds=before + tree.cpu_seconds(), memory_bytes=tree.memory_bytes()
             )
+
+    # -- egress: each turn's endpoint and budget, over the relays' control channel ----------
+
+    def configure_egress(self, instance_id: str, route: str, turn: EgressTurn) -> None:
+        """Point the instance's ``route`` relay at ``turn`` (endpoint, key, model, budget)."""
+        self._known(instance_id)
+        push_turn(self._control(instance_id, route), turn, provider=PROVIDER)
+
+    def egress_meter(
+        self, instance_id: str, route: str, run_id: str, *, end: bool = False
+    ) -> EgressMeter:
+        """What ``run_id`` spent through the ``route`` relay; ``end``: and forget the run."""
+        self._known(instance_id)
+        return meter(self._control(instance_id, route), run_id, end=end, provider=PROVIDER)
+
+    def _control(self, instance_id: str, route: str) -> str:
+        return control_name(self._layout.paths(instance_id).sock_dir / egress_socket_name(route))
 
     def footprint(self, instance_id: str) -> Footprint:
         """Everything the instance holds now: processes, cgroups, directories, archive."""

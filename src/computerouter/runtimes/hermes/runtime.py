@@ -6,7 +6,10 @@ Inside the session (no network but loopback) three things run, started by one co
   TCP only, so
 - the session bridge relays the session's unix socket to it, and relays 127.0.0.1:18080 to the
   ``model`` egress socket, which the provider relays on the host side to the configured model
-  endpoint, adding the API key there (Hermes is configured with a dummy key);
+  endpoint, adding the API key there (Hermes is configured with a dummy key). Hermes always
+  calls ``/v1``; the relay maps it to the endpoint's path, and each turn tells the relay the
+  current endpoint, key and model (:meth:`HermesRuntime.model_egress`), so a changed
+  configuration reaches a live session by its next turn;
 - ``HERMES_HOME`` is ``/workspace/.hermes``: its memory and state databases live in the
   workspace, so they survive suspend, archive and restore and move with the session.
 """
@@ -18,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from computerouter.domain.egress import EgressTurn
 from computerouter.domain.values import EgressRoute, FileSpec, LaunchSpec, MountSpec
 from computerouter.errors import RuntimeFailure
 from computerouter.runtimes.base import EventContext, TurnRequest
@@ -35,6 +39,9 @@ HERMES_LOGS = ".hermes/logs"
 HERMES_LOG_NAMES = ("gateway.log", "agent.log", "errors.log")
 # Hermes wants a non-placeholder model key; the real one is added outside the session.
 SANDBOX_MODEL_KEY = "sk-egress-bridge-supplies-the-real-key"
+# The path Hermes calls inside the session; the relay maps it to the endpoint's own path.
+SESSION_MODEL_PATH = "/v1"
+MODEL_ROUTE = "model"
 
 
 class ModelEndpoint:
@@ -59,7 +66,7 @@ class ModelEndpoint:
 
 
 def _config_yaml(model: ModelEndpoint) -> str:
-    base = f"http://127.0.0.1:{EGRESS_PORT}{model.path}"
+    base = f"http://127.0.0.1:{EGRESS_PORT}{SESSION_MODEL_PATH}"
     return (
         "# Written by computerouter at every session start; edits here are replaced.\n"
         "model:\n"
@@ -84,11 +91,13 @@ class HermesRuntime:
         model: ModelEndpoint,
         secret: RouterSecret,
         turn_timeout_s: float = 600.0,
+        metered: bool = False,
     ) -> None:
         self.image = image
         self.model = model
         self._secret = secret
         self._turn_timeout_s = turn_timeout_s
+        self._metered = metered
 
     def api_key(self, session_id: str) -> str:
         """Hermes's own API key for one session (required by Hermes even on loopback)."""
@@ -103,9 +112,6 @@ class HermesRuntime:
             f"exec {python} -I {{runtime_dir}}/bridge.py -- "
             f"{python} -m hermes_cli.main gateway run --replace"
         )
-        model_headers: tuple[tuple[str, str], ...] = ()
-        if self.model.api_key:
-            model_headers = (("Authorization", f"Bearer {self.model.api_key}"),)
         return LaunchSpec(
             runtime=self.name,
             argv=("/bin/sh", "-c", start),
@@ -125,11 +131,28 @@ class HermesRuntime:
             ),
             mounts=(MountSpec(source=str(image), target=MOUNT_POINT),),
             egress=(
-                EgressRoute(name="model", upstream=self.model.base_url, headers=model_headers),
+                EgressRoute(
+                    name=MODEL_ROUTE,
+                    upstream=self.model.base_url,
+                    headers=self._model_headers(),
+                    prefix=SESSION_MODEL_PATH,
+                    metered=self._metered,
+                ),
             ),
             health_path="/health",
             start_timeout_s=90.0,
             log_files=tuple(f"{HERMES_LOGS}/{name}" for name in HERMES_LOG_NAMES),
+        )
+
+    def _model_headers(self) -> tuple[tuple[str, str], ...]:
+        if not self.model.api_key:
+            return ()
+        return (("Authorization", f"Bearer {self.model.api_key}"),)
+
+    def model_egress(self) -> tuple[str, EgressTurn]:
+        """The egress route of model calls, and the endpoint it must use now."""
+        return MODEL_ROUTE, EgressTurn(
+            upstream=self.model.base_url, headers=self._model_headers(), model=self.model.model
         )
 
     def check(self, client: httpx.Client) -> None:
