@@ -30,8 +30,9 @@ from computerouter.domain.agents import AgentAddress, ModelSettings
 from computerouter.domain.session import SandboxSettings
 from computerouter.ledger import MICRO, Ledger
 
-SKIPPED = {("demo",)}
-"""Runs the real Hermes demo on success: covered by its own tests, not fuzzed."""
+SKIPPED = {("demo",), ("serve",), ("emulator", "daytona"), ("emulator", "fly_sprites")}
+"""Run until stopped on success (the Hermes demo, the API server, the provider emulators):
+covered by their own tests, bad input included, not fuzzed."""
 
 
 @dataclass(frozen=True, kw_only=True)
