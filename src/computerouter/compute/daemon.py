@@ -47,7 +47,7 @@ from computerouter.compute.daemon_files import (
 )
 from computerouter.compute.factory import open_router
 from computerouter.compute.lifecycle_loop import LifecycleLoop, LoopExit, PassOutcome
-from computerouter.compute.owner import current_owner
+from computerouter.compute.owner import current_owner, stat_fields
 from computerouter.compute.router import ComputeRouter
 from computerouter.config import Settings
 from computerouter.errors import ComputeRouterError, ConfigError
@@ -138,11 +138,8 @@ def stop_daemon(home: Path, *, timeout_s: float = 30.0) -> DaemonStatus:
 
 def _running(pid: int) -> bool:
     """Whether ``pid`` still runs (a zombie awaiting its parent has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return not stat[stat.rfind(")") + 2 :].startswith("Z")
+    fields = stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
 
 
 class _Recorder:

@@ -11,18 +11,24 @@ import os
 import socket
 from functools import cache
 
-__all__ = ["current_owner", "owner_alive"]
+__all__ = ["current_owner", "owner_alive", "stat_fields"]
 
 
-def _start_time(pid: int) -> str | None:
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (the first is the state, the
+    second the parent pid), or ``None`` when there is no such process."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
             stat = fh.read()
     except OSError:
         return None
     # The command name (field 2) may contain spaces and parentheses; fields after it don't.
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def _start_time(pid: int) -> str | None:
+    fields = stat_fields(pid)
+    return fields[19] if fields is not None and len(fields) > 19 else None
 
 
 @cache
