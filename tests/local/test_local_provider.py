@@ -276,6 +276,10 @@ def test_exec_times_out_and_kills_the_command(local: LocalProvider) -> None:
     done = local.exec(instance.instance_id, ["sleep", "30"], timeout_s=0.3)
     assert done.exit_code == 124
     assert "timed out" in done.stderr
+    # The killed command is dead when exec returns; the session's init reaps it a moment later.
+    deadline = time.monotonic() + 10
+    while len(local.footprint(instance.instance_id).pids) > 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert len(local.footprint(instance.instance_id).pids) == 3  # bwrap pair + runtime
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,7 @@ from computerouter.errors import (
 from computerouter.store import Store
 from computerouter.store.agents import AgentStore
 from computerouter.testing import FakeAgentRuntime, FakeClock, FakeProvider
+from computerouter.testing.agent_fakes import FakeTurn
 
 ADDR = AgentAddress(sandbox_id="sb1", slug="support")
 
@@ -227,3 +229,20 @@ def test_abandoning_the_event_stream_cancels_the_turn(
     [turn] = runtime.turns
     assert turn.cancelled
     assert agents.compute.store.runs.get(run.run_id).state == "cancelled"  # type: ignore[union-attr]
+
+
+def test_a_cancel_while_the_turn_is_being_started_still_stops_it(
+    agents: AgentRouter, runtime: FakeAgentRuntime
+) -> None:
+    run = agents.run(user_id="alice", address=ADDR, text="HANG")
+    start = runtime.start_turn
+
+    def start_then_cancel(*args: Any) -> FakeTurn:
+        turn = start(*args)
+        run.cancel()  # after the router's last check, before it holds the turn
+        return turn
+
+    runtime.start_turn = start_then_cancel  # type: ignore[method-assign]
+    events = list(run.events())
+    assert isinstance(events[-1], RunCancelled)
+    assert [turn.cancelled for turn in runtime.turns] == [True]

@@ -187,6 +187,10 @@ class AgentRun:
                 lease.outcome = RunState.FAILED
                 yield context.make(RunFailed, error=str(exc), code=exc.code)
                 return
+            if self._cancelled.is_set():
+                # A cancel that came after the check above but before the turn existed found
+                # no turn to stop: stop it now, or it runs to its own end.
+                self._turn.cancel()
             ended = False
             try:
                 for raw in self._turn.events():
