@@ -23,6 +23,13 @@ STARTED = time.time()
 class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hangs up mid-answer (a readiness probe timing out) is not an error
+        # of the runtime: keep its traceback out of the session's output.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
