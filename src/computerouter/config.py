@@ -21,7 +21,7 @@ from computerouter.domain.limits import CONFIG_FILE_MAX_BYTES
 from computerouter.errors import ConfigError
 from computerouter.inputs import read_bounded_text
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "coerce_setting"]
 
 
 def _default_home() -> Path:
@@ -76,12 +76,6 @@ class Settings:
     and its session is then free to suspend on schedule."""
     wait_timeout_s: float = 120.0
     """How long ensure_session waits for another caller's operation on the same key."""
-    local_uid_base: int = 2_000_000
-    """First host uid handed to local sessions (each live session gets its own)."""
-    local_uid_count: int = 100_000
-    """Size of the local uid range."""
-    local_allow_unisolated: bool = False
-    """Run local sessions without namespaces/cgroups when the machine lacks them. Unsafe."""
     billing: bool = True
     """Hold credit before each run (refusing runs a user's balance cannot cover) and bill each
     run's token and compute cost to the ledger. Off: runs are neither gated nor billed."""
@@ -114,6 +108,11 @@ class Settings:
     server answers 429 with ``Retry-After``."""
     api_rate_burst: int = 100
     """Requests an API key may make at once above its average rate."""
+    providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The ``[providers.NAME]`` tables of the file: each provider's own settings, read by its
+    settings model (:mod:`computerouter.providers.settings`) with its environment variables."""
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """The environment these settings were read from (providers read their variables here)."""
 
     @property
     def sqlite_path(self) -> Path:
@@ -150,14 +149,25 @@ class Settings:
                 file_values = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"cannot read {config_file}: {exc}") from exc
+            sections = file_values.pop("providers", {})
+            if not isinstance(sections, dict) or not all(
+                isinstance(v, dict) for v in sections.values()
+            ):
+                raise ConfigError(
+                    f"setting providers in {config_file} must be tables [providers.NAME]"
+                )
+            values["providers"] = sections
             values.update(_coerce_all(file_values, source=str(config_file)))
+        values["environ"] = dict(env)
         env_values = {
             f.name: env[f"COMPUTEROUTER_{f.name.upper()}"]
             for f in fields(cls)
-            if f.name != "home" and f"COMPUTEROUTER_{f.name.upper()}" in env
+            if f.name not in _NOT_PLAIN and f"COMPUTEROUTER_{f.name.upper()}" in env
         }
         values.update(_coerce_all(env_values, source="environment"))
-        values.update(_coerce_all({k: v for k, v in overrides.items() if k != "home"}, "arguments"))
+        plain = {k: v for k, v in overrides.items() if k not in _NOT_PLAIN}
+        values.update({k: v for k, v in overrides.items() if k in _NOT_PLAIN[1:]})
+        values.update(_coerce_all(plain, "arguments"))
         settings = replace(cls(), **values)
         settings.check()
         return settings
@@ -177,7 +187,9 @@ class Settings:
             raise ConfigError(f"setting standin_port must be a TCP port, not {self.standin_port}")
 
 
-_TYPES = {f.name: f.type for f in fields(Settings)}
+_NOT_PLAIN = ("home", "providers", "environ")
+"""Fields not read from one variable or top-level key of their own."""
+_TYPES = {f.name: f.type for f in fields(Settings) if f.name not in _NOT_PLAIN[1:]}
 
 
 def _coerce_all(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -189,8 +201,8 @@ def _coerce_all(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
-def _coerce(key: str, value: Any, source: str) -> Any:
-    kind = _TYPES[key]
+def _coerce(key: str, value: Any, source: str, kind: str | None = None) -> Any:
+    kind = kind or str(_TYPES[key])
     try:
         if kind == "Path":
             return Path(str(value)).expanduser()
@@ -217,3 +229,9 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         return value
     except (ValueError, TypeError, OverflowError) as exc:
         raise ConfigError(f"setting {key} from {source} is not a valid {kind}: {value!r}") from exc
+
+
+def coerce_setting(key: str, value: Any, source: str, kind: str) -> Any:
+    """One raw value (a string from the environment, a TOML value) as a setting of type
+    ``kind`` (``str``, ``int``, ``float``, ``bool``, ``Path``), or one line naming it."""
+    return _coerce(key, value, source, kind)

@@ -114,3 +114,31 @@ def inprocess_cli(
             stdout=out.getvalue().decode(errors="replace"),
             stderr=err.getvalue().decode(errors="replace"),
         )
+
+
+def agent_pinned_elsewhere(home: Path, address: str, provider: str = "daytona") -> None:
+    """An agent row pinned to a provider this router does not offer, written straight to the
+    store (``agent create`` accepts only registered providers): a run that gets past the input
+    checks fails with exit 1 naming the provider, and never reaches compute."""
+    import time
+
+    from computerouter.domain.agents import AgentRecord, ModelSettings
+    from computerouter.store import open_store
+    from computerouter.store.agents import AgentStore
+
+    home.mkdir(parents=True, exist_ok=True)
+    sandbox, _, slug = address.partition("/")
+    store = open_store(f"sqlite:///{home / 'computerouter.db'}")
+    now = time.time()
+    AgentStore(store.engine).create(
+        AgentRecord(
+            id=f"agt_pinned_{slug}",
+            user_id="local",
+            sandbox_id=sandbox,
+            slug=slug,
+            settings=ModelSettings(compute_provider=provider),
+            prompt="You are support.",
+            created_at=now,
+            updated_at=now,
+        )
+    )

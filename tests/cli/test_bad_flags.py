@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from bounded_cli import cli_env, measured_cli, one_error_line
+from bounded_cli import agent_pinned_elsewhere, cli_env, measured_cli, one_error_line
 
 from computerouter.cli.run import Renderer
 from computerouter.domain.events import ApprovalRequested, MessageDelta, RunFailed, ToolStarted
@@ -26,17 +26,11 @@ def store_of(home: Path):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    """A home with one agent pinned to a provider this build lacks: a run that got past the
-    input checks would fail with exit 1 naming it, so exit 2 shows the checks refused it."""
-    prompt = tmp_path / "prompt.md"
-    prompt.write_text("You are support.\n")
+    """A home with one agent pinned to a provider this router does not offer: a run that got
+    past the input checks would fail with exit 1 naming it, so exit 2 shows the checks
+    refused it."""
     home = tmp_path / "home"
-    home.mkdir()
-    made = measured_cli(
-        home, "agent", "create", "sb/support", "--prompt-file", str(prompt),
-        "--compute-provider", "daytona",
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr
+    agent_pinned_elsewhere(home, "sb/support")
     return home
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from bounded_cli import agent_pinned_elsewhere
 
 from computerouter.domain.session import SessionRecord
 from computerouter.domain.states import SessionState
@@ -235,18 +236,18 @@ def test_run_unknown_agent_and_empty_input(tmp_path: Path, prompt: Path) -> None
     assert store.sessions.list() == []
 
 
-def test_run_on_a_provider_this_build_lacks(tmp_path: Path, prompt: Path) -> None:
+def test_a_pin_to_an_unknown_provider_is_refused(tmp_path: Path, prompt: Path) -> None:
     created = cli(
-        tmp_path,
-        "agent",
-        "create",
-        "sb/fast",
-        "--prompt-file",
-        str(prompt),
-        "--compute-provider",
-        "daytona",
-    )
-    assert created.returncode == 0, created.stderr
+        tmp_path, "agent", "create", "sb/fast", "--prompt-file", str(prompt),
+        "--compute-provider", "aws",
+    )  # fmt: skip
+    assert created.returncode == 2
+    assert one_error_line(created).startswith("error: unknown compute provider 'aws' (known: ")
+    assert cli(tmp_path, "agent", "list").stdout.count("sb/fast") == 0
+
+
+def test_run_on_a_provider_this_router_does_not_offer(tmp_path: Path) -> None:
+    agent_pinned_elsewhere(tmp_path, "sb/fast")
     result = cli(tmp_path, "run", "sb/fast", "hello")
     assert result.returncode == 1
     assert "daytona" in one_error_line(result)

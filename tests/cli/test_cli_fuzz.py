@@ -17,16 +17,14 @@ from typing import Any
 
 import pytest
 import typer
-from bounded_cli import inprocess_cli
+from bounded_cli import agent_pinned_elsewhere, inprocess_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from computerouter.agents.factory import agent_router_for
 from computerouter.cli import EXIT_CODES
 from computerouter.cli.app import app
 from computerouter.compute.factory import open_router
 from computerouter.config import Settings
-from computerouter.domain.agents import AgentAddress, ModelSettings
 from computerouter.domain.session import SandboxSettings
 from computerouter.ledger import MICRO, Ledger
 
@@ -126,13 +124,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     home = base / "home"
     home.mkdir()
     router = open_router(Settings.load(env={}, home=home))
-    agents = agent_router_for(router)
-    agents.create_agent(
-        user_id="local",
-        address=AgentAddress(sandbox_id="sb", slug="x"),
-        settings=ModelSettings(compute_provider="daytona"),  # a run never reaches compute
-        prompt="You are support.",
-    )
+    agent_pinned_elsewhere(home, "sb/x")  # a run never reaches compute
     router.store.sandboxes.put(
         SandboxSettings(user_id="alice", sandbox_id="sb", idle_suspend_s=60, archive_after_s=600)
     )

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +31,41 @@ from computerouter.errors import (
     NotFound,
     ProviderUnavailable,
 )
+from computerouter.providers.base import Capabilities
+from computerouter.providers.registration import (
+    ListPrice,
+    ProviderRegistration,
+    register,
+    unregister,
+)
 from computerouter.store import Store
 from computerouter.store.agents import AgentStore
 from computerouter.testing import FakeAgentRuntime, FakeClock, FakeProvider
 from computerouter.testing.agent_fakes import FakeTurn
 
 ADDR = AgentAddress(sandbox_id="sb1", slug="support")
+
+
+@pytest.fixture
+def toy_provider() -> Iterator[str]:
+    """A provider registered for this test only, and never configured."""
+    record = ProviderRegistration(
+        name="toy_unconfigured",
+        summary="a provider this router is not configured for",
+        settings_model=ToySettings,
+        build=lambda settings, own: FakeProvider("toy_unconfigured"),
+        configured=lambda own: "set COMPUTEROUTER_TOY_UNCONFIGURED_TOKEN",
+        capabilities=Capabilities(suspend=True, archive=True, exec=False),
+        list_price=ListPrice(cpu_hour=1, memory_gib_hour=1),
+    )
+    register(record)
+    yield record.name
+    unregister(record.name)
+
+
+@dataclass(frozen=True)
+class ToySettings:
+    token: str = ""
 
 
 @pytest.fixture
@@ -169,7 +200,7 @@ def test_empty_input(agents: AgentRouter) -> None:
     ("fields", "message"),
     [
         ({"backend": "gpt-agent"}, "unknown backend 'gpt-agent'"),
-        ({"compute_provider": "aws"}, "unknown compute provider 'aws'"),
+        ({"compute_provider": "AWS!"}, "unknown compute provider 'AWS!'"),
         ({"compute_policy": "cheapest"}, "unknown compute policy 'cheapest'"),
         ({"compute_provider": "local", "compute_policy": "cost-aware"}, "not both"),
     ],
@@ -179,17 +210,32 @@ def test_bad_model_settings(fields: dict[str, str], message: str) -> None:
         ModelSettings(**fields)
 
 
-def test_provider_not_built_is_accepted_on_the_row_and_refused_at_run(agents: AgentRouter) -> None:
+def test_provider_not_offered_is_accepted_on_the_row_and_refused_at_run(
+    agents: AgentRouter, toy_provider: str
+) -> None:
     address = AgentAddress(sandbox_id="sb1", slug="fast")
     agents.create_agent(
         user_id="alice",
         address=address,
-        settings=ModelSettings(compute_provider="daytona"),
+        settings=ModelSettings(compute_provider=toy_provider),
         prompt="p",
     )
-    with pytest.raises(ProviderUnavailable, match="daytona"):
+    with pytest.raises(ProviderUnavailable, match=toy_provider):
         agents.run(user_id="alice", address=address, text="hi")
     assert agents.compute.store.sessions.list() == []
+
+
+def test_a_pin_to_a_provider_nobody_registered_is_refused_on_the_row(agents: AgentRouter) -> None:
+    address = AgentAddress(sandbox_id="sb1", slug="fast")
+    with pytest.raises(InputError, match="unknown compute provider 'aws' \\(known: local"):
+        agents.create_agent(
+            user_id="alice",
+            address=address,
+            settings=ModelSettings(compute_provider="aws"),
+            prompt="p",
+        )
+    with pytest.raises(NotFound):
+        agents.resolve("alice", address)
 
 
 def test_vendor_backend_never_reaches_compute(agents: AgentRouter) -> None:

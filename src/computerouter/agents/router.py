@@ -40,6 +40,7 @@ from computerouter.domain.session import RunState, SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import SessionKey
 from computerouter.errors import ComputeRouterError, InputError
+from computerouter.providers.registration import registration
 from computerouter.runtimes.base import AgentRuntime, EventContext, TurnHandle, TurnRequest
 from computerouter.runtimes.transport import client_for
 from computerouter.store.agents import AgentStore
@@ -239,6 +240,13 @@ class AgentRun:
             log.warning("run %s: usage not recorded: %s", self.run_id, exc)
 
 
+def _check_provider(settings: ModelSettings) -> None:
+    """A pin names a registered provider (one not configured here is accepted on the row and
+    refused at run time, so agents can be set up before their provider is)."""
+    if settings.compute_provider is not None:
+        registration(settings.compute_provider)
+
+
 class AgentRouter:
     def __init__(self, *, compute: ComputeRouter, agents: AgentStore) -> None:
         self.compute = compute
@@ -259,6 +267,7 @@ class AgentRouter:
         check_text(prompt, what="the prompt", limit=PROMPT_MAX_BYTES)
         if not prompt.strip():
             raise InputError("the prompt is empty; an agent needs a system prompt")
+        _check_provider(settings)
         now = time.time()
         return self.agents.create(
             AgentRecord(
@@ -284,6 +293,8 @@ class AgentRouter:
             check_text(prompt, what="the prompt", limit=PROMPT_MAX_BYTES)
         if prompt is not None and not prompt.strip():
             raise InputError("the prompt is empty; an agent needs a system prompt")
+        if settings is not None:
+            _check_provider(settings)
         return self.agents.update(
             replace(
                 agent,

@@ -116,16 +116,32 @@ def _auth(settings: Settings) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
+def _provider_rows(settings: Settings) -> list[tuple[str, str, str]]:
+    """Each registered provider's own rows: a configured one's checks, or what to set."""
+    from computerouter.providers.registration import registered
+    from computerouter.providers.settings import provider_settings
+
+    rows: list[tuple[str, str, str]] = []
+    for record in registered():
+        own = provider_settings(record, settings)
+        reason = record.configured(own)
+        if reason:
+            rows.append((f"provider {record.name}", "warn", f"not configured: {reason}"))
+        elif record.doctor is None:
+            rows.append((f"provider {record.name}", "ok", "configured"))
+        else:
+            rows.extend((r.check, r.status, r.detail) for r in record.doctor(settings, own))
+    return rows
+
+
 def doctor(ctx: typer.Context) -> None:
     """Check isolation (bubblewrap, namespaces, uids), cgroups, archive tools and the store."""
-    from computerouter.providers.local import probe
-
     settings = get_context(ctx).settings
     table = Table(title="computerouter doctor", title_justify="left")
     table.add_column("check")
     table.add_column("status")
     table.add_column("detail")
-    rows: list[tuple[str, str, str]] = list(probe().rows())
+    rows: list[tuple[str, str, str]] = _provider_rows(settings)
     home = _home_row(settings)
     rows.append(home)
     needed: bool | None = None

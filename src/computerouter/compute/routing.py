@@ -25,7 +25,7 @@ def candidates(settings: ModelSettings, available: Collection[str]) -> list[str]
     if settings.compute_provider is not None:
         if settings.compute_provider not in available:
             raise ProviderUnavailable(
-                f"this agent is pinned to it, but this ComputeRouter does not offer it yet "
+                f"this agent is pinned to it, but this ComputeRouter does not offer it "
                 f"(available: {', '.join(sorted(available))})",
                 provider=settings.compute_provider,
             )

@@ -14,7 +14,6 @@ from computerouter.errors import InputError
 
 __all__ = [
     "COMPUTE_POLICIES",
-    "COMPUTE_PROVIDERS",
     "SELF_HOSTED_BACKENDS",
     "VENDOR_BACKENDS",
     "AgentAddress",
@@ -26,8 +25,8 @@ SELF_HOSTED_BACKENDS = ("hermes",)
 """Runtimes ComputeRouter runs on managed compute."""
 VENDOR_BACKENDS = ("anthropic", "google")
 """Vendor-managed agents: their vendor runs the compute; they never reach ComputeRouter."""
-COMPUTE_PROVIDERS = ("local", "daytona", "fly_sprites")
-"""Provider names an agent may pin (a build may not offer all of them yet)."""
+_PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+"""What a provider name looks like; which providers exist is the provider registry's."""
 COMPUTE_POLICIES = ("latency-aware", "cost-aware")
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -48,10 +47,12 @@ class ModelSettings:
             raise InputError(f"unknown backend {self.backend!r} (known: {', '.join(known)})")
         if self.compute_provider is not None and self.compute_policy is not None:
             raise InputError("give either a compute provider (a pin) or a compute policy, not both")
-        if self.compute_provider is not None and self.compute_provider not in COMPUTE_PROVIDERS:
+        if self.compute_provider is not None and not _PROVIDER_NAME.fullmatch(
+            self.compute_provider
+        ):
             raise InputError(
                 f"unknown compute provider {self.compute_provider!r} "
-                f"(known: {', '.join(COMPUTE_PROVIDERS)})"
+                f"(a provider name is lower-case letters, digits and '_')"
             )
         if self.compute_policy is not None and self.compute_policy not in COMPUTE_POLICIES:
             raise InputError(

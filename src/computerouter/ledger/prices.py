@@ -52,6 +52,7 @@ from computerouter.domain.limits import CONFIG_FILE_MAX_BYTES
 from computerouter.domain.values import Resources
 from computerouter.errors import ConfigError
 from computerouter.inputs import read_bounded_text
+from computerouter.providers.registration import registered
 
 __all__ = [
     "ANY",
@@ -177,18 +178,21 @@ class PriceTable:
 
 
 def default_prices() -> PriceTable:
-    """Placeholder list prices (think 1 credit = 1 USD); operators set their own."""
+    """Each registered provider's list price (placeholders: think 1 credit = 1 USD); any other
+    provider at the dearest of them; operators set their own in ``prices.toml``."""
+    compute = {
+        r.name: ProviderPrices(
+            default=ComputePrice(
+                cpu_hour=r.list_price.cpu_hour,
+                memory_gib_hour=r.list_price.memory_gib_hour,
+                shape_hour=r.list_price.shape_hour,
+            )
+        )
+        for r in registered()
+    }
+    compute[ANY] = ProviderPrices(default=ComputePrice(cpu_hour=50_400, memory_gib_hour=16_200))
     return PriceTable(
-        compute={
-            "local": ProviderPrices(default=ComputePrice(cpu_hour=10_000, memory_gib_hour=1_000)),
-            "daytona": ProviderPrices(
-                default=ComputePrice(cpu_hour=50_400, memory_gib_hour=16_200)
-            ),
-            "fly_sprites": ProviderPrices(
-                default=ComputePrice(cpu_hour=40_000, memory_gib_hour=12_000)
-            ),
-            ANY: ProviderPrices(default=ComputePrice(cpu_hour=50_400, memory_gib_hour=16_200)),
-        },
+        compute=compute,
         models={ANY: ModelPrice(input_per_mtok=200_000, output_per_mtok=600_000)},
     )
 

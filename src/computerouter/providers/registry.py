@@ -1,39 +1,48 @@
-"""Which providers exist and how to build them from settings."""
+"""The providers of one router: every registered provider, each built on first use.
+
+Which providers exist is :mod:`.registration`'s business; this module builds them from the
+settings and tells which are usable as configured (only those are offered to routing).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
 from computerouter.config import Settings
-from computerouter.errors import InputError
+from computerouter.errors import ProviderUnavailable
 from computerouter.providers.base import Provider
+from computerouter.providers.registration import registered, registration
+from computerouter.providers.settings import provider_settings
 
-__all__ = ["KNOWN_PROVIDERS", "ProviderRegistry", "build_provider", "build_providers"]
+__all__ = ["ProviderRegistry", "build_provider", "build_providers", "not_configured"]
 
-KNOWN_PROVIDERS = ("local",)
-"""Providers this build can run sessions on. Others (daytona, fly_sprites) arrive as packages."""
+
+def not_configured(name: str, settings: Settings) -> str:
+    """``""`` when ``name`` is usable as configured, else one line saying what to set."""
+    record = registration(name)
+    return record.configured(provider_settings(record, settings))
 
 
 def build_provider(name: str, settings: Settings) -> Provider:
-    if name == "local":
-        from computerouter.providers.local import LocalProvider
-
-        return LocalProvider(
-            root=settings.home / "local",
-            uid_base=settings.local_uid_base,
-            uid_count=settings.local_uid_count,
-            allow_unisolated=settings.local_allow_unisolated,
-        )
-    raise InputError(f"unknown provider {name!r} (available: {', '.join(KNOWN_PROVIDERS)})")
+    record = registration(name)
+    own = provider_settings(record, settings)
+    reason = record.configured(own)
+    if reason:
+        raise ProviderUnavailable(f"not configured: {reason}", provider=name)
+    return record.build(settings, own)
 
 
 class ProviderRegistry(Mapping[str, Provider]):
-    """Providers by name, each built on first use (a command that only reads the store
-    should not pay for probing the machine)."""
+    """Usable providers by name, each built on first use (a command that only reads the
+    store should not pay for probing the machine or opening a vendor client)."""
 
-    def __init__(self, settings: Settings, names: tuple[str, ...] = KNOWN_PROVIDERS) -> None:
+    def __init__(self, settings: Settings, names: tuple[str, ...] | None = None) -> None:
         self._settings = settings
-        self._names = names
+        self._names = (
+            names
+            if names is not None
+            else tuple(r.name for r in registered() if not not_configured(r.name, settings))
+        )
         self._built: dict[str, Provider] = {}
 
     def __getitem__(self, name: str) -> Provider:

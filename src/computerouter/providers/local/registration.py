@@ -1,0 +1,54 @@
+"""The ``local`` provider's registration record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from computerouter.config import Settings
+from computerouter.providers.base import Capabilities
+from computerouter.providers.registration import DoctorRow, ListPrice, ProviderRegistration
+
+if TYPE_CHECKING:
+    from computerouter.providers.local.provider import LocalProvider
+
+__all__ = ["REGISTRATION", "LocalSettings"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LocalSettings:
+    uid_base: int = 2_000_000
+    """First host uid handed to local sessions (each live session gets its own)."""
+    uid_count: int = 100_000
+    """Size of the local uid range."""
+    allow_unisolated: bool = False
+    """Run local sessions without namespaces/cgroups when the machine lacks them. Unsafe."""
+
+
+def _build(settings: Settings, own: LocalSettings) -> LocalProvider:
+    from computerouter.providers.local.provider import LocalProvider
+
+    return LocalProvider(
+        root=settings.home / "local",
+        uid_base=own.uid_base,
+        uid_count=own.uid_count,
+        allow_unisolated=own.allow_unisolated,
+    )
+
+
+def _doctor(settings: Settings, own: LocalSettings) -> list[DoctorRow]:
+    from computerouter.providers.local.host import probe
+
+    return [DoctorRow(check=c, status=s, detail=d) for c, s, d in probe().rows()]
+
+
+REGISTRATION = ProviderRegistration(
+    name="local",
+    summary="isolated process trees on this machine (bubblewrap, cgroups, unix sockets)",
+    settings_model=LocalSettings,
+    build=_build,
+    configured=lambda own: "",
+    capabilities=Capabilities(suspend=True, archive=True, exec=True, warm_start_ms=2.0),
+    list_price=ListPrice(cpu_hour=10_000, memory_gib_hour=1_000),
+    doctor=_doctor,
+)
