@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from computerouter.agents.router import AgentRouter
 from computerouter.api.deps import Parts
+from computerouter.api.journal import RunJournal
 from computerouter.api.live_runs import LiveRuns
 from computerouter.api.ratelimit import RateLimiter
 from computerouter.api.request_ids import RequestIdMiddleware, current_request_id
@@ -29,6 +30,7 @@ from computerouter.errors import (
 from computerouter.ledger import Ledger
 from computerouter.secrets.api_keys import ApiKeys
 from computerouter.store.api_keys import ApiKeyStore
+from computerouter.store.run_events import RunEventStore
 from computerouter.wire.errors import error_body, status_for
 from computerouter.wire.models import ErrorBody
 
@@ -103,7 +105,7 @@ def create_app(
         agents=agents,
         keys=keys or ApiKeys(ApiKeyStore(store.engine), pepper=settings.api_key_pepper),
         ledger=ledger if ledger is not None else gate if isinstance(gate, Ledger) else None,
-        runs=LiveRuns(),
+        runs=LiveRuns(journal=RunJournal(RunEventStore(store.engine))),
         limiter=RateLimiter(rate=settings.api_rate_per_s, burst=settings.api_rate_burst),
     )
 
