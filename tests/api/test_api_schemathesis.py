@@ -5,10 +5,10 @@ shape with a documented code."""
 from __future__ import annotations
 
 import schemathesis
-from conftest import Api
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from computerouter.testing.live_api import Api
 from computerouter.wire.errors import ERROR_TABLE
 
 CODES = {spec.code for spec in ERROR_TABLE}
