@@ -36,8 +36,12 @@ class Settings:
     """SQLAlchemy URL; empty means SQLite at ``home/computerouter.db``."""
     user: str = "local"
     """The acting user when a command names none (``--user``)."""
-    default_provider: str = "local"
-    """Provider used when a caller names none."""
+    default_provider: str = ""
+    """Provider used when a caller names none (a pin); empty: placement picks one by the
+    default policy among the configured providers (see :mod:`computerouter.domain.placement`)."""
+    region: str = ""
+    """The caller's region when a request names none: placement puts each provider in its
+    region nearest it (:mod:`computerouter.domain.regions`); empty: unknown."""
     default_runtime: str = "hermes"
     """Runtime a new session starts when neither the caller nor the sandbox's agents name one
     (a pre-warm of a sandbox without agents). ``echo`` is a tiny stand-in for tests."""

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from computerouter.agents.spend import CREDIT, RunSpend
+from computerouter.compute.offers import placement
 from computerouter.compute.router import ComputeRouter, RunLease
-from computerouter.compute.routing import candidates
 from computerouter.domain.agents import (
     VENDOR_BACKENDS,
     AgentAddress,
@@ -60,9 +60,13 @@ _HOW = {
 class AgentRun:
     """One run in flight: iterate :meth:`events`; answer approvals; cancel from any thread."""
 
-    def __init__(self, router: AgentRouter, agent: AgentRecord, text: str, run_id: str) -> None:
+    def __init__(
+        self, router: AgentRouter, agent: AgentRecord, text: str, run_id: str, region: str = ""
+    ) -> None:
         self._router = router
         self.agent = agent
+        self.region = region
+        """The caller's region, if the request named one (else the ``region`` setting)."""
         self.text = text
         self.run_id = run_id
         self._turn: TurnHandle | None = None
@@ -94,16 +98,15 @@ class AgentRun:
             user_id=agent.user_id,
         )
         runtime = self._router.runtime_for(agent)
-        providers = candidates(agent.settings, compute.providers.keys())
+        placed = placement(compute, agent.settings, region=self.region).require()
         before = compute.store.sessions.find_live(key)
         started = time.perf_counter()
         with compute.open_run(
             key,
             run_id=self.run_id,
             agent_id=agent.id,
-            provider=providers,
+            provider=placed,
             runtime=runtime.name,
-            region=agent.settings.compute_region or "",
             on_cancel=self.cancel,
         ) as lease:
             session = lease.session
@@ -341,7 +344,13 @@ class AgentRouter:
     # -- runs ---------------------------------------------------------------------------------
 
     def run(
-        self, *, user_id: str, address: AgentAddress, text: str, run_id: str | None = None
+        self,
+        *,
+        user_id: str,
+        address: AgentAddress,
+        text: str,
+        run_id: str | None = None,
+        region: str = "",
     ) -> AgentRun:
         """Check everything that can be checked before touching compute, then hand back the
         run; its events start (and its session is ensured) when iterated."""
@@ -350,6 +359,7 @@ class AgentRouter:
             raise InputError("the input is empty; give the agent something to do")
         agent = self.resolve(user_id, address)
         self.runtime_for(agent)
-        names = candidates(agent.settings, self.compute.providers.keys())
-        self.compute.gates.admit(user_id, tuple(names))  # a paused scope refuses at once
-        return AgentRun(self, agent, text, run_id or new_run_id())
+        placed = placement(self.compute, agent.settings, region=region).require()
+        # A paused scope refuses at once.
+        self.compute.gates.admit(user_id, [c.provider for c in placed])
+        return AgentRun(self, agent, text, run_id or new_run_id(), region)

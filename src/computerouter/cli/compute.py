@@ -25,6 +25,7 @@ from computerouter.cli.run import prepare_runtime
 from computerouter.cli.session_logs import logs
 from computerouter.cli.terminal import markup_safe
 from computerouter.compute.lifecycle import lifecycle_pass
+from computerouter.compute.offers import resolve
 from computerouter.domain.limits import EXEC_TIMEOUT_MAX_S
 from computerouter.domain.session import SandboxSettings, SessionRecord
 from computerouter.domain.states import LIVE_STATES, SessionState
@@ -92,7 +93,7 @@ def ensure(
         runtime = agent_router_for(router).sandbox_runtime(user, sandbox)
     router.runtime(runtime)
     # Refused by a pause? Say so before a runtime image is built.
-    router.gates.admit(user, (provider or context.settings.default_provider,))
+    router.gates.admit(user, [name for name, _ in resolve(router, provider, "", resources)])
     prepare_runtime(context.settings, runtime, quiet=as_json)
     started = time.perf_counter()
     with console.status(f"ensuring a session for {key}…", spinner="dots"):

@@ -17,12 +17,13 @@ change is a compare-and-set that only one caller can win.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
 
 from computerouter.compute.gates import Gates
 from computerouter.compute.health import ProviderHealth
 from computerouter.compute.liveness import Keepalive
+from computerouter.compute.offers import ProviderRequest, resolve
 from computerouter.compute.owner import current_owner, owner_alive
 from computerouter.compute.reconciler import converge_abandoned
 from computerouter.compute.runs import RunLease, hold_run
@@ -93,7 +94,7 @@ class ComputeRouter:
         self,
         key: SessionKey,
         *,
-        provider: str | Sequence[str] | None = None,
+        provider: ProviderRequest = None,
         runtime: str | None = None,
         resources: Resources | None = None,
         region: str = "",
@@ -102,35 +103,28 @@ class ComputeRouter:
     ) -> SessionRecord:
         """Return a running session for ``key``, creating, thawing or restoring it as needed.
 
-        ``provider`` is one name, or candidates in order: a new session is created on the first
-        that is not cooling down and can create it, failing over down the list (a live session
-        is sticky: it stays where it is).
+        ``provider`` is one name, names or placed candidates in order (none: see
+        :func:`.offers.resolve`): a new session is created on the first that is not cooling
+        down and can create it, failing over down the list (a live session is sticky).
 
         ``runtime`` names the runtime the caller needs; a live session running another one is
         switched to it, keeping its workspace (see :mod:`.runtime_switch`). Without it, a new
         session starts ``settings.default_runtime`` and a live one is used as it is.
         """
-        if provider is None:
-            names: tuple[str, ...] = (self.settings.default_provider,)
-        elif isinstance(provider, str):
-            names = (provider,)
-        else:
-            names = tuple(provider)
-        if not names:
-            raise InputError("no candidate provider given")
-        for name in names:
+        pairs = resolve(self, provider, region, resources)
+        for name, _ in pairs:
             self.provider(name)
-        names = self.gates.admit(key.user_id, names)
+        allowed = self.gates.admit(key.user_id, [name for name, _ in pairs])
+        pairs = tuple(p for p in pairs if p[0] in allowed)
         runtime_name = runtime or self.settings.default_runtime
         self.runtime(runtime_name)
         with self._key_lock(key):
             return self._ensure(
                 key,
-                providers=names,
+                providers=pairs,
                 runtime_name=runtime_name,
                 runtime_required=runtime is not None,
                 resources=resources or Resources(),
-                region=region,
                 agent_id=agent_id,
                 run_id=run_id,
             )
@@ -139,11 +133,10 @@ class ComputeRouter:
         self,
         key: SessionKey,
         *,
-        providers: tuple[str, ...],
+        providers: tuple[tuple[str, str], ...],
         runtime_name: str,
         runtime_required: bool,
         resources: Resources,
-        region: str,
         agent_id: str,
         run_id: str,
     ) -> SessionRecord:
@@ -157,7 +150,7 @@ class ComputeRouter:
                 if record is None:
                     self._refuse_if_data_kept(key)
                     made = self._create_with_failover(
-                        key, providers, runtime_name, resources, region, agent_id, run_id
+                        key, providers, runtime_name, resources, agent_id, run_id
                     )
                     if made is not None:
                         return made
@@ -197,23 +190,23 @@ class ComputeRouter:
     def _create_with_failover(
         self,
         key: SessionKey,
-        providers: tuple[str, ...],
+        providers: tuple[tuple[str, str], ...],
         runtime_name: str,
         resources: Resources,
-        region: str,
         agent_id: str,
         run_id: str,
     ) -> SessionRecord | None:
-        """Create on the first provider that can; ``None`` if another caller got the key first.
+        """Create on the first ``(provider, region)`` that can; ``None`` if another caller got
+        the key first.
 
         Candidates whose circuit is open are skipped; if every one is, the one whose cool-down
         ends first is tried anyway (never every provider ejected at once).
         """
         history: list[FailoverAttempt] = []
-        skipped: list[str] = []
-        for name in providers:
+        skipped: list[tuple[str, str]] = []
+        for name, region in providers:
             if not self.health.available(name, now=self.clock.now(), region=region):
-                skipped.append(name)
+                skipped.append((name, region))
                 history.append(
                     FailoverAttempt(
                         provider=name, error_code="cooling_down", message="failed recently"
@@ -226,10 +219,10 @@ class ComputeRouter:
             if done:
                 return made
         if skipped and len(skipped) == len(providers):
-            reopens = {c.provider: c.open_until for c in self.health.circuits()}
-            soonest = min(skipped, key=lambda n: reopens.get(n, 0.0))
+            reopens = {(c.provider, c.region): c.open_until for c in self.health.circuits()}
+            name, region = min(skipped, key=lambda p: reopens.get(p, 0.0))
             done, made = self._attempt(
-                key, soonest, runtime_name, resources, region, agent_id, run_id, history
+                key, name, runtime_name, resources, region, agent_id, run_id, history
             )
             if done:
                 return made
@@ -493,7 +486,7 @@ class ComputeRouter:
         *,
         run_id: str,
         agent_id: str = "",
-        provider: str | Sequence[str] | None = None,
+        provider: ProviderRequest = None,
         runtime: str | None = None,
         resources: Resources | None = None,
         region: str = "",

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from computerouter.compute.offers import ProviderRequest, resolve
 from computerouter.domain.session import RunRecord, RunState, SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import Resources, SessionKey
@@ -38,7 +39,7 @@ def hold_run(
     *,
     run_id: str,
     agent_id: str = "",
-    provider: str | Sequence[str] | None = None,
+    provider: ProviderRequest = None,
     runtime: str | None = None,
     resources: Resources | None = None,
     region: str = "",
@@ -58,7 +59,8 @@ def hold_run(
     With a ``credit_gate``, credit is held before any session is touched (a refusal raises
     :class:`~computerouter.errors.InsufficientCredit`), and the run is billed once it ends.
     """
-    _admit(router, key, run_id=run_id, agent_id=agent_id, provider=provider)
+    names = [name for name, _ in resolve(router, provider, region, resources)]
+    _admit(router, key, run_id=run_id, agent_id=agent_id, providers=names)
     gate = router.credit_gate
     try:
         while True:
@@ -130,15 +132,11 @@ def _admit(
     *,
     run_id: str,
     agent_id: str,
-    provider: str | Sequence[str] | None,
+    providers: Sequence[str],
 ) -> None:
     """Gates first, nothing touched yet: the kill switch, then the user's run permit, then
     credit. Each refusal leaves nothing behind."""
-    if provider is None:
-        names: tuple[str, ...] = (router.settings.default_provider,)
-    else:
-        names = (provider,) if isinstance(provider, str) else tuple(provider)
-    router.gates.admit(key.user_id, names)
+    router.gates.admit(key.user_id, providers)
     live = router.store.sessions.find_live(key)
     if live is not None:
         router.gates.require_provider(live.provider)
