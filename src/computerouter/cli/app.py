@@ -9,7 +9,19 @@ from typing import Annotated
 
 import typer
 
-from computerouter.cli import compute, credits, daemon, demo, doctor, keys, mcp, runs, serve, usage
+from computerouter.cli import (
+    compute,
+    credits,
+    daemon,
+    demo,
+    doctor,
+    keys,
+    mcp,
+    route,
+    runs,
+    serve,
+    usage,
+)
 from computerouter.cli.agents import agent_app
 from computerouter.cli.context import CliContext
 from computerouter.cli.run import run
@@ -28,6 +40,7 @@ app.add_typer(usage.app, name="usage")
 app.add_typer(credits.app, name="credits")
 app.add_typer(agent_app, name="agent")
 app.add_typer(runs.app, name="runs")
+app.add_typer(route.app, name="route")
 app.add_typer(daemon.app, name="daemon")
 app.command("run")(run)
 app.command("doctor")(doctor.doctor)

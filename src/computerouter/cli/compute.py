@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from computerouter.agents.factory import agent_router_for
-from computerouter.cli import pauses
+from computerouter.cli import pauses, providers
 from computerouter.cli.context import get_context
 from computerouter.cli.daemon import lifecycle_on_demand
 from computerouter.cli.render import (
@@ -41,6 +41,7 @@ app.add_typer(sessions_app, name="sessions")
 app.command("pause")(pauses.pause)
 app.command("unpause")(pauses.unpause)
 app.command("pauses")(pauses.pauses)
+app.command("providers")(providers.providers)
 app.add_typer(sandboxes_app, name="sandboxes")
 sessions_app.command("logs")(logs)
 
