@@ -211,3 +211,17 @@ def test_unknown_region_setting_is_one_line(
     got, _, err = cli(capsys, "route", "explain", "sb/a")
     assert got == 2
     assert "unknown region 'atlantis'" in err
+
+
+def test_run_with_an_unknown_region_is_one_line_and_starts_nothing(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    agent(capsys, home, "sb/a")
+    got, _, err = cli(capsys, "run", "sb/a", "hello", "--region", "atlantis")
+    assert got == 2
+    assert "unknown region 'atlantis'" in err
+    store = open_store(Settings.load(env={}, home=home).effective_database_url)
+    try:
+        assert store.sessions.list() == []
+    finally:
+        store.close()
