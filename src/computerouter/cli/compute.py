@@ -70,7 +70,9 @@ def ensure(
     ctx: typer.Context,
     user: Annotated[str, typer.Option("--user", help="User id that owns the sandbox.")],
     sandbox: Annotated[str, typer.Option("--sandbox", help="Sandbox id.")],
-    provider: Annotated[str | None, typer.Option(help="Provider (default: local).")] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="Provider (default: placement picks one).")
+    ] = None,
     runtime: Annotated[
         str | None,
         typer.Option(help="Runtime to run (default: the sandbox's agents', else hermes)."),
