@@ -103,6 +103,13 @@ class Settings:
     api_key_pepper: str = ""
     """Secret mixed into the hash of every stored API key, so a copy of the database alone
     cannot be used to check guessed keys. Changing it invalidates every key."""
+    secrets_kek: str = field(default="", repr=False)
+    """Key-encryption keys for secrets at rest, ``ID:KEY`` entries separated by commas, the
+    first one current (see :mod:`computerouter.secrets.keyring`); usually given as
+    ``COMPUTEROUTER_SECRETS_KEK``. Empty: the key file ``secrets_kek_file``."""
+    secrets_kek_file: str = ""
+    """File of key-encryption keys (mode 0600, one ``ID:KEY`` per line, the first current);
+    empty means ``home/secrets.kek``. Read only when ``secrets_kek`` is empty."""
     api_rate_per_s: float = 50.0
     """Requests per second each API key may make on average (0: no limit); beyond it the
     server answers 429 with ``Retry-After``."""
@@ -121,6 +128,12 @@ class Settings:
     @property
     def images_path(self) -> Path:
         return Path(self.images_dir).expanduser() if self.images_dir else self.home / "images"
+
+    @property
+    def secrets_kek_path(self) -> Path:
+        if self.secrets_kek_file:
+            return Path(self.secrets_kek_file).expanduser()
+        return self.home / "secrets.kek"
 
     @property
     def uses_standin_model(self) -> bool:
