@@ -88,6 +88,8 @@ class SecretVault:
         """Re-wrap every data key under the current KEK (see the module docstring).
 
         Refused, changing nothing, when a secret is wrapped by a KEK that is not configured.
+        Every secret is opened on the way, so a KEK that is wrong for its id, or a tampered row,
+        stops the rotation with one line naming it.
         """
         current = self._keys.current_key_id
         missing = sorted(set(self.usage()) - self._keys.key_ids())
@@ -100,6 +102,8 @@ class SecretVault:
         rewrapped = current_already = changed = 0
         for record in self._store.list():
             if record.kek_id == current:
+                # Still opened: a wrong KEK under the current id shows here, not at a read.
+                open_sealed(self._keys, record.owner, record.name, record.sealed)
                 current_already += 1
                 continue
             moved = rewrap(self._keys, record.owner, record.name, record.sealed)
