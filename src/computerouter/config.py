@@ -89,9 +89,10 @@ class Settings:
     (a scripted test model, not a real one) on 127.0.0.1:``standin_port``."""
     model_name: str = "standin-model"
     """Model name sent to the endpoint."""
-    model_api_key: str = ""
+    model_api_key: str = field(default="", repr=False)
     """The endpoint's API key. Added on the host side of the egress bridge; never enters a
-    session."""
+    session. Empty: the operator's secret ``model_api_key`` in the secret store, if set
+    (``computerouter secrets set model_api_key``)."""
     standin_port: int = 18181
     """Port of the bundled model stand-in when ``model_base_url`` is empty."""
     turn_timeout_s: float = 600.0
@@ -100,7 +101,7 @@ class Settings:
     """Address ``computerouter serve`` binds (every endpoint needs an API key, see ``keys``)."""
     api_port: int = 8321
     """Port ``computerouter serve`` listens on."""
-    api_key_pepper: str = ""
+    api_key_pepper: str = field(default="", repr=False)
     """Secret mixed into the hash of every stored API key, so a copy of the database alone
     cannot be used to check guessed keys. Changing it invalidates every key."""
     secrets_kek: str = field(default="", repr=False)
