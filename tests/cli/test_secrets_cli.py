@@ -194,3 +194,30 @@ def test_a_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
     )
     assert "'k1'" in line
     assert "not-base64" not in line
+
+
+def test_doctor_shows_a_pending_rotation_and_a_missing_kek(tmp_path: Path) -> None:
+    def doctor_row(env: dict[str, str] | None = None) -> str:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+        environ |= {"COMPUTEROUTER_HOME": str(tmp_path), **(env or {})}
+        result = subprocess.run(
+            [sys.executable, "-m", "computerouter", "doctor"],
+            capture_output=True,
+            text=True,
+            env=environ | {"COLUMNS": "300"},
+            timeout=120,
+            check=False,
+        )
+        rows = [line for line in result.stdout.splitlines() if "│ secrets" in line]
+        assert len(rows) == 1, result.stdout + result.stderr
+        return " ".join(rows[0].split())
+
+    ok(cli(tmp_path, "new-kek", "--id", "kek-one"))
+    ok(cli(tmp_path, "set", "model_api_key", stdin=MODEL_KEY))
+    assert "1 stored, all under the current key 'kek-one'" in doctor_row()
+    ok(cli(tmp_path, "new-kek", "--id", "kek-two"))
+    assert "1 not yet under the current key 'kek-two'" in doctor_row()
+    other = f"k9:{base64.urlsafe_b64encode(os.urandom(32)).decode()}"
+    row = doctor_row({"COMPUTEROUTER_SECRETS_KEK": other})
+    assert "'kek-one'" in row
+    assert "not configured" in row
