@@ -22,11 +22,11 @@ def _pg_schema_url() -> Iterator[str]:
     except Exception as exc:  # any failure to reach PostgreSQL means: skip, and say why
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {str(exc).splitlines()[0]}")
     schema = f"cr_test_{secrets.token_hex(4)}"
-    conn.execute(f"CREATE SCHEMA {schema}")  # type: ignore[arg-type]
+    conn.execute(f"CREATE SCHEMA {schema}")
     try:
         yield f"{PG_URL}?options=-csearch_path%3D{schema}"
     finally:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")  # type: ignore[arg-type]
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
         conn.close()
 
 
