@@ -225,3 +225,48 @@ def test_no_value_or_key_reaches_the_logs(store: Store, caplog: pytest.LogCaptur
     assert VALUE not in text
     assert NEW[1].hex() not in text
     assert repr(NEW[1]) not in text
+
+
+def test_readers_never_fail_while_a_rotation_runs(store: Store) -> None:
+    import threading
+
+    before = vault(store, OLD)
+    for i in range(20):
+        before.set(OPERATOR, f"s{i}", f"value-{i}")
+    reader = vault(store, NEW, OLD)
+    failures: list[BaseException] = []
+    reads = 0
+    done = threading.Event()
+
+    def read_all() -> None:
+        nonlocal reads
+        while not done.is_set() or reads == 0:
+            for i in range(20):
+                try:
+                    assert reader.get(OPERATOR, f"s{i}").reveal() == f"value-{i}"
+                except BaseException as exc:  # any failure is the test's finding
+                    failures.append(exc)
+                reads += 1
+
+    thread = threading.Thread(target=read_all)
+    thread.start()
+    try:
+        report = vault(store, NEW, OLD).rotate_kek()
+    finally:
+        done.set()
+        thread.join(timeout=60)
+    assert report.rewrapped == 20
+    assert failures == []
+    assert reads >= 20
+
+
+def test_the_public_names_are_pinned() -> None:
+    import computerouter.secrets
+
+    assert computerouter.secrets.__all__ == [
+        "KeyProvider",
+        "LocalKeyring",
+        "RotationReport",
+        "RouterSecret",
+        "SecretVault",
+    ]
