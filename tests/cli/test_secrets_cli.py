@@ -221,3 +221,13 @@ def test_doctor_shows_a_pending_rotation_and_a_missing_kek(tmp_path: Path) -> No
     row = doctor_row({"COMPUTEROUTER_SECRETS_KEK": other})
     assert "'kek-one'" in row
     assert "not configured" in row
+
+
+def test_a_fresh_home_with_keks_from_the_environment(tmp_path: Path) -> None:
+    home = tmp_path / "not-yet"
+    kek = {"COMPUTEROUTER_SECRETS_KEK": f"k1:{base64.urlsafe_b64encode(os.urandom(32)).decode()}"}
+    ok(cli(home, "set", "model_api_key", stdin=MODEL_KEY, env=kek))
+    assert (
+        vault_of(home, kek["COMPUTEROUTER_SECRETS_KEK"]).get(OPERATOR, "model_api_key").reveal()
+        == MODEL_KEY
+    )

@@ -26,7 +26,7 @@ from computerouter.domain.secrets import (
     check_secret_name,
     owner_for,
 )
-from computerouter.errors import Conflict, InputError, NotFound
+from computerouter.errors import ConfigError, Conflict, InputError, NotFound
 from computerouter.inputs import STDIN, read_bounded_text
 from computerouter.secrets.factory import keyring_for
 from computerouter.secrets.keyring import KEK_ENV, new_kek, write_key_file
@@ -51,6 +51,12 @@ UserOption = Annotated[
 def _vault(ctx: typer.Context) -> Iterator[SecretVault]:
     settings = get_context(ctx).settings
     keyring = keyring_for(settings)
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot create the data directory {str(settings.home)!r}: {exc}"
+        ) from exc
     store = open_store(settings.effective_database_url)
     try:
         yield SecretVault(SecretStore(store.engine), keyring)
