@@ -19,6 +19,7 @@ from computerouter.cli import (
     mcp,
     route,
     runs,
+    secrets,
     serve,
     usage,
 )
@@ -48,6 +49,7 @@ app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("mcp")(mcp.mcp)
 app.add_typer(keys.app, name="keys")
+app.add_typer(secrets.app, name="secrets")
 
 
 def _print_version(value: bool) -> None:
