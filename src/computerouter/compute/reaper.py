@@ -1,4 +1,5 @@
-"""The reaper: one pass of idle suspension and archiving, driven by what the store says now."""
+"""The reaper: one pass of uptime and idle suspension and archiving, driven by what the store
+says now."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from computerouter.compute.ceilings import force_suspend, max_uptime_s, uptime_reached
 from computerouter.domain.lifecycle import LifecycleAction, LifecyclePolicy, decide
 from computerouter.domain.states import SessionState
 from computerouter.errors import ComputeRouterError, Conflict
@@ -18,6 +20,7 @@ __all__ = ["ReapReport", "reap_once"]
 
 @dataclass(kw_only=True, slots=True)
 class ReapReport:
+    uptime_suspended: list[str] = field(default_factory=list)
     suspended: list[str] = field(default_factory=list)
     archived: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
@@ -25,17 +28,21 @@ class ReapReport:
 
 
 def reap_once(router: ComputeRouter) -> ReapReport:
-    """Suspend sessions idle past their window and archive those idle past theirs.
+    """Suspend sessions up for their maximum uptime, suspend sessions idle past their window
+    and archive those idle past theirs.
 
-    Windows come from the sandbox's settings, else the router's defaults. A session with a run
-    in flight is never suspended: it is skipped here, and the suspend itself re-checks after
-    claiming the session, in case a run began in between.
+    Windows and ceilings come from the sandbox's settings, else the router's defaults. A
+    session with a run in flight is never suspended for idleness: it is skipped here, and the
+    suspend itself re-checks after claiming the session, in case a run began in between. A
+    session at its maximum uptime is suspended even so, its runs cancelled first (see
+    :func:`~computerouter.compute.ceilings.force_suspend`).
     """
     report = ReapReport()
     store = router.store
     overrides = store.sandboxes.all()
     defaults = router.settings
-    busy = Counter(run.session_id for run in store.runs.all_in_flight())
+    in_flight = store.runs.all_in_flight()
+    busy = Counter(run.session_id for run in in_flight)
     for record in store.sessions.list(states=[SessionState.RUNNING, SessionState.SUSPENDED]):
         sandbox = overrides.get((record.user_id, record.sandbox_id))
         policy = LifecyclePolicy(
@@ -55,16 +62,27 @@ def reap_once(router: ComputeRouter) -> ReapReport:
         except ComputeRouterError as exc:
             report.errors.append(f"{record.id}: {exc}")
             continue
-        in_flight = busy[record.id]
+        limit = max_uptime_s(router, sandbox)
+        if uptime_reached(router, record, limit):
+            try:
+                runs = [run for run in in_flight if run.session_id == record.id]
+                force_suspend(router, record, runs, limit=limit)
+                report.uptime_suspended.append(record.id)
+            except Conflict as exc:
+                report.busy.append(f"{record.id}: {exc}")
+            except ComputeRouterError as exc:
+                report.errors.append(f"{record.id}: {exc}")
+            continue
+        runs_here = busy[record.id]
         action = decide(
             record,
             now=router.clock.now(),
             policy=policy,
-            runs_in_flight=in_flight,
+            runs_in_flight=runs_here,
             can_suspend=capabilities.suspend,
             can_archive=capabilities.archive,
         )
-        if in_flight:
+        if runs_here:
             report.busy.append(record.id)
         try:
             if action is LifecycleAction.SUSPEND:
