@@ -22,7 +22,7 @@ import pytest
 
 from computerouter.agents.ceiling import CEILING
 from computerouter.agents.router import AgentRouter, AgentRun
-from computerouter.compute.ceilings import run_ceiling_s
+from computerouter.compute.ceilings import UPTIME_GRACE_S, run_ceiling_s
 from computerouter.compute.lifecycle import lifecycle_pass
 from computerouter.compute.router import ComputeRouter
 from computerouter.config import Settings
@@ -34,6 +34,7 @@ from computerouter.domain.states import SessionState
 from computerouter.domain.values import SessionKey
 from computerouter.errors import ConfigError, InputError
 from computerouter.ledger import MICRO, Ledger, default_prices
+from computerouter.providers.base import Capabilities
 from computerouter.store import Store
 from computerouter.store.agents import AgentStore
 from computerouter.testing import FakeAgentRuntime, FakeClock, FakeProvider
@@ -263,21 +264,16 @@ def test_a_busy_session_is_suspended_at_its_max_uptime_its_run_cancelled(
     assert bill.compute.quantity_ms == round((at - record.started_at) * 1000)
 
 
-def test_a_busy_looking_session_is_suspended_at_its_max_uptime(
-    agents: AgentRouter, clock: FakeClock
-) -> None:
+def ghost_run(compute: ComputeRouter, session_id: str, sandbox_id: str, now: float) -> str:
     """A run row in flight that no control plane answers for (its heartbeat fresh, so the
-    reconciler leaves it) does not keep the session up past its ceiling."""
-    compute = agents.compute
-    session = compute.ensure_session(KEY, provider="local", runtime="hermes")
-    clock.advance(3600)
-    now = clock.now()
+    reconciler leaves it alone)."""
+    run_id = f"run_ghost_{sandbox_id}"
     compute.store.runs.begin(
         RunRecord(
-            run_id="run_ghost",
-            session_id=session.id,
+            run_id=run_id,
+            session_id=session_id,
             user_id="alice",
-            sandbox_id="sb1",
+            sandbox_id=sandbox_id,
             agent_id="",
             state=RunState.RUNNING,
             owner=compute.owner,
@@ -285,13 +281,51 @@ def test_a_busy_looking_session_is_suspended_at_its_max_uptime(
             heartbeat_at=now,
         )
     )
+    return run_id
+
+
+def test_busy_looking_sessions_are_suspended_at_their_max_uptime(
+    agents: AgentRouter, clock: FakeClock
+) -> None:
+    compute = agents.compute
+    other = SessionKey(user_id="alice", sandbox_id="sb2")
+    first = compute.ensure_session(KEY, provider="local", runtime="hermes")
+    second = compute.ensure_session(other, provider="local", runtime="hermes")
+    clock.advance(3600)
+    now = clock.now()
+    ghosts = [ghost_run(compute, first.id, "sb1", now), ghost_run(compute, second.id, "sb2", now)]
+    report = lifecycle_pass(compute)
+    # One grace for both (on the injected clock, which the wait moves), not one each.
+    assert clock.now() - now == pytest.approx(UPTIME_GRACE_S, abs=0.15)
+    assert sorted(report.reaped.uptime_suspended) == sorted([first.id, second.id])
+    for session in (first, second):
+        assert compute.get(session.id).state is SessionState.SUSPENDED
+    for run_id in ghosts:
+        ghost = compute.store.runs.get(run_id)
+        assert ghost is not None
+        assert ghost.state == RunState.CANCELLED
+        assert ghost.ended_at == now  # ended, and billed, at the request
+    assert compute.store.runs.all_in_flight() == []
+
+
+def test_a_session_that_cannot_suspend_is_archived_at_its_max_uptime(
+    store: Store, settings: Settings, clock: FakeClock
+) -> None:
+    provider = FakeProvider(
+        "local", capabilities=Capabilities(suspend=False, archive=True, exec=False)
+    )
+    compute = ComputeRouter(
+        store=store,
+        providers={"local": provider},
+        runtimes={"hermes": FakeAgentRuntime()},
+        settings=replace(settings, idle_suspend_s=10**6, archive_after_s=10**7),
+        clock=clock,
+    )
+    session = compute.ensure_session(KEY, provider="local", runtime="hermes")
+    clock.advance(3600)
     report = lifecycle_pass(compute)
     assert report.reaped.uptime_suspended == [session.id]
-    assert compute.get(session.id).state is SessionState.SUSPENDED
-    ghost = compute.store.runs.get("run_ghost")
-    assert ghost is not None
-    assert ghost.state == RunState.CANCELLED
-    assert ghost.ended_at == now
+    assert compute.get(session.id).state is SessionState.ARCHIVED
 
 
 # -- bad input --------------------------------------------------------------------------------

@@ -12,18 +12,26 @@ session up nor is billed beyond it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from computerouter.compute.liveness import CANCEL_POLL_S
 from computerouter.domain.ceilings import effective, past_uptime
 from computerouter.domain.session import RunRecord, RunState, SandboxSettings, SessionRecord
 from computerouter.domain.values import SessionKey
-from computerouter.errors import ProviderUnavailable
+from computerouter.errors import ComputeRouterError, ProviderUnavailable
 
 if TYPE_CHECKING:
     from computerouter.compute.router import ComputeRouter
 
-__all__ = ["UPTIME_GRACE_S", "force_suspend", "max_uptime_s", "run_ceiling_s", "uptime_reached"]
+__all__ = [
+    "UPTIME_GRACE_S",
+    "UptimeDue",
+    "force_suspend",
+    "max_uptime_s",
+    "run_ceiling_s",
+    "uptime_reached",
+]
 
 UPTIME_GRACE_S = 3 * CANCEL_POLL_S
 """How long a forced suspend waits for its runs' owners to end them before ending them itself."""
@@ -46,27 +54,54 @@ def uptime_reached(router: ComputeRouter, record: SessionRecord, limit: float) -
     return past_uptime(record, now=router.clock.now(), max_uptime_s=limit)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UptimeDue:
+    """A session at its maximum uptime, with its runs in flight when the pass looked."""
+
+    session: SessionRecord
+    runs: tuple[RunRecord, ...]
+    limit_s: float
+
+
 def force_suspend(
-    router: ComputeRouter, record: SessionRecord, runs: Sequence[RunRecord], *, limit: float
-) -> SessionRecord:
-    """Suspend ``record`` (archive it where the provider cannot suspend), its ``runs`` in
-    flight cancelled first. Raises what the suspend raises (a run that began meanwhile:
-    :class:`~computerouter.errors.Conflict`; the next pass tries again)."""
-    reason = f"the session reached its maximum uptime of {limit:g} s (max_uptime_s)"
+    router: ComputeRouter, due: Sequence[UptimeDue]
+) -> list[tuple[UptimeDue, SessionRecord | ComputeRouterError]]:
+    """Suspend each session in ``due`` (archive it where the provider cannot suspend), its
+    runs in flight cancelled first; one grace for all of them, so a pass waits once.
+
+    Returns each session's outcome: its record after, or the error that stopped it (a run
+    that began meanwhile: :class:`~computerouter.errors.Conflict`; the next pass tries again).
+    """
     store = router.store
     at = router.clock.now()
-    for run in runs:
-        store.runs.request_cancel(run.run_id, reason=reason, at=at)
+    for item in due:
+        for run in item.runs:
+            store.runs.request_cancel(run.run_id, reason=_reason(item.limit_s), at=at)
+    pending = {run.run_id: item.session.id for item in due for run in item.runs}
     waited = 0.0
-    pending = [run.run_id for run in runs]
     while pending and waited < UPTIME_GRACE_S:
         router.clock.sleep(_POLL_S)
         waited += _POLL_S
-        pending = [run.run_id for run in store.runs.in_flight(record.id)]
+        live = {run.run_id for run in store.runs.all_in_flight()}
+        pending = {run_id: sid for run_id, sid in pending.items() if run_id in live}
     for run_id in pending:
         # Its owner did not end it: end it here, at the request (billing stops there too).
         store.runs.end(run_id, state=RunState.CANCELLED, now=at)
         router.gates.release_run(run_id)
+    outcomes: list[tuple[UptimeDue, SessionRecord | ComputeRouterError]] = []
+    for item in due:
+        try:
+            outcomes.append((item, _suspend(router, item.session)))
+        except ComputeRouterError as exc:
+            outcomes.append((item, exc))
+    return outcomes
+
+
+def _reason(limit_s: float) -> str:
+    return f"the session reached its maximum uptime of {limit_s:g} s (max_uptime_s)"
+
+
+def _suspend(router: ComputeRouter, record: SessionRecord) -> SessionRecord:
     capabilities = router.provider(record.provider).capabilities
     if capabilities.suspend:
         return router.suspend(record.id, reason="max uptime")

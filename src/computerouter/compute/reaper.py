@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from computerouter.compute.ceilings import force_suspend, max_uptime_s, uptime_reached
+from computerouter.compute.ceilings import UptimeDue, force_suspend, max_uptime_s, uptime_reached
 from computerouter.domain.lifecycle import LifecycleAction, LifecyclePolicy, decide
 from computerouter.domain.states import SessionState
 from computerouter.errors import ComputeRouterError, Conflict
@@ -43,6 +43,7 @@ def reap_once(router: ComputeRouter) -> ReapReport:
     defaults = router.settings
     in_flight = store.runs.all_in_flight()
     busy = Counter(run.session_id for run in in_flight)
+    due: list[UptimeDue] = []
     for record in store.sessions.list(states=[SessionState.RUNNING, SessionState.SUSPENDED]):
         sandbox = overrides.get((record.user_id, record.sandbox_id))
         policy = LifecyclePolicy(
@@ -64,14 +65,8 @@ def reap_once(router: ComputeRouter) -> ReapReport:
             continue
         limit = max_uptime_s(router, sandbox)
         if uptime_reached(router, record, limit):
-            try:
-                runs = [run for run in in_flight if run.session_id == record.id]
-                force_suspend(router, record, runs, limit=limit)
-                report.uptime_suspended.append(record.id)
-            except Conflict as exc:
-                report.busy.append(f"{record.id}: {exc}")
-            except ComputeRouterError as exc:
-                report.errors.append(f"{record.id}: {exc}")
+            runs = tuple(run for run in in_flight if run.session_id == record.id)
+            due.append(UptimeDue(session=record, runs=runs, limit_s=limit))
             continue
         runs_here = busy[record.id]
         action = decide(
@@ -95,4 +90,11 @@ def reap_once(router: ComputeRouter) -> ReapReport:
             report.busy.append(f"{record.id}: {exc}")
         except ComputeRouterError as exc:
             report.errors.append(f"{record.id}: {exc}")
+    for item, outcome in force_suspend(router, due) if due else ():
+        if isinstance(outcome, Conflict):
+            report.busy.append(f"{item.session.id}: {outcome}")
+        elif isinstance(outcome, ComputeRouterError):
+            report.errors.append(f"{item.session.id}: {outcome}")
+        else:
+            report.uptime_suspended.append(item.session.id)
     return report
