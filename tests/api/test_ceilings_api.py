@@ -4,9 +4,9 @@ with one clear message, and nothing is created."""
 from __future__ import annotations
 
 import pytest
-from conftest import Api
 
 from computerouter.errors import InputError
+from computerouter.testing.live_api import Api
 
 
 def test_an_agents_run_ceiling_is_stored_and_read_back(api: Api) -> None:
