@@ -264,6 +264,36 @@ def test_a_busy_session_is_suspended_at_its_max_uptime_its_run_cancelled(
     assert bill.compute.quantity_ms == round((at - record.started_at) * 1000)
 
 
+def test_a_pass_on_another_replica_cancels_the_run_and_suspends(
+    agents: AgentRouter,
+    runtime: FakeAgentRuntime,
+    clock: FakeClock,
+    running: list[Running],
+) -> None:
+    """Replica B's lifecycle pass asks, through the store, replica A's run to cancel; A's
+    keepalive hears it and ends the run; B suspends the session."""
+    replica_a = agents.compute
+    replica_b = ComputeRouter(
+        store=replica_a.store,
+        providers=replica_a.providers,
+        runtimes=replica_a.runtimes,
+        settings=replica_a.settings,
+        clock=clock,
+        owner="replica-b",
+    )
+    agents.update_agent(agents.resolve("alice", ADDR), settings=ModelSettings(max_run_s=10**5))
+    item = hang(agents, running)
+    record = item.wait_started(agents, runtime)
+    clock.advance(3600)
+    replica_a.keepalive.beat()
+    report = lifecycle_pass(replica_b)
+    assert report.reaped.uptime_suspended == [record.session_id]
+    last = item.join()[-1]
+    assert isinstance(last, RunCancelled), item.events
+    assert "maximum uptime" in last.reason
+    assert replica_a.get(record.session_id).state is SessionState.SUSPENDED
+
+
 def ghost_run(compute: ComputeRouter, session_id: str, sandbox_id: str, now: float) -> str:
     """A run row in flight that no control plane answers for (its heartbeat fresh, so the
     reconciler leaves it alone)."""
