@@ -17,7 +17,10 @@ from pathlib import Path
 import pytest
 from isolation_support import InsideRunner, SessionFactory
 
+from computerouter.domain.values import Labels, Resources
+from computerouter.providers.base import InstanceSpec
 from computerouter.providers.local import LocalProvider
+from computerouter.runtimes.echo import EchoRuntime
 from computerouter.runtimes.transport import client_for
 
 pytestmark = pytest.mark.isolation
@@ -320,3 +323,41 @@ def _in_instance(pid: str, instance_id: str) -> bool:
             return f"/{instance_id}\n" in fh.read()
     except OSError:
         return False
+
+
+def test_two_control_planes_with_different_homes_never_share_a_uid(
+    local: LocalProvider, session: SessionFactory, tmp_path: Path
+) -> None:
+    """Sessions of two homes on one machine, from the same uid range: each its own uid, seen
+    from outside (the processes' real uids), because the machine keeps one registry."""
+    other = LocalProvider(root=tmp_path / "other-home" / "local", host=local.host)
+    try:
+        mine = [session() for _ in range(2)]
+        theirs = [
+            other.create(
+                InstanceSpec(
+                    idempotency_key=f"ses_{uuid.uuid4().hex[:20]}",
+                    labels=Labels(
+                        session_id=f"ses_{uuid.uuid4().hex[:20]}", user_id="u", sandbox_id="t"
+                    ),
+                    resources=Resources(cpus=1.0, memory_mb=256, pids=64),
+                    launch=EchoRuntime().launch_spec(session_id="ses_other"),
+                )
+            )
+            for _ in range(2)
+        ]
+        owners: dict[int, set[str]] = {}
+        for instance in mine + theirs:
+            uids = {
+                int(status["Uid"].split()[0])
+                for status in (_status(p) for p in os.listdir("/proc") if p.isdigit())
+                if status and _in_instance(status["Pid"], instance.instance_id)
+                and status["Name"] not in ("bwrap", "unshare")
+            }  # fmt: skip
+            assert len(uids) == 1, (instance.instance_id, uids)
+            owners.setdefault(uids.pop(), set()).add(instance.instance_id)
+        assert all(len(ids) == 1 for ids in owners.values()), owners
+        assert len(owners) == 4
+    finally:
+        for instance in other.list():
+            other.destroy(instance.instance_id)
