@@ -5,7 +5,7 @@
   ceiling wins, then its sandbox's, then the default setting.
 - Per session: a session up for its ``max_uptime_s`` is suspended by the lifecycle pass even
   with a run in flight (the run is cancelled first, and billed up to the cancel), or with a
-  run row whose owner never answers.
+  run row whose owner never answers (ended by a later pass, billed up to the first cancel).
 - Bad ceilings (0, negative, not a number) are refused with one line.
 """
 
@@ -22,7 +22,7 @@ import pytest
 
 from computerouter.agents.ceiling import CEILING
 from computerouter.agents.router import AgentRouter, AgentRun
-from computerouter.compute.ceilings import UPTIME_GRACE_S, run_ceiling_s
+from computerouter.compute.ceilings import UPTIME_FORCE_AFTER_S, UPTIME_GRACE_S, run_ceiling_s
 from computerouter.compute.lifecycle import lifecycle_pass
 from computerouter.compute.router import ComputeRouter
 from computerouter.config import Settings
@@ -325,8 +325,13 @@ def test_busy_looking_sessions_are_suspended_at_their_max_uptime(
     now = clock.now()
     ghosts = [ghost_run(compute, first.id, "sb1", now), ghost_run(compute, second.id, "sb2", now)]
     report = lifecycle_pass(compute)
-    # One grace for both (on the injected clock, which the wait moves), not one each.
+    # One short wait for both (on the injected clock, which the wait moves), not one each;
+    # then they are left to their owners for a while: nothing is frozen under a stopping run.
     assert clock.now() - now == pytest.approx(UPTIME_GRACE_S, abs=0.15)
+    assert report.reaped.uptime_suspended == []
+    assert compute.get(first.id).state is SessionState.RUNNING
+    clock.advance(UPTIME_FORCE_AFTER_S)
+    report = lifecycle_pass(compute)
     assert sorted(report.reaped.uptime_suspended) == sorted([first.id, second.id])
     for session in (first, second):
         assert compute.get(session.id).state is SessionState.SUSPENDED
@@ -334,7 +339,7 @@ def test_busy_looking_sessions_are_suspended_at_their_max_uptime(
         ghost = compute.store.runs.get(run_id)
         assert ghost is not None
         assert ghost.state == RunState.CANCELLED
-        assert ghost.ended_at == now  # ended, and billed, at the request
+        assert ghost.ended_at == now  # ended, and billed, at the first request
     assert compute.store.runs.all_in_flight() == []
 
 

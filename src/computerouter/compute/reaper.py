@@ -91,7 +91,9 @@ def reap_once(router: ComputeRouter) -> ReapReport:
         except ComputeRouterError as exc:
             report.errors.append(f"{record.id}: {exc}")
     for item, outcome in force_suspend(router, due) if due else ():
-        if isinstance(outcome, Conflict):
+        if outcome is None:
+            report.busy.append(f"{item.session.id}: its runs are stopping (max uptime)")
+        elif isinstance(outcome, Conflict):
             report.busy.append(f"{item.session.id}: {outcome}")
         elif isinstance(outcome, ComputeRouterError):
             report.errors.append(f"{item.session.id}: {outcome}")
