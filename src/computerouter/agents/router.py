@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from computerouter import metrics
+from computerouter.agents.ceiling import CEILING, RunCeiling
 from computerouter.agents.spend import CREDIT, RunSpend
 from computerouter.compute.offers import placement
 from computerouter.compute.router import ComputeRouter, RunLease
@@ -107,14 +108,22 @@ class AgentRun:
         placed = placement(compute, agent.settings, region=self.region).require()
         before = compute.store.sessions.find_live(key)
         started = time.perf_counter()
-        with compute.open_run(
-            key,
-            run_id=self.run_id,
-            agent_id=agent.id,
-            provider=placed,
-            runtime=runtime.name,
-            on_cancel=self.cancel,
-        ) as lease:
+        with (
+            compute.open_run(
+                key,
+                run_id=self.run_id,
+                agent_id=agent.id,
+                provider=placed,
+                runtime=runtime.name,
+                on_cancel=self.cancel,
+            ) as lease,
+            RunCeiling(
+                compute=compute,
+                lease=lease,
+                agent_max_run_s=agent.settings.max_run_s,
+                stop=self._stop,
+            ) as ceiling,
+        ):
             session = lease.session
             took_ms = (time.perf_counter() - started) * 1000
             how = _HOW.get(None if before is None else before.state, "ready")
@@ -142,7 +151,7 @@ class AgentRun:
                 runtime=runtime,
                 session=session,
                 run_id=self.run_id,
-                stop=self._stop_for_credit,
+                stop=self._stop,
             )
             try:
                 spend.start()
@@ -150,12 +159,13 @@ class AgentRun:
                 # The ledger still caps what the run is billed at its hold.
                 log.warning("run %s: the egress relay was not reconfigured: %s", self.run_id, exc)
             try:
-                yield from self._turn_events(lease, session, runtime, context, spend)
+                yield from self._turn_events(lease, session, runtime, context, spend, ceiling)
             finally:
                 self._bill_metered(spend.close())
             self.outcome = lease.outcome
 
-    def _stop_for_credit(self) -> None:
+    def _stop(self) -> None:
+        """Stop the turn from a watch (out of credit, at the ceiling)."""
         if self._turn is not None:
             self._turn.cancel()
 
@@ -179,6 +189,7 @@ class AgentRun:
         runtime: AgentRuntime,
         context: EventContext,
         spend: RunSpend,
+        ceiling: RunCeiling,
     ) -> Iterator[AgentEvent]:
         self._spend_model = spend.model
         agent = self.agent
@@ -197,8 +208,8 @@ class AgentRun:
                 lease.outcome = RunState.FAILED
                 yield context.make(RunFailed, error=str(exc), code=exc.code)
                 return
-            if self._cancelled.is_set():
-                # A cancel that came after the check above but before the turn existed found
+            if self._cancelled.is_set() or ceiling.reached:
+                # A stop that came after the check above but before the turn existed found
                 # no turn to stop: stop it now, or it runs to its own end.
                 self._turn.cancel()
             ended = False
@@ -216,7 +227,9 @@ class AgentRun:
                             input_tokens=event.input_tokens,
                             output_tokens=event.output_tokens,
                         )
-                    if isinstance(event, RunFailed | RunCancelled) and spend.exhausted():
+                    if isinstance(event, RunFailed | RunCancelled) and ceiling.reached:
+                        event = context.make(RunFailed, error=ceiling.message(), code=CEILING)
+                    elif isinstance(event, RunFailed | RunCancelled) and spend.exhausted():
                         event = context.make(RunFailed, error=spend.credit_message(), code=CREDIT)
                     elif isinstance(event, RunFailed):
                         event = replace(event, error=event.error + spend.failure_note(event.error))

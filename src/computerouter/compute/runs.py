@@ -27,9 +27,15 @@ class RunLease:
 
     session: SessionRecord
     run_id: str
+    started_at: float = 0.0
+    """When the run began (its row's ``started_at``): its running time, and billing, count
+    from here."""
     outcome: str = RunState.COMPLETED
     cancel_requested_at: float | None = None
     """Set when the run was asked to cancel (a ``pause --now``): it ends, and is billed, there."""
+    deadline: float | None = None
+    """When the run reaches its ceiling (``max_run_s`` after it began): it is never billed,
+    nor recorded as running, beyond this."""
 
 
 @contextmanager
@@ -98,7 +104,7 @@ def hold_run(
             gate.release(run_id)
         raise
     cpu_before = _cpu_seconds(router, current) if gate is not None else None
-    lease = RunLease(session=current, run_id=run_id)
+    lease = RunLease(session=current, run_id=run_id, started_at=now)
 
     def cancelled(reason: str, at: float) -> None:
         lease.cancel_requested_at = at
@@ -117,6 +123,8 @@ def hold_run(
         end = router.clock.now()
         if lease.cancel_requested_at is not None and outcome == RunState.CANCELLED:
             end = min(end, lease.cancel_requested_at)  # metering stops at the flip
+        if lease.deadline is not None:
+            end = min(end, lease.deadline)  # nor beyond the run's ceiling
         router.store.runs.end(run_id, state=outcome, now=end)
         router.gates.release_run(run_id)
         router.store.sessions.touch(session.id, now=end)

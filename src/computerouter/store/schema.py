@@ -186,6 +186,8 @@ sandbox_settings = Table(
     Column("sandbox_id", String(128), primary_key=True),
     Column("idle_suspend_s", Float),
     Column("archive_after_s", Float),
+    Column("max_run_s", Float),  # migration 0011
+    Column("max_uptime_s", Float),  # migration 0011
 )
 
 
