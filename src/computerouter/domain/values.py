@@ -140,12 +140,38 @@ class EgressRoute:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class RuntimeImage:
+    """What a runtime is made of, apart from where it runs: a pinned artifact whose files must
+    be at ``target`` in the session. How it gets there is the provider's business: ``local``
+    mounts ``host_path`` (built on this machine) read-only; a remote provider boots from its
+    snapshot or image named :attr:`ref`, or runs ``install`` on first boot and keeps the result."""
+
+    name: str
+    version: str
+    target: str
+    install: tuple[str, ...]
+    """argv that builds the artifact at ``target`` inside a session that can reach PyPI."""
+    host_path: str = ""
+    """A built copy on this machine, if any."""
+
+    @property
+    def ref(self) -> str:
+        """The snapshot or image name a provider keeps this artifact under."""
+        return f"computerouter-{self.name}-{self.version}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class LaunchSpec:
     """How to start a runtime in a fresh session; built by a runtime, carried out by a provider.
 
-    The provider sets ``COMPUTEROUTER_SOCKET`` (the path the runtime must listen on inside the
-    session), ``COMPUTEROUTER_WORKSPACE`` and ``COMPUTEROUTER_RUNTIME_DIR`` (where ``files`` were
-    written) in the environment; ``argv`` may name ``{runtime_dir}`` and ``{workspace}``.
+    The provider sets ``COMPUTEROUTER_WORKSPACE`` and ``COMPUTEROUTER_RUNTIME_DIR`` (where
+    ``files`` were written) in the environment, and where the runtime must listen: the unix
+    socket ``COMPUTEROUTER_SOCKET`` where the provider reaches sessions through the host
+    (``local``), or TCP ``COMPUTEROUTER_PORT`` (= ``port``) where it reaches them over the
+    network (remote providers). Each egress route is a host-side unix socket on ``local``; a
+    remote provider lets the session reach the route's upstream through its network allow list
+    and names it in ``COMPUTEROUTER_EGRESS_<NAME>`` (``host:port``). ``argv`` may name
+    ``{runtime_dir}`` and ``{workspace}``.
     """
 
     runtime: str
@@ -159,3 +185,15 @@ class LaunchSpec:
     log_files: tuple[str, ...] = ()
     """Log files the runtime writes, as paths relative to the workspace (``.hermes/logs/
     gateway.log``); a provider serves them beside the session's own output."""
+    image: RuntimeImage | None = None
+    """The runtime's own files, placed by the provider (see :class:`RuntimeImage`)."""
+    port: int = 8080
+    """The TCP port the runtime listens on where the provider reaches sessions over TCP."""
+
+    @property
+    def all_mounts(self) -> tuple[MountSpec, ...]:
+        """``mounts``, and the image's built copy at its target where there is one (``local``)."""
+        image = self.image
+        if image is None or not image.host_path:
+            return self.mounts
+        return (*self.mounts, MountSpec(source=image.host_path, target=image.target))

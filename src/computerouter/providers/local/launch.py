@@ -187,7 +187,7 @@ def _session_command(spec: SessionLaunch, fs: HostFS) -> SessionCommand:
         sock_dir=str(paths.sock_dir),
         runtime_dir=str(paths.runtime_dir),
         provider_root=str(spec.provider_root),
-        extra=spec.launch.mounts,
+        extra=spec.launch.all_mounts,
         fs=fs,
     )
     command = replace(command, mounts=tuple(mounts))

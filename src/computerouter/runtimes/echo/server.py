@@ -1,6 +1,7 @@
 """Echo test runtime server. Standard library only; runs inside a session as an unprivileged user.
 
-Listens on the unix socket named by COMPUTEROUTER_SOCKET and answers:
+Listens on TCP 0.0.0.0:COMPUTEROUTER_PORT when a provider reaches sessions over TCP, else on
+the unix socket named by COMPUTEROUTER_SOCKET, and answers:
   GET  /health               {"status": "ok", "runtime": "echo", "pid": ...}
   GET  /v1/models            one model, "echo"
   POST /v1/chat/completions  "echo: <last user message>", streaming or not, with usage
@@ -15,20 +16,28 @@ import sys
 import time
 from http.server import BaseHTTPRequestHandler
 
-SOCKET = os.environ["COMPUTEROUTER_SOCKET"]
+PORT = os.environ.get("COMPUTEROUTER_PORT", "")
+SOCKET = "" if PORT else os.environ["COMPUTEROUTER_SOCKET"]
 WORKSPACE = os.environ.get("COMPUTEROUTER_WORKSPACE", ".")
 STARTED = time.time()
 
 
-class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
+class Quiet:
     def handle_error(self, request: object, client_address: object) -> None:
         # A client that hangs up mid-answer (a readiness probe timing out) is not an error
         # of the runtime: keep its traceback out of the session's output.
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
-        super().handle_error(request, client_address)  # type: ignore[arg-type]
+        super().handle_error(request, client_address)  # type: ignore[misc]
+
+
+class Server(Quiet, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+class TCPServer(Quiet, socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -149,11 +158,17 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(SOCKET)
-    server = Server(SOCKET, Handler)
-    os.chmod(SOCKET, 0o660)
-    sys.stdout.write(f"echo runtime listening on {SOCKET}\n")
+    server: socketserver.BaseServer
+    if PORT:
+        server = TCPServer(("0.0.0.0", int(PORT)), Handler)
+        where = f"tcp port {PORT}"
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(SOCKET)
+        server = Server(SOCKET, Handler)
+        os.chmod(SOCKET, 0o660)
+        where = SOCKET
+    sys.stdout.write(f"echo runtime listening on {where}\n")
     sys.stdout.flush()
     server.serve_forever(poll_interval=3600)
 

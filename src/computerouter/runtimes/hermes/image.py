@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from computerouter.domain.values import RuntimeImage
 from computerouter.errors import RuntimeFailure
 from computerouter.runtimes.echo.runtime import sandbox_python
 
@@ -39,6 +40,22 @@ class HermesImage:
     @property
     def path(self) -> Path:
         return self.images_dir / f"hermes-{self.version}"
+
+    def runtime_image(self) -> RuntimeImage:
+        """The image as any provider places it: this built copy, or its install command."""
+        venv = MOUNT_POINT
+        return RuntimeImage(
+            name="hermes",
+            version=self.version,
+            target=venv,
+            install=(
+                "/bin/sh",
+                "-c",
+                f"python3 -m venv {venv} && {venv}/bin/python -m pip install -q "
+                f"hermes-agent=={self.version} aiohttp=={AIOHTTP_VERSION}",
+            ),
+            host_path=str(self.path) if self.ready else "",
+        )
 
     @property
     def ready(self) -> bool:

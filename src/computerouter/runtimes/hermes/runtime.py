@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from computerouter.domain.egress import EgressTurn
-from computerouter.domain.values import EgressRoute, FileSpec, LaunchSpec, MountSpec
+from computerouter.domain.values import EgressRoute, FileSpec, LaunchSpec
 from computerouter.errors import RuntimeFailure
 from computerouter.runtimes.base import EventContext, TurnRequest
 from computerouter.runtimes.hermes.image import MOUNT_POINT, HermesImage
@@ -104,7 +104,7 @@ class HermesRuntime:
         return self._secret.derive("hermes-api", session_id)
 
     def launch_spec(self, *, session_id: str) -> LaunchSpec:
-        image = self.image.ensure()
+        self.image.ensure()
         python = f"{MOUNT_POINT}/bin/python"
         start = (
             f"mkdir -p {HERMES_HOME} && "
@@ -123,13 +123,13 @@ class HermesRuntime:
                 ("API_SERVER_PORT", str(HERMES_PORT)),
                 ("TIRITH_ENABLED", "false"),
                 ("BRIDGE_TARGET_PORT", str(HERMES_PORT)),
-                ("BRIDGE_EGRESS", f"{EGRESS_PORT}=egress-model.sock"),
+                ("BRIDGE_EGRESS", f"{EGRESS_PORT}={MODEL_ROUTE}"),
             ),
             files=(
                 FileSpec(name="bridge.py", content=_bridge_source()),
                 FileSpec(name="hermes-config.yaml", content=_config_yaml(self.model).encode()),
             ),
-            mounts=(MountSpec(source=str(image), target=MOUNT_POINT),),
+            image=self.image.runtime_image(),
             egress=(
                 EgressRoute(
                     name=MODEL_ROUTE,
