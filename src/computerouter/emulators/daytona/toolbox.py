@@ -141,7 +141,12 @@ def _preview_route(router: APIRouter, sandboxes: Sandboxes) -> None:
         body = await request.body()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         query = f"?{request.url.query}" if request.url.query else ""
-        client = _agent(sandboxes, sandbox, 600.0)
+        try:
+            client = _agent(sandboxes, sandbox, 600.0)
+        except HTTPException:
+            # Nothing runs behind the link (archived, being made or restored): the connection
+            # drops mid-answer, as a link to no machine does.
+            return StreamingResponse(_dropped(), status_code=502, headers={"content-length": "1"})
         upstream = client.build_request(
             request.method, f"/proxy/{port}/{path}{query}", content=body, headers=headers
         )
@@ -156,3 +161,8 @@ def _preview_route(router: APIRouter, sandboxes: Sandboxes) -> None:
 
         out_headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP}
         return StreamingResponse(chunks(), status_code=response.status_code, headers=out_headers)
+
+
+def _dropped() -> Iterator[bytes]:
+    raise ConnectionAbortedError("no sandbox is running behind this preview link")
+    yield b""  # pragma: no cover - makes this a generator
