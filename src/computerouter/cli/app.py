@@ -9,7 +9,18 @@ from typing import Annotated
 
 import typer
 
-from computerouter.cli import compute, credits, daemon, demo, doctor, keys, runs, serve, usage
+from computerouter.cli import (
+    compute,
+    credits,
+    daemon,
+    demo,
+    doctor,
+    emulator,
+    keys,
+    runs,
+    serve,
+    usage,
+)
 from computerouter.cli.agents import agent_app
 from computerouter.cli.context import CliContext
 from computerouter.cli.run import run
@@ -34,6 +45,7 @@ app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.add_typer(keys.app, name="keys")
+app.add_typer(emulator.app, name="emulator")
 
 
 def _print_version(value: bool) -> None:
