@@ -12,12 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from computerouter import metrics as metrics_counters
 from computerouter.agents.router import AgentRouter
 from computerouter.api.deps import Parts
+from computerouter.api.journal import RunJournal
 from computerouter.api.live_runs import LiveRuns
 from computerouter.api.ratelimit import RateLimiter
 from computerouter.api.request_ids import RequestIdMiddleware, current_request_id
-from computerouter.api.routes import admin, openai, providers, runs, sessions, usage
+from computerouter.api.routes import admin, metrics, openai, providers, runs, sessions, usage
 from computerouter.api.routes import agents as agent_routes
 from computerouter.config import Settings
 from computerouter.errors import (
@@ -29,6 +31,7 @@ from computerouter.errors import (
 from computerouter.ledger import Ledger
 from computerouter.secrets.api_keys import ApiKeys
 from computerouter.store.api_keys import ApiKeyStore
+from computerouter.store.run_events import RunEventStore
 from computerouter.wire.errors import error_body, status_for
 from computerouter.wire.models import ErrorBody
 
@@ -43,6 +46,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _render(exc: ComputeRouterError) -> JSONResponse:
+    metrics_counters.refused(exc.code)
     headers = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.5)))
@@ -103,7 +107,7 @@ def create_app(
         agents=agents,
         keys=keys or ApiKeys(ApiKeyStore(store.engine), pepper=settings.api_key_pepper),
         ledger=ledger if ledger is not None else gate if isinstance(gate, Ledger) else None,
-        runs=LiveRuns(),
+        runs=LiveRuns(journal=RunJournal(RunEventStore(store.engine))),
         limiter=RateLimiter(rate=settings.api_rate_per_s, burst=settings.api_rate_burst),
     )
 
@@ -124,6 +128,6 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_bug)
-    for module in (agent_routes, runs, sessions, providers, usage, openai, admin):
+    for module in (agent_routes, runs, sessions, providers, usage, openai, admin, metrics):
         app.include_router(module.router, responses=_ERRORS)
     return app

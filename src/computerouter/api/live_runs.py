@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator
 
 from computerouter.agents.router import AgentRun
+from computerouter.api.journal import RunJournal
 from computerouter.domain.events import (
     AgentEvent,
     RunCancelled,
@@ -32,8 +33,9 @@ _TERMINAL = (RunCompleted, RunFailed, RunCancelled)
 
 
 class LiveRun:
-    def __init__(self, run: AgentRun) -> None:
+    def __init__(self, run: AgentRun, journal: RunJournal | None = None) -> None:
         self.run = run
+        self._journal = journal
         self.user_id = run.agent.user_id
         self.created_at = time.time()
         self.ended_at: float | None = None
@@ -118,6 +120,9 @@ class LiveRun:
     def _append(self, event: AgentEvent) -> None:
         with self._lock:
             self.events.append(event)
+            position = len(self.events)
+        if self._journal is not None:
+            self._journal.record(self.run_id, position, event)
         self._wake()
 
     def _wake(self) -> None:
@@ -165,13 +170,14 @@ class LiveRun:
 class LiveRuns:
     """The registry of this server's runs."""
 
-    def __init__(self, *, keep_finished: int = 1000) -> None:
+    def __init__(self, *, keep_finished: int = 1000, journal: RunJournal | None = None) -> None:
+        self.journal = journal
         self._runs: OrderedDict[str, LiveRun] = OrderedDict()
         self._lock = threading.Lock()
         self._keep = keep_finished
 
     def start(self, run: AgentRun) -> LiveRun:
-        live = LiveRun(run)
+        live = LiveRun(run, self.journal)
         with self._lock:
             self._runs[live.run_id] = live
             finished = [k for k, v in self._runs.items() if v.done]
@@ -193,3 +199,5 @@ class LiveRuns:
         deadline = time.monotonic() + timeout_s
         for live in running:
             live.join(max(0.0, deadline - time.monotonic()))
+        if self.journal is not None:
+            self.journal.close()

@@ -17,6 +17,7 @@ from computerouter.cli import (
     doctor,
     emulator,
     keys,
+    mcp,
     runs,
     serve,
     usage,
@@ -44,6 +45,7 @@ app.command("run")(run)
 app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("mcp")(mcp.mcp)
 app.add_typer(keys.app, name="keys")
 app.add_typer(emulator.app, name="emulator")
 

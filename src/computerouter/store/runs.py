@@ -84,6 +84,21 @@ class RunStore:
             )
             return result.rowcount == 1
 
+    def request_cancel(self, run_id: str, *, reason: str, at: float) -> bool:
+        """Ask the run's control plane, on whichever replica, to cancel it (its keepalive
+        sees this within a second); ``False`` if it has ended or was asked already."""
+        with translate_store_errors(), self._engine.begin() as conn:
+            result = conn.execute(
+                runs.update()
+                .where(
+                    runs.c.run_id == run_id,
+                    runs.c.state == RunState.RUNNING,
+                    runs.c.cancel_reason.is_(None),
+                )
+                .values(cancel_reason=reason, cancel_requested_at=at)
+            )
+            return result.rowcount == 1
+
     def release(self, run_id: str) -> None:
         """Forget a run that began on a session it could not use (it will begin again)."""
         with translate_store_errors(), self._engine.begin() as conn:

@@ -117,6 +117,18 @@ runs = Table(
     Index("ix_runs_session_id_started_at", "session_id", "started_at"),
 )
 
+# Each run's events in order, written by the replica that runs it, so any replica can stream
+# them (migration 0009). ``position`` is the 1-based event id of the SSE stream.
+run_events = Table(
+    "run_events",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("at", Float, nullable=False),
+)
+
 # -- gates (migration 0005) --------------------------------------------------------------------
 
 pauses = Table(

@@ -4,6 +4,7 @@ with ``Last-Event-ID``); cancel; answer an approval."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -12,10 +13,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from computerouter.api.deps import ActingUser, Caller, Parts, Server, visible
+from computerouter.api.journal import follow_journal
 from computerouter.api.live_runs import LiveRun
 from computerouter.domain.agents import AgentAddress
 from computerouter.domain.api_keys import Principal
 from computerouter.errors import Conflict, InputError, RunNotFound
+from computerouter.store.run_events import RunEventStore
+from computerouter.store.runs import RunStore
 from computerouter.wire.events import event_to_sse
 from computerouter.wire.models import ApprovalIn, RunIn, RunOut
 
@@ -24,6 +28,7 @@ __all__ = ["live_out", "router", "sse_response"]
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 SSE = "text/event-stream"
+_CANCELLED = "cancelled through the API"
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -101,31 +106,49 @@ async def run_events(
     parts: Server,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
-    """The run's events as SSE from the start, or after ``Last-Event-ID``."""
-    live = _live(parts, caller, run_id)
-    if live is None:
-        raise RunNotFound(run_id)
+    """The run's events as SSE from the start, or after ``Last-Event-ID``; from whichever
+    replica runs it."""
     after = 0
     if last_event_id:
         try:
             after = int(last_event_id)
         except ValueError:
             raise InputError(f"Last-Event-ID {last_event_id!r} is not an event id") from None
-    return sse_response(live, after)
+    live = _live(parts, caller, run_id)
+    if live is not None:
+        return sse_response(live, after)
+    store = parts.agents.compute.store
+    record = await run_in_threadpool(store.runs.get, run_id)
+    if record is None or not visible(caller, record.user_id):
+        raise RunNotFound(run_id)
+    return StreamingResponse(
+        _journal_sse(RunEventStore(store.engine), store.runs, run_id, after),
+        media_type=SSE,
+        headers=_SSE_HEADERS,
+    )
+
+
+async def _journal_sse(
+    events: RunEventStore, runs: RunStore, run_id: str, after: int
+) -> AsyncIterator[bytes]:
+    async for position, kind, body in follow_journal(events, runs, run_id, after):
+        yield f"id: {position}\nevent: {kind}\ndata: {body}\n\n".encode()
 
 
 @router.post("/{run_id}/cancel", status_code=202)
 def cancel_run(run_id: str, caller: Caller, parts: Server) -> RunOut:
     """Cancel the run inside its runtime (nothing keeps running, or spending)."""
     live = _live(parts, caller, run_id)
+    store = parts.agents.compute.store
     if live is None:
-        record = parts.agents.compute.store.runs.get(run_id)
+        record = store.runs.get(run_id)
         if record is None or not visible(caller, record.user_id):
             raise RunNotFound(run_id)
         if record.state == "running":
-            raise Conflict(f"run {run_id} is not served by this server")
+            # Served by another replica: its keepalive sees the request within a second.
+            store.runs.request_cancel(run_id, reason=_CANCELLED, at=time.time())
         return RunOut.from_record(record)
-    live.run.cancel()
+    live.run.cancel(_CANCELLED)
     return live_out(live)
 
 
