@@ -59,6 +59,7 @@ def test_the_sdk_runs_a_sandbox_through_its_whole_life(emulator: EmulatorServer)
 
     sandbox.delete(wait=True, timeout=30)
     assert list(daytona.list()) == []
+    assert emulator.emulator.event_connections >= 1, "the SDK waited without the event stream"
 
 
 def test_preview_link_reaches_a_port_inside_the_sandbox(emulator: EmulatorServer) -> None:

@@ -92,3 +92,22 @@ def test_two_hermes_turns_on_daytona_remember_each_other(agents: AgentRouter) ->
     assert second[0].session_id == first[0].session_id
     session = agents.compute.get(first[0].session_id)
     assert session.provider == "daytona"
+
+
+def test_a_turn_after_stop_and_after_archive_resumes_with_its_memory(agents: AgentRouter) -> None:
+    first = _turn(agents, "My name is Ada. Remember that the launch code is blue-42.")
+    assert isinstance(first[0], SessionReady)
+    session_id = first[0].session_id
+    compute = agents.compute
+
+    compute.suspend(session_id)
+    assert compute.get(session_id).state.value == "suspended"
+    after_stop = _turn(agents, "What do you remember?")
+    assert isinstance(after_stop[-1], RunCompleted), after_stop[-3:]
+    assert after_stop[-1].output == "I remember: Ada; the launch code is blue-42."
+
+    compute.archive(session_id)
+    assert compute.get(session_id).state.value == "archived"
+    after_archive = _turn(agents, "What do you remember?")
+    assert isinstance(after_archive[-1], RunCompleted), after_archive[-3:]
+    assert after_archive[-1].output == "I remember: Ada; the launch code is blue-42."

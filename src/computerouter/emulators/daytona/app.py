@@ -38,6 +38,8 @@ class Emulator:
         self.sandboxes = Sandboxes(settings=settings, root=root)
         self.faults = Faults()
         self.unimplemented: list[str] = []
+        self.event_connections = 0
+        """socket.io clients accepted so far (the SDK waits on events, polling only as a net)."""
         self.base_url = ""
 
 
@@ -61,7 +63,10 @@ def create_app(emulator: Emulator) -> Any:
         if not loop_box:
             loop_box.append(asyncio.get_running_loop())
         token = auth.get("token") if isinstance(auth, dict) else None
-        return bool(token == settings.api_key)
+        if token != settings.api_key:
+            return False
+        emulator.event_connections += 1
+        return True
 
     sio.on("connect", connect)
 
