@@ -108,17 +108,7 @@ def create_app(emulator: Emulator) -> Any:
             name = _ERRORS.get(exc.status, "Error")
             return JSONResponse(error_body(exc.status, str(exc), name), exc.status)
 
-    @api.exception_handler(StateError)
-    async def state_error(request: Request, exc: StateError) -> JSONResponse:
-        return JSONResponse(
-            error_body(exc.status, str(exc), _ERRORS.get(exc.status, "")), exc.status
-        )
-
-    @api.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        status = exc.status_code
-        return JSONResponse(error_body(status, str(exc.detail), _ERRORS.get(status, "")), status)
-
+    _error_handlers(api)
     _sandbox_routes(api, emulator, dto, base)
     api.include_router(toolbox_router(sandboxes))
 
@@ -220,3 +210,16 @@ def _sandbox_routes(
         sandbox = sandboxes.get(sandbox_id)
         url = f"{base(request)}/preview/{sandbox.id}/{port}"
         return {"sandboxId": sandbox.id, "url": url, "token": sandbox.preview_token}
+
+
+def _error_handlers(api: FastAPI) -> None:
+    @api.exception_handler(StateError)
+    async def state_error(request: Request, exc: StateError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.status, str(exc), _ERRORS.get(exc.status, "")), exc.status
+        )
+
+    @api.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        status = exc.status_code
+        return JSONResponse(error_body(status, str(exc.detail), _ERRORS.get(status, "")), status)
