@@ -77,13 +77,16 @@ def test_preview_link_reaches_a_port_inside_the_sandbox(emulator: EmulatorServer
     )
     link = sandbox.get_preview_link(8000)
     headers = {"x-daytona-preview-token": link.token}
-    for _ in range(100):
+    deadline = time.monotonic() + 30
+    while True:
         try:
             got = httpx.get(f"{link.url}/index.html", headers=headers, timeout=2)
+            if got.status_code == 200:
+                break
         except httpx.HTTPError:
-            continue
-        if got.status_code == 200:
-            break
+            pass
+        assert time.monotonic() < deadline, "the server in the sandbox never answered"
+        time.sleep(0.05)
     assert got.text == "hello from inside\n"
     assert httpx.get(f"{link.url}/index.html", timeout=2).status_code == 401
     daytona.delete(sandbox)
