@@ -152,3 +152,30 @@ def test_a_vanished_sandbox_is_gone(
     httpx.post(f"{emulator.base_url}/admin/sandboxes/{iid}/vanish").raise_for_status()
     assert daytona.get(iid) is None
     assert daytona.list() == []
+
+
+def test_a_slow_api_is_a_retryable_timeout(emulator: EmulatorServer) -> None:
+    provider = DaytonaProvider(
+        api_url=emulator.api_url, api_key="emulator-key", router_id="test", request_timeout_s=1.0
+    )
+    fault = {"route": "GET /api/sandbox", "status": 0, "delay_s": 3.0}
+    httpx.post(f"{emulator.base_url}/admin/faults", json=fault).raise_for_status()
+
+    with pytest.raises(ProviderError, match=r"timed out|timeout") as caught:
+        provider.list()
+
+    assert caught.value.retryable
+
+
+def test_a_quota_refusal_at_create_is_capacity_and_leaves_nothing(
+    daytona: DaytonaProvider, emulator: EmulatorServer, echo_spec: SpecFactory
+) -> None:
+    fault = {"route": "POST /api/sandbox", "status": 403, "message": "Total CPU quota exceeded"}
+    httpx.post(f"{emulator.base_url}/admin/faults", json=fault).raise_for_status()
+
+    with pytest.raises(ProviderUnavailable) as caught:
+        daytona.create(echo_spec())
+
+    assert caught.value.retryable
+    assert daytona.list() == []
+    assert emulator.emulator.sandboxes.local.list() == []

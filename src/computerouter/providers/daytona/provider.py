@@ -36,12 +36,13 @@ _CLK_TCK = 100
 def _no_retry_after_sleep(client: Any) -> None:
     """urllib3's default retry sleeps out a 429/503's Retry-After inside the SDK's call; the
     router's health circuit is what must honour it, so the SDK's API pool retries only broken
-    connections and hands every status back at once."""
+    connections and hands every status back at once; a read timeout is raised as itself
+    (``read=False``), which the SDK reports as a timeout."""
     from urllib3.util.retry import Retry
 
     pool = client._api_client.rest_client.pool_manager
     pool.connection_pool_kw["retries"] = Retry(
-        total=3, status=0, read=0, redirect=0, respect_retry_after_header=False
+        total=3, status=0, read=False, redirect=0, respect_retry_after_header=False
     )
     pool.clear()
 
@@ -58,6 +59,7 @@ class DaytonaProvider:
         auto_stop_minutes: int = 60,
         auto_archive_minutes: int = 43_200,
         settle_timeout_s: float = 120.0,
+        request_timeout_s: float = 30.0,
     ) -> None:
         from daytona import Daytona, DaytonaConfig
 
@@ -71,6 +73,7 @@ class DaytonaProvider:
         self._auto_stop = auto_stop_minutes
         self._auto_archive = auto_archive_minutes
         self._settle_timeout_s = settle_timeout_s
+        self._request_timeout_s = request_timeout_s
         self._capabilities = Capabilities(
             suspend=True, archive=True, exec=True, regions=regions, warm_start_ms=150.0
         )
@@ -92,7 +95,7 @@ class DaytonaProvider:
 
         try:
             with translate("get", instance_id):
-                sandbox = self._client.get(instance_id)
+                sandbox = self._client.get(instance_id, request_timeout=self._request_timeout_s)
         except InstanceNotFound:
             raise
         except ProviderError as exc:
@@ -134,7 +137,8 @@ class DaytonaProvider:
         from daytona import ListSandboxesQuery
 
         with translate("list"):
-            found = list(self._client.list(ListSandboxesQuery(labels=self._labels())))
+            query = ListSandboxesQuery(labels=self._labels())
+            found = list(self._client.list(query, request_timeout=self._request_timeout_s))
         return [
             self._instance(s)
             for s in found
@@ -158,7 +162,9 @@ class DaytonaProvider:
         with translate("create"):
             found = [
                 s
-                for s in self._client.list(ListSandboxesQuery(labels=mine))
+                for s in self._client.list(
+                    ListSandboxesQuery(labels=mine), request_timeout=self._request_timeout_s
+                )
                 if instance_state(s.state) is not None
             ]
         if found:
