@@ -24,12 +24,13 @@ from computerouter.domain.values import EgressRoute, FileSpec, LaunchSpec, Resou
 from computerouter.errors import InputError, ProviderError, RuntimeFailure
 from computerouter.providers.egress import relay_source
 from computerouter.providers.egress.control import control_name
+from computerouter.providers.local import seccomp
 from computerouter.providers.local.errors import PROVIDER
 from computerouter.providers.local.fsutil import rmtree
 from computerouter.providers.local.health import wait_healthy
 from computerouter.providers.local.host import LocalHost
 from computerouter.providers.local.metadata import InstancePaths
-from computerouter.providers.local.mounts import HostFS, plan_mounts
+from computerouter.providers.local.mounts import SESSION_RUNTIME_DIR, HostFS, plan_mounts
 from computerouter.providers.local.sandbox import (
     RelayLaunch,
     SandboxMode,
@@ -96,12 +97,15 @@ def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: Pro
     if relays and host.tools.python is None:
         raise ProviderError("egress relays need /usr/bin/python3 on the host", provider=PROVIDER)
     _write_runtime_files(paths, launch.files)
+    prefix = seccomp_prefix(host) if spec.mode is not SandboxMode.NONE else ()
+    if prefix:
+        _write_seccomp(paths)
     _fresh_socket_dir(paths, spec.uid)
     with contextlib.suppress(FileNotFoundError):
         paths.pidfile.unlink()
     tree.prepare(spec.resources)
 
-    command = _session_command(spec, fs)
+    command = _session_command(spec, fs, prefix=prefix)
     view = session_view(spec.mode, paths)
     # The launcher is /bin/sh, which (dash) can only name descriptors 0-9: the bwrap arguments
     # go to descriptor 3 and relay config pipes to 4, 5, ... in the child.
@@ -174,12 +178,13 @@ def _wait_ready(spec: SessionLaunch, tree: ProcessTree, relay_sockets: Sequence[
         missing = [n for n in missing if not (paths.sock_dir / n).exists()]
 
 
-def _session_command(spec: SessionLaunch, fs: HostFS) -> SessionCommand:
+def _session_command(
+    spec: SessionLaunch, fs: HostFS, *, prefix: tuple[str, ...] = ()
+) -> SessionCommand:
     paths = spec.paths
     view = session_view(spec.mode, paths)
-    command = SessionCommand(
-        mode=spec.mode, command=substitute(spec.launch.argv, view), uid=spec.uid
-    )
+    argv = substitute(spec.launch.argv, view)
+    command = SessionCommand(mode=spec.mode, command=(*prefix, *argv), uid=spec.uid)
     if spec.mode is SandboxMode.NONE:
         return command
     mounts = plan_mounts(
@@ -232,6 +237,24 @@ def _fresh_socket_dir(paths: InstancePaths, uid: int | None) -> None:
     paths.sock_dir.chmod(0o700)
     if uid is not None:
         os.chown(paths.sock_dir, uid, uid)
+
+
+def seccomp_prefix(host: LocalHost) -> tuple[str, ...]:
+    """What runs a command under the session's seccomp filter, inside the session (empty
+    where sessions run without it)."""
+    if host.seccomp_gap or host.tools.python is None:
+        return ()
+    return (host.tools.python, "-I", "-S", f"{SESSION_RUNTIME_DIR}/{seccomp.APPLIER_NAME}", "--")
+
+
+def _write_seccomp(paths: InstancePaths) -> None:
+    for name, content in (
+        (seccomp.APPLIER_NAME, seccomp.APPLIER),
+        (seccomp.PROGRAM_NAME, seccomp.build_program()),
+    ):
+        target = paths.runtime_dir / name
+        target.write_bytes(content)
+        target.chmod(0o444)
 
 
 def _write_runtime_files(paths: InstancePaths, files: Sequence[FileSpec]) -> None:
