@@ -179,3 +179,20 @@ def test_a_quota_refusal_at_create_is_capacity_and_leaves_nothing(
     assert caught.value.retryable
     assert daytona.list() == []
     assert emulator.emulator.sandboxes.local.list() == []
+
+
+def test_resume_starts_the_runtime_again_when_its_process_is_gone(
+    daytona: DaytonaProvider, echo_spec: SpecFactory
+) -> None:
+    """Daytona's stop ends every process: a start must bring the runtime back by itself."""
+    instance = daytona.create(echo_spec())
+    iid = instance.instance_id
+    pid = _health(instance).json()["pid"]
+    daytona.exec(iid, ["sh", "-c", f"kill {pid}"])
+    daytona.suspend(iid)
+
+    resumed = daytona.resume(iid)
+
+    answer = _health(resumed)
+    assert answer.status_code == 200
+    assert answer.json()["pid"] != pid

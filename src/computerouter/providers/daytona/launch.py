@@ -140,13 +140,16 @@ def answers(target: Endpoint, health_path: str, *, timeout_s: float = 2.0) -> bo
 
 
 def wait_healthy(target: Endpoint, launch: LaunchSpec) -> None:
-    deadline = time.monotonic() + launch.start_timeout_s
+    wait_answering(target, launch.health_path, launch.start_timeout_s, launch.runtime)
+
+
+def wait_answering(target: Endpoint, health_path: str, timeout_s: float, runtime: str) -> None:
+    deadline = time.monotonic() + timeout_s
     pause = 0.02
-    while not answers(target, launch.health_path):
+    while not answers(target, health_path):
         if time.monotonic() > deadline:
             raise RuntimeFailure(
-                f"the {launch.runtime} runtime did not answer {launch.health_path} within "
-                f"{launch.start_timeout_s:g}s"
+                f"the {runtime} runtime did not answer {health_path} within {timeout_s:g}s"
             )
         time.sleep(pause)
         pause = min(pause * 2, 0.5)

@@ -171,7 +171,11 @@ class DaytonaProvider:
             return self._bring_up(found[0].id, spec)
         params = CreateSandboxFromSnapshotParams(
             snapshot=launch.image.ref if launch.image is not None else None,
-            labels={**self._labels(spec.labels), "computerouter_port": str(launch.port)},
+            labels={
+                **self._labels(spec.labels),
+                "computerouter_port": str(launch.port),
+                "computerouter_health": launch.health_path,
+            },
             env_vars=plan.egress_env,
             auto_stop_interval=self._auto_stop,
             auto_archive_interval=self._auto_archive,
@@ -207,7 +211,7 @@ class DaytonaProvider:
         port = self._port(sandbox)
         with translate("preview link", instance_id):
             target = placement.endpoint(sandbox, port)
-        health = spec.launch.health_path if spec is not None else "/health"
+        health = sandbox.labels.get("computerouter_health", "/health")
         if not placement.answers(target, health):
             with translate("launch", instance_id):
                 if spec is not None:
@@ -217,6 +221,9 @@ class DaytonaProvider:
                 placement.start_runtime(sandbox)
             if spec is not None:
                 placement.wait_healthy(target, spec.launch)
+            else:
+                # Its launch script, written at create, starts it as it did then.
+                placement.wait_answering(target, health, self._settle_timeout_s, "session's")
         return self._instance(sandbox, port=port)
 
     def suspend(self, instance_id: str) -> Instance:
