@@ -19,6 +19,7 @@ from computerouter.cli import (
     keys,
     mcp,
     runs,
+    secrets,
     serve,
     usage,
 )
@@ -47,6 +48,7 @@ app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("mcp")(mcp.mcp)
 app.add_typer(keys.app, name="keys")
+app.add_typer(secrets.app, name="secrets")
 app.add_typer(emulator.app, name="emulator")
 
 

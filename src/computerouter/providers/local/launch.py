@@ -52,6 +52,8 @@ _LOG_TAIL_BYTES = 2000
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _PIPE_SAFE_BYTES = 60_000  # a pipe holds 64 KiB: write it whole before anyone reads
 _ARGS_FD = 3
+_SECCOMP_FD = 9
+"""The seccomp program's descriptor for bwrap (the relays' pipes take 4, 5, ...)."""
 _MAX_ROUTES = 6  # descriptors 4-9
 
 
@@ -97,9 +99,13 @@ def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: Pro
     if relays and host.tools.python is None:
         raise ProviderError("egress relays need /usr/bin/python3 on the host", provider=PROVIDER)
     _write_runtime_files(paths, launch.files)
-    prefix = seccomp_prefix(host) if spec.mode is not SandboxMode.NONE else ()
-    if prefix:
-        _write_seccomp(paths)
+    filtered = spec.mode is not SandboxMode.NONE and bool(seccomp_prefix(host))
+    if filtered:
+        _write_seccomp(paths)  # exec's applier needs it in every mode
+    # bwrap installs the filter itself (no interpreter to start); the unshare mode runs the
+    # applier in front of the runtime.
+    bpf_fd = _SECCOMP_FD if filtered and spec.mode is SandboxMode.BWRAP else None
+    prefix = seccomp_prefix(host) if filtered and bpf_fd is None else ()
     _fresh_socket_dir(paths, spec.uid)
     with contextlib.suppress(FileNotFoundError):
         paths.pidfile.unlink()
@@ -110,9 +116,15 @@ def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: Pro
     # The launcher is /bin/sh, which (dash) can only name descriptors 0-9: the bwrap arguments
     # go to descriptor 3 and relay config pipes to 4, 5, ... in the child.
     bwrap_fd = _ARGS_FD if spec.mode is SandboxMode.BWRAP else None
+    if _ARGS_FD + len(relays) >= _SECCOMP_FD:
+        raise InputError(f"a session has at most {_SECCOMP_FD - _ARGS_FD - 1} egress routes")
     relay_fds = [_ARGS_FD + 1 + i for i in range(len(relays))]
     with contextlib.ExitStack() as stack:
-        args_file = stack.enter_context(_args_file(bwrap_args(command) if bwrap_fd else None))
+        bwrap = bwrap_args(command) + (["--seccomp", str(bpf_fd)] if bpf_fd is not None else [])
+        args_file = stack.enter_context(_args_file(bwrap if bwrap_fd else None))
+        bpf_file = stack.enter_context(
+            _memfd("seccomp", seccomp.build_program() if bpf_fd is not None else None)
+        )
         pipes = [stack.enter_context(_pipe()) for _ in relays]
         source = relay_source().decode() if relays else ""
         relay_launches = [
@@ -122,6 +134,8 @@ def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: Pro
             for (name, _), fd in zip(relays, relay_fds, strict=True)
         ]
         inherited = ([] if bwrap_fd is None else [bwrap_fd]) + relay_fds
+        if bpf_fd is not None:
+            inherited.append(bpf_fd)
         argv = launcher_argv(
             host.tools,
             join_files=[str(f) for f in tree.join_files()],
@@ -135,6 +149,8 @@ def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: Pro
         given = list(zip(relay_fds, (r for r, _ in pipes), strict=True))
         if bwrap_fd is not None and args_file is not None:
             given.append((bwrap_fd, args_file))
+        if bpf_fd is not None and bpf_file is not None:
+            given.append((bpf_fd, bpf_file))
         with open(paths.log, "ab") as logfile:
             pid = _spawn(
                 argv, env=session_env(view, launch.env), log_fd=logfile.fileno(), fds=given
@@ -318,12 +334,20 @@ def _inheritable_fds() -> list[int]:
 @contextlib.contextmanager
 def _args_file(args: Sequence[str] | None) -> Iterator[int | None]:
     """An anonymous file holding NUL-separated bwrap arguments, for ``bwrap --args FD``."""
-    if args is None:
+    content = None if args is None else b"".join(a.encode() + b"\0" for a in args)
+    with _memfd("bwrap-args", content) as fd:
+        yield fd
+
+
+@contextlib.contextmanager
+def _memfd(name: str, content: bytes | None) -> Iterator[int | None]:
+    """An anonymous file holding ``content``, read from its start (None: no file)."""
+    if content is None:
         yield None
         return
-    fd = os.memfd_create("bwrap-args", os.MFD_CLOEXEC)
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
     try:
-        os.write(fd, b"".join(a.encode() + b"\0" for a in args))
+        os.write(fd, content)
         os.lseek(fd, 0, os.SEEK_SET)
         yield fd
     finally:

@@ -82,8 +82,11 @@ def _op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
 
 
 def build_program() -> bytes:
-    """The filter as ``struct sock_filter`` records, ready for ``PR_SET_SECCOMP``."""
+    """The filter as ``struct sock_filter`` records, ready for ``PR_SET_SECCOMP``. The calls a
+    process makes most (read, write, mmap, ...) number below every denied one, so they are
+    allowed after a handful of instructions."""
     deny = _op(_RET, _ERRNO | _EPERM)
+    allow = _op(_RET, _ALLOW)
     ops = [
         _op(_LD_ABS, _ARCH),
         _op(_JEQ, _AUDIT_ARCH_X86_64, jt=1),
@@ -91,18 +94,18 @@ def build_program() -> bytes:
         _op(_LD_ABS, _NR),
         _op(_JGE, _X32_BIT, jf=1),
         _op(_RET, _KILL_PROCESS),
+        _op(_JEQ, _CLONE, jf=4),  # not clone: on to the table
+        _op(_LD_ABS, _ARG0_LOW),  # clone's flags
+        _op(_AND, _NEW_NAMESPACES),
+        _op(_JEQ, 0, jt=1),  # no new namespace: on to the table (it allows clone)
+        deny,
+        _op(_LD_ABS, _NR),
+        _op(_JGE, min(DENIED.values()), jt=1),
+        allow,
     ]
     for number in sorted(DENIED.values()):
         ops += [_op(_JEQ, number, jf=1), deny]
-    ops += [_op(_JEQ, _CLONE3, jf=1), _op(_RET, _ERRNO | _ENOSYS)]
-    ops += [
-        _op(_JEQ, _CLONE, jf=4),  # not clone: allow
-        _op(_LD_ABS, _ARG0_LOW),  # clone's flags
-        _op(_AND, _NEW_NAMESPACES),
-        _op(_JEQ, 0, jt=1),  # no new namespace: allow
-        deny,
-        _op(_RET, _ALLOW),
-    ]
+    ops += [_op(_JEQ, _CLONE3, jf=1), _op(_RET, _ERRNO | _ENOSYS), allow]
     return b"".join(ops)
 
 
