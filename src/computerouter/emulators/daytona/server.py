@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -12,11 +13,14 @@ import uvicorn
 
 from computerouter.emulators.daytona.app import Emulator, create_app
 from computerouter.emulators.daytona.settings import EmulatorSettings
+from computerouter.emulators.daytona.toolbox import QUIET
 
 __all__ = ["EmulatorServer", "serve"]
 
 
 def _config(emulator: Emulator, host: str, port: int) -> uvicorn.Config:
+    if QUIET not in logging.getLogger("uvicorn.error").filters:
+        logging.getLogger("uvicorn.error").addFilter(QUIET)
     return uvicorn.Config(
         create_app(emulator), host=host, port=port, log_level="warning", ws="wsproto"
     )
