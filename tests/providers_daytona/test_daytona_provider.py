@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import httpx
 import pytest
 
 from computerouter.domain.instances import Instance, InstanceState
+from computerouter.domain.values import RuntimeImage
 from computerouter.emulators.daytona import EmulatorServer
-from computerouter.errors import InstanceNotFound, ProviderError, ProviderUnavailable
+from computerouter.errors import (
+    InstanceNotFound,
+    ProviderError,
+    ProviderUnavailable,
+    RuntimeFailure,
+)
 from computerouter.providers.base import InstanceSpec
 from computerouter.providers.daytona.provider import DaytonaProvider
 from computerouter.runtimes.transport import client_for
@@ -196,3 +203,35 @@ def test_resume_starts_the_runtime_again_when_its_process_is_gone(
     answer = _health(resumed)
     assert answer.status_code == 200
     assert answer.json()["pid"] != pid
+
+
+def test_without_its_snapshot_the_runtime_is_installed_on_first_boot(
+    daytona: DaytonaProvider, echo_spec: SpecFactory
+) -> None:
+    spec = echo_spec()
+    image = RuntimeImage(
+        name="toy",
+        version="1",
+        target="/workspace/.toy",
+        install=("sh", "-c", "mkdir -p /workspace/.toy && echo built > /workspace/.toy/marker"),
+    )
+    spec = replace(spec, launch=replace(spec.launch, image=image))
+
+    instance = daytona.create(spec)
+
+    assert _health(instance).status_code == 200
+    marker = daytona.exec(instance.instance_id, ["cat", "/workspace/.toy/marker"])
+    assert marker.stdout.strip() == "built"
+
+
+def test_a_failed_install_is_one_error_and_leaves_nothing(
+    daytona: DaytonaProvider, echo_spec: SpecFactory
+) -> None:
+    spec = echo_spec()
+    image = RuntimeImage(name="toy", version="2", target="/x", install=("sh", "-c", "exit 7"))
+    spec = replace(spec, launch=replace(spec.launch, image=image))
+
+    with pytest.raises(RuntimeFailure, match=r"installing computerouter-toy-2 .* failed \(7\)"):
+        daytona.create(spec)
+
+    assert daytona.list() == []

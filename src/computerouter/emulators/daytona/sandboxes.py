@@ -122,6 +122,10 @@ class Sandboxes:
             raise StateError(
                 400, f"Region {target} is not available (available: {self.settings.regions})"
             )
+        snapshot = request.get("snapshot")
+        known = {name for name, _, _ in self.settings.images}
+        if snapshot and snapshot not in known and not snapshot.startswith("daytonaio/"):
+            raise StateError(404, f"Snapshot {snapshot} not found")
         sandbox_id = str(uuid.uuid4())
         sandbox = EmulatedSandbox(
             id=sandbox_id,

@@ -20,8 +20,8 @@ from typing import Any
 
 from computerouter.domain.instances import ExecResult, Instance, InstanceState, InstanceUsage
 from computerouter.domain.logs import SESSION_LOG, LogLine
-from computerouter.domain.values import Labels
-from computerouter.errors import InstanceNotFound, LogsArchived, ProviderError
+from computerouter.domain.values import Labels, RuntimeImage
+from computerouter.errors import InstanceNotFound, LogsArchived, ProviderError, RuntimeFailure
 from computerouter.providers.base import Capabilities, InstanceSpec
 from computerouter.providers.daytona import launch as placement
 from computerouter.providers.daytona.errors import PROVIDER, translate
@@ -184,14 +184,41 @@ class DaytonaProvider:
             network_block_all=not plan.allow,
             target=spec.region or self._target or None,
         )
-        with translate("create"):
-            sandbox = self._client.create(params, timeout=self._settle_timeout_s)
+        sandbox = self._create_sandbox(params)
         try:
+            if params.snapshot is None and launch.image is not None:
+                self._install(sandbox, launch.image)
             self._place(sandbox, spec)
         except BaseException:
             self.destroy(sandbox.id)
             raise
         return self._instance(sandbox, port=launch.port)
+
+    def _create_sandbox(self, params: Any) -> Any:
+        """Create from the runtime's snapshot; where Daytona has no such snapshot (a 404 on a
+        create names nothing else this provider sends), from the default image instead, the
+        caller then installing the runtime on first boot."""
+        from daytona import DaytonaNotFoundError
+
+        try:
+            with translate("create"):
+                return self._client.create(params, timeout=self._settle_timeout_s)
+        except ProviderError as exc:
+            if params.snapshot is None or not isinstance(exc.__cause__, DaytonaNotFoundError):
+                raise
+        params.snapshot = None
+        params.network_block_all = False  # the install reaches its package index
+        with translate("create"):
+            return self._client.create(params, timeout=self._settle_timeout_s)
+
+    def _install(self, sandbox: Any, image: RuntimeImage) -> None:
+        with translate("install", sandbox.id):
+            ran = sandbox.process.exec(shlex.join(image.install), timeout=1800)
+        if ran.exit_code != 0:
+            tail = str(ran.result).strip().splitlines()[-1:] or [""]
+            raise RuntimeFailure(
+                f"installing {image.ref} in {sandbox.id} failed ({ran.exit_code}): {tail[0]}"
+            )
 
     def _place(self, sandbox: Any, spec: InstanceSpec) -> None:
         launch = spec.launch
