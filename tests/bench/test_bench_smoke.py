@@ -21,8 +21,9 @@ SMOKE = {
     "ledger.py": ["--writes", "20", "--runs", "5"],
     "turns.py": ["--turns", "1"],
     "isolation.py": ["--creates", "1"],
+    "providers.py": ["--rounds", "1", "--speed", "100"],
 }
-NEEDS_ISOLATION = {"lifecycle.py", "turns.py", "isolation.py"}
+NEEDS_ISOLATION = {"lifecycle.py", "turns.py", "isolation.py", "providers.py"}
 
 
 def test_every_benchmark_has_a_smoke_run() -> None:

@@ -15,6 +15,7 @@ from computerouter.cli import (
     daemon,
     demo,
     doctor,
+    emulator,
     keys,
     mcp,
     route,
@@ -50,6 +51,7 @@ app.command("serve")(serve.serve)
 app.command("mcp")(mcp.mcp)
 app.add_typer(keys.app, name="keys")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(emulator.app, name="emulator")
 
 
 def _print_version(value: bool) -> None:

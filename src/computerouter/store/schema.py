@@ -61,6 +61,7 @@ sessions = Table(
     Column("instance_id", String(255)),
     Column("endpoint_kind", String(16)),
     Column("endpoint_address", Text),
+    Column("endpoint_headers", Text),
     Column("state", String(16), nullable=False),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("cpus", Float, nullable=False),

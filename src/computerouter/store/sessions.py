@@ -8,6 +8,7 @@ in ``session_transitions``, in one transaction; losing the race raises
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,12 @@ class Transition:
 def _to_record(row: RowMapping) -> SessionRecord:
     endpoint = None
     if row["endpoint_kind"] and row["endpoint_address"]:
-        endpoint = Endpoint(kind=row["endpoint_kind"], address=row["endpoint_address"])
+        headers = json.loads(row["endpoint_headers"] or "[]")
+        endpoint = Endpoint(
+            kind=row["endpoint_kind"],
+            address=row["endpoint_address"],
+            headers=tuple((str(k), str(v)) for k, v in headers),
+        )
     return SessionRecord(
         id=row["id"],
         user_id=row["user_id"],
@@ -166,9 +172,16 @@ class SessionStore:
         if changes.endpoint is not None:
             values["endpoint_kind"] = changes.endpoint.kind
             values["endpoint_address"] = changes.endpoint.address
+            # A remote runtime's way in (a preview token, say) goes with its address.
+            values["endpoint_headers"] = (
+                json.dumps([list(pair) for pair in changes.endpoint.headers])
+                if changes.endpoint.headers
+                else None
+            )
         elif changes.clear_endpoint:
             values["endpoint_kind"] = None
             values["endpoint_address"] = None
+            values["endpoint_headers"] = None
         if changes.owner is not None:
             values["owner"] = changes.owner
             values["lease_expires_at"] = changes.lease_expires_at
