@@ -33,7 +33,7 @@ def test_the_sdk_drives_a_sprite_end_to_end(emulator: RunningEmulator) -> None:
     assert (done.returncode, done.stdout, done.stderr) == (3, b"hi\n", b"oops\n")
     assert sprite.command("echo", "hi").output() == b"hi\n"
 
-    (sprite.filesystem("/") / "srv.py").write_text(
+    (sprite.filesystem("/workspace") / "srv.py").write_text(
         "import http.server, os\n"
         "class H(http.server.BaseHTTPRequestHandler):\n"
         "    def do_GET(self):\n"

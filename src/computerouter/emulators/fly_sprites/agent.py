@@ -133,6 +133,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, {"status": "ok", "pid": os.getpid()})
         if parts == ["files"] and method == "PUT":
             query = dict(q.split("=", 1) for q in self.path.split("?", 1)[1].split("&"))
+            # Sprite paths are the sandbox's own; a relative one is under the sprite's home.
             target = os.path.join(WORKSPACE, urllib.parse.unquote(query["path"]))
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with open(target, "wb") as fh:

@@ -290,6 +290,9 @@ def _policy_and_file_routes(app: FastAPI, world: World) -> None:
     async def write_file(name: str, request: Request) -> Response:
         data = await request.body()
         path = request.query_params.get("path", "")
+        base = request.query_params.get("workingDir", "")
+        if base and not path.startswith("/"):
+            path = f"{base.rstrip('/')}/{path}"
         mode = request.query_params.get("mode", "0644")
         sprite = world.get(name)
         if sprite is None:
@@ -300,7 +303,7 @@ def _policy_and_file_routes(app: FastAPI, world: World) -> None:
                 world.agent,
                 sprite,
                 "PUT",
-                f"/files?path={quote(path.lstrip('/'))}&mode={mode}",
+                f"/files?path={quote(path, safe='')}&mode={mode}",
                 content=data,
             )
         finally:
