@@ -36,6 +36,7 @@ def provider(harness: ProviderHarness, tmp_path: Path) -> Iterator[Provider]:
         # Destroy whatever the test left, even when it failed halfway.
         for instance in made.list():
             made.destroy(instance.instance_id)
+        harness.close(made)
 
 
 @pytest.fixture

@@ -13,7 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from computerouter.emulators.fly_sprites import RunningEmulator, Timings, World
+from computerouter.emulators.fly_sprites import start as start_sprites
 from computerouter.providers.base import InstanceSpec, Provider
+from computerouter.providers.fly_sprites.provider import FlySpritesProvider
 from computerouter.providers.local import LocalProvider, probe
 
 SpecFactory = Callable[..., InstanceSpec]
@@ -35,6 +38,12 @@ class ProviderHarness:
     """How many of each kind of resource a live instance holds (positive control)."""
     unknown_id: str
     """A well-formed instance id this provider never made."""
+    close: Callable[[Provider], None] = lambda provider: None
+    """Stop whatever ``make`` started beside the provider (an emulator)."""
+    suspend_freezes: bool = True
+    """``suspend`` freezes the whole tree in place. False where the vendor has no freeze and
+    suspend stops the runtime instead (fly_sprites): the runtime stops answering, the disk
+    stays, resume starts it again."""
 
 
 # -- local ---------------------------------------------------------------------------------
@@ -117,6 +126,46 @@ def _local_holdings(provider: Provider, instance_id: str) -> dict[str, int]:
     }
 
 
+# -- fly_sprites (emulated; its sprites are local sessions under the emulator's root) --------
+
+_SPRITES_TOKEN = "contract-token"
+_emulators: dict[int, RunningEmulator] = {}
+
+
+def _sprites_make(tmp: Path) -> Provider:
+    world = World(root=tmp / "sprites", token=_SPRITES_TOKEN, timings=Timings(speed=10.0))
+    emulator = start_sprites(world)
+    provider = FlySpritesProvider(token=_SPRITES_TOKEN, base_url=emulator.url)
+    _emulators[id(provider)] = emulator
+    return provider
+
+
+def _sprites_world(provider: Provider) -> World:
+    return _emulators[id(provider)].world
+
+
+def _backing(provider: Provider, instance_id: str) -> tuple[LocalProvider, str]:
+    world = _sprites_world(provider)
+    return world.backing, world.backed.get(instance_id, "cr-never-backed")
+
+
+def _sprites_leftovers(provider: Provider, instance_id: str) -> list[str]:
+    local, backing_id = _backing(provider, instance_id)
+    out = _local_leftovers(local, backing_id)
+    if instance_id in _sprites_world(provider).sprites:
+        out.append(f"sprite {instance_id}")
+    return out
+
+
+def _sprites_holdings(provider: Provider, instance_id: str) -> dict[str, int]:
+    local, backing_id = _backing(provider, instance_id)
+    return {
+        "processes": len(_live_pids_in_cgroups(backing_id)),
+        "sprite": int(instance_id in _sprites_world(provider).sprites),
+        "paths": len(_local_paths(local, backing_id)),
+    }
+
+
 HARNESSES: dict[str, ProviderHarness] = {
     "local": ProviderHarness(
         name="local",
@@ -127,5 +176,17 @@ HARNESSES: dict[str, ProviderHarness] = {
         leftovers=_local_leftovers,
         holdings=_local_holdings,
         unknown_id="lc-never-made",
+    ),
+    "fly_sprites": ProviderHarness(
+        name="fly_sprites",
+        unavailable=_local_unavailable,
+        make=_sprites_make,
+        processes=lambda p, i: _live_pids_in_cgroups(_backing(p, i)[1]),
+        frozen=lambda p, i: _local_frozen(*_backing(p, i)),
+        leftovers=_sprites_leftovers,
+        holdings=_sprites_holdings,
+        unknown_id="cr-never-made",
+        close=lambda p: _emulators.pop(id(p)).stop(),
+        suspend_freezes=False,
     ),
 }

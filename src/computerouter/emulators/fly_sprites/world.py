@@ -116,6 +116,8 @@ class World:
         self.backing = backing or LocalProvider(root=root / "local")
         self.sprites: dict[str, Sprite] = {}
         self.unimplemented: list[str] = []
+        self.backed: dict[str, str] = {}
+        """Sprite name -> backing local instance id, kept after destroy (tests look there)."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="sprites-idle", daemon=True)
@@ -145,6 +147,7 @@ class World:
         )
         with self._lock:
             self.sprites[name] = sprite
+            self.backed[name] = backing.instance_id
         return sprite
 
     def get(self, name: str) -> Sprite | None:
