@@ -31,20 +31,24 @@ def _spec(user: str = "alice") -> InstanceSpec:
     )
 
 
-def _provider(emulator: RunningEmulator, token: str = TOKEN) -> FlySpritesProvider:
-    return FlySpritesProvider(token=token, base_url=emulator.url)
+def _provider(
+    emulator: RunningEmulator, token: str = TOKEN, url_auth: str = "public"
+) -> FlySpritesProvider:
+    return FlySpritesProvider(token=token, base_url=emulator.url, url_auth=url_auth)
 
 
 def test_echo_runs_through_the_sprite_url_and_the_lifecycle_keeps_the_workspace(
     emulator: RunningEmulator,
 ) -> None:
-    provider = _provider(emulator)
+    provider = _provider(emulator, url_auth="sprite")
     spec = _spec()
     instance = provider.create(spec)
 
     assert instance.state is InstanceState.RUNNING
     assert instance.region == "lhr"
     assert instance.endpoint is not None
+    assert dict(instance.endpoint.headers) == {"Authorization": f"Bearer {TOKEN}"}
+    assert httpx.get(instance.endpoint.address + "/health").status_code == 401
     with client_for(instance.endpoint) as client:
         assert client.get("/health").json()["status"] == "ok"
         answer = client.post(

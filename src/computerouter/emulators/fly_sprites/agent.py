@@ -8,6 +8,9 @@ what the emulator forwards into the sprite:
   DELETE /services/<name>             stop it
   GET    /services                    {"<name>": {"pid", "running", "exit_code", "http_port"}}
   PUT    /files?path=P&mode=M         write the body to P (relative to the workspace)
+  POST   /policy                      {"allow": [route, ...]}: open those egress routes (a
+                                      listener at the route's host:port in the sprite's
+                                      loopback, relayed to egress-<route>.sock)
   POST   /services/restart            start again every service not running (a cold wake)
   POST   /services/stop-all           stop every service (the sprite goes cold)
   POST   /checkpoints/<id>            copy the sprite's filesystem (the workspace) aside
@@ -21,6 +24,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import socketserver
 import subprocess
 import threading
@@ -34,8 +38,54 @@ CHECKPOINTS = os.path.join(WORKSPACE, ".sprite-checkpoints")
 LOGS = os.path.join(WORKSPACE, ".sprite-services")
 HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "host", "content-length"}
 
+UPSTREAMS = dict(
+    item.split("=", 1) for item in os.environ.get("SPRITE_UPSTREAMS", "").split(";") if item
+)
+"""Route name -> host:port it is called at inside the sprite (the network policy allows it)."""
+
 _lock = threading.Lock()
 _services: dict[str, dict[str, Any]] = {}
+_listening: set[str] = set()
+
+
+def _pipe(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            target.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+
+def _relay(client: socket.socket, route: str) -> None:
+    upstream = socket.socket(socket.AF_UNIX)
+    try:
+        upstream.connect(os.path.join(os.path.dirname(SOCKET), f"egress-{route}.sock"))
+    except OSError:
+        client.close()
+        return
+    back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
+    back.start()
+    _pipe(client, upstream)
+    back.join()
+    client.close()
+    upstream.close()
+
+
+def _listen(route: str) -> None:
+    """Accept on the route's host:port in the sprite's loopback; relay to its egress socket."""
+    host, port = UPSTREAMS[route].rsplit(":", 1)
+    server = socket.create_server((host, int(port)))
+
+    def serve() -> None:
+        while True:
+            client, _ = server.accept()
+            threading.Thread(target=_relay, args=(client, route), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    _listening.add(route)
 
 
 class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -140,6 +190,11 @@ class Handler(BaseHTTPRequestHandler):
                 fh.write(body)
             os.chmod(target, int(query.get("mode", "644"), 8))
             return self._send(200, {"path": target, "size": len(body)})
+        if parts == ["policy"] and method == "POST":
+            for route in json.loads(body).get("allow", []):
+                if route in UPSTREAMS and route not in _listening:
+                    _listen(route)
+            return self._send(200, {"listening": sorted(_listening)})
         if parts == ["services"] and method == "GET":
             out = {}
             for name, entry in _services.items():

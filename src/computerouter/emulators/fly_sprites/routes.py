@@ -284,6 +284,9 @@ def _policy_and_file_routes(app: FastAPI, world: World) -> None:
         if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
             return JSONResponse({"error": "rules must be a list of objects"}, 400)
         sprite.policy = [{k: str(v) for k, v in r.items()} for r in rules]
+        with _using(world, name) as awake:
+            if awake is not None:
+                world.allow(awake)
         return Response(status_code=204)
 
     @app.put("/v1/sprites/{name}/fs/write")
@@ -335,7 +338,8 @@ def _url_routes(app: FastAPI, world: World) -> None:
         headers = {
             k: v
             for k, v in request.headers.items()
-            if k.lower() not in _HOP and k.lower() != "authorization"
+            if k.lower() not in _HOP
+            and (sprite.url_auth == "public" or k.lower() != "authorization")
         }
         assert sprite.backing.endpoint is not None
         client = httpx.AsyncClient(

@@ -23,7 +23,14 @@ from typing import Any
 import httpx
 
 from computerouter.domain.instances import Instance
-from computerouter.domain.values import FileSpec, Labels, LaunchSpec, Resources
+from computerouter.domain.values import (
+    EgressRoute,
+    FileSpec,
+    Labels,
+    LaunchSpec,
+    MountSpec,
+    Resources,
+)
 from computerouter.providers.base import InstanceSpec
 from computerouter.providers.local import LocalProvider
 from computerouter.runtimes.echo.runtime import sandbox_python
@@ -77,12 +84,26 @@ class Sprite:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
-def _agent_spec(name: str, resources_: Resources) -> InstanceSpec:
+def _hostport(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
+
+
+def _agent_spec(
+    name: str,
+    resources_: Resources,
+    images: tuple[tuple[str, str], ...],
+    upstreams: tuple[str, ...],
+) -> InstanceSpec:
     agent = resources.files("computerouter.emulators.fly_sprites").joinpath("agent.py")
+    routes = tuple(EgressRoute(name=f"up{i}", upstream=u) for i, u in enumerate(upstreams))
     launch = LaunchSpec(
         runtime="sprite-agent",
         argv=(sandbox_python(), "-I", "-S", "{runtime_dir}/agent.py"),
+        env=(("SPRITE_UPSTREAMS", ";".join(f"{r.name}={_hostport(r.upstream)}" for r in routes)),),
         files=(FileSpec(name="agent.py", content=agent.read_bytes()),),
+        mounts=tuple(MountSpec(source=src, target=dst) for src, dst in images),
+        egress=routes,
         health_path="/health",
         start_timeout_s=20.0,
     )
@@ -107,7 +128,14 @@ class World:
         timings: Timings | None = None,
         max_sprites: int = 100,
         backing: LocalProvider | None = None,
+        images: tuple[tuple[str, str], ...] = (),
+        upstreams: tuple[str, ...] = (),
     ) -> None:
+        """``images``: (host directory, target) pairs every sprite has read-only, as a base
+        image would (Hermes's built venv at /opt/hermes). ``upstreams``: URLs on this machine
+        a sprite may reach once its network policy allows their host."""
+        self.images = images
+        self.upstreams = upstreams
         self.token = token
         self.organization = organization
         self.regions = regions
@@ -131,7 +159,9 @@ class World:
         cpus = float(config.get("cpus") or 1)
         memory = int(config.get("ram_mb") or 1024)
         backing = self.backing.create(
-            _agent_spec(name, Resources(cpus=cpus, memory_mb=memory, pids=512))
+            _agent_spec(
+                name, Resources(cpus=cpus, memory_mb=memory, pids=512), self.images, self.upstreams
+            )
         )
         now = datetime.now(UTC)
         sprite = Sprite(
@@ -232,6 +262,17 @@ class World:
         assert sprite.backing.endpoint is not None
         with client_for(sprite.backing.endpoint, timeout_s=timeout_s) as client:
             return client.request(method, path, **kw)
+
+    def allow(self, sprite: Sprite) -> None:
+        """Open the upstreams the sprite's network policy allows (by host, or ``*``)."""
+        allowed = {r.get("domain", "") for r in sprite.policy if r.get("action") == "allow"}
+        names = [
+            f"up{i}"
+            for i, url in enumerate(self.upstreams)
+            if "*" in allowed or httpx.URL(url).host in allowed
+        ]
+        if names:
+            self.agent(sprite, "POST", "/policy", json={"allow": names})
 
     def service_states(self, sprite: Sprite) -> dict[str, dict[str, Any]]:
         if sprite.status != "running":

@@ -5,7 +5,9 @@ vendor: the runtime's files are written under ``/workspace/.computerouter/runtim
 sprite's disk is persistent, so HERMES_HOME in ``/workspace`` survives everything but
 destroy), and the runtime runs as a Service with ``http_port = launch.port``, because Services
 are restarted when a cold sprite wakes and hand-started processes are not. The router reaches
-it through the sprite URL with the token as bearer.
+it through the sprite URL: ``public`` by default, the runtime checking its callers itself
+(Hermes's per-session key is an ``Authorization`` header, which URL auth ``sprite`` would take
+for the organisation token), or ``sprite``, the token as bearer.
 
 How our lifecycle maps onto a vendor that hibernates sprites by itself:
 
@@ -58,11 +60,13 @@ class FlySpritesProvider:
         token: str,
         base_url: str = "https://api.sprites.dev",
         region: str = "",
+        url_auth: str = "public",
         client: SpritesClient | None = None,
     ) -> None:
         from sprites import SpritesClient
 
         self._token = token
+        self._url_auth = url_auth
         self._region = region
         self._client = client or SpritesClient(token, base_url=base_url)
 
@@ -79,7 +83,7 @@ class FlySpritesProvider:
     # -- create and look ---------------------------------------------------------------------
 
     def create(self, spec: InstanceSpec) -> Instance:
-        from sprites.types import NetworkPolicy, PolicyRule, SpriteConfig
+        from sprites.types import NetworkPolicy, PolicyRule, SpriteConfig, URLSettings
 
         launch = spec.launch
         for route in launch.egress:
@@ -101,14 +105,33 @@ class FlySpritesProvider:
                 region=spec.region or self._region or None,
             )
             with translate("create", name):
-                self._client.create_sprite(name, config=config, labels=labels.to_vendor())
+                self._client.create_sprite(
+                    name,
+                    config=config,
+                    labels=labels.to_vendor(),
+                    url_settings=URLSettings(auth=self._url_auth),
+                )
         sprite = self._client.sprite(name)
         if launch.egress:
             rules = [PolicyRule(domain=_host(r.upstream), action="allow") for r in launch.egress]
             with translate("network policy", name):
                 sprite.update_network_policy(NetworkPolicy(rules=rules))
+        if launch.image is not None:
+            self._install(sprite, launch)
         self._place(sprite, launch)
         return self._ready(name, launch, SpriteLabels(spec.labels, Mark.LIVE))
+
+    def _install(self, sprite: Sprite, launch: LaunchSpec) -> None:
+        """The runtime's artifact at its target: already there (a sprite's disk persists, and a
+        base image may carry it), else built on first boot by its install command."""
+        image = launch.image
+        assert image is not None
+        if self.exec(sprite.name, ["test", "-e", image.target]).exit_code == 0:
+            return
+        built = self.exec(sprite.name, list(image.install), timeout_s=900.0)
+        if built.exit_code != 0:
+            tail = (built.stderr or built.stdout).strip().splitlines()[-1:] or [""]
+            raise RuntimeFailure(f"{sprite.name}: installing {image.ref} failed: {tail[0]}")
 
     def _place(self, sprite: Sprite, launch: LaunchSpec) -> None:
         """Write the runtime's files and start it as the sprite's Service."""
@@ -204,14 +227,12 @@ class FlySpritesProvider:
         )
 
     def _endpoint(self, sprite: Sprite) -> Endpoint | None:
-        """The sprite URL, with the token as bearer (URL auth ``sprite``)."""
+        """The sprite URL; with URL auth ``sprite``, the token as bearer."""
         if not sprite.url:
             return None
-        return Endpoint(
-            kind="http",
-            address=sprite.url.rstrip("/"),
-            headers=(("Authorization", f"Bearer {self._token}"),),
-        )
+        auth = sprite.url_settings.auth if sprite.url_settings else "sprite"
+        headers = (("Authorization", f"Bearer {self._token}"),) if auth != "public" else ()
+        return Endpoint(kind="http", address=sprite.url.rstrip("/"), headers=headers)
 
     def list(self) -> Sequence[Instance]:
         with translate("list"):

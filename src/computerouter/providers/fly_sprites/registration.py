@@ -26,8 +26,15 @@ class FlySpritesSettings:
     """The Sprites API (the SDK reads no variable for it; an emulator's URL in tests)."""
     region: str = ""
     """Region for new sprites when the session names none; empty: the vendor's default."""
+    url_auth: str = "public"
+    """Who may call a sprite's URL. ``public``: anyone reaching it, and the runtime checks its
+    callers itself (Hermes's per-session key in ``Authorization``). ``sprite``: the vendor
+    checks the organisation token as bearer, which leaves ``Authorization`` to the vendor
+    (only for runtimes that need none of their own, such as ``echo``)."""
 
     def __post_init__(self) -> None:
+        if self.url_auth not in ("public", "sprite"):
+            raise ValueError(f"url_auth must be 'public' or 'sprite', not {self.url_auth!r}")
         if self.region and self.region not in _REGIONS:
             raise ValueError(f"unknown region {self.region!r} (known: {', '.join(_REGIONS)})")
         if not self.base_url.startswith(("http://", "https://")):
@@ -37,7 +44,9 @@ class FlySpritesSettings:
 def _build(settings: Settings, own: FlySpritesSettings) -> FlySpritesProvider:
     from computerouter.providers.fly_sprites.provider import FlySpritesProvider
 
-    return FlySpritesProvider(token=own.token, base_url=own.base_url, region=own.region)
+    return FlySpritesProvider(
+        token=own.token, base_url=own.base_url, region=own.region, url_auth=own.url_auth
+    )
 
 
 def _configured(own: FlySpritesSettings) -> str:
