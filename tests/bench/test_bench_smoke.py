@@ -20,8 +20,9 @@ SMOKE = {
     "lifecycle.py": ["--rounds", "2", "--creates", "1"],
     "ledger.py": ["--writes", "20", "--runs", "5"],
     "turns.py": ["--turns", "1"],
+    "isolation.py": ["--creates", "1"],
 }
-NEEDS_ISOLATION = {"lifecycle.py", "turns.py"}
+NEEDS_ISOLATION = {"lifecycle.py", "turns.py", "isolation.py"}
 
 
 def test_every_benchmark_has_a_smoke_run() -> None:
