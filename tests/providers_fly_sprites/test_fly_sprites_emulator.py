@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import TOKEN
 from sprites import SpritesClient
 from sprites.exceptions import AuthenticationError, SpriteError
 from sprites.types import NetworkPolicy, PolicyRule, SpriteConfig
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.isolation
 
 
 def test_the_sdk_drives_a_sprite_end_to_end(emulator: RunningEmulator) -> None:
-    client = SpritesClient(TOKEN, base_url=emulator.url)
+    client = SpritesClient(emulator.world.token, base_url=emulator.url)
     made = client.create_sprite(
         "cr-ses-one", config=SpriteConfig(region="lhr", cpus=1, ram_mb=512), labels=["a=1"]
     )
@@ -60,7 +59,7 @@ def test_the_sdk_drives_a_sprite_end_to_end(emulator: RunningEmulator) -> None:
 
     url = client.get_sprite("cr-ses-one").url
     assert url
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+    auth = {"Authorization": f"Bearer {emulator.world.token}"}
     for _ in range(50):
         answer = httpx.get(f"{url}/", headers=auth)
         if answer.status_code == 200:
@@ -97,14 +96,14 @@ def test_a_wrong_token_is_refused(emulator: RunningEmulator) -> None:
 
 
 def test_an_unknown_region_is_refused(emulator: RunningEmulator) -> None:
-    client = SpritesClient(TOKEN, base_url=emulator.url)
+    client = SpritesClient(emulator.world.token, base_url=emulator.url)
     with pytest.raises(SpriteError, match="status 400"):
         client.create_sprite("cr-bad", config=SpriteConfig(region="mars"))
     assert client.list_sprites().sprites == []
 
 
 def test_an_unimplemented_route_answers_501_and_is_recorded(emulator: RunningEmulator) -> None:
-    client = SpritesClient(TOKEN, base_url=emulator.url)
+    client = SpritesClient(emulator.world.token, base_url=emulator.url)
     with pytest.raises(SpriteError, match="status 501"):
         client.upgrade_sprite("cr-any")
     assert httpx.get(f"{emulator.url}/_admin/unimplemented").json() == [

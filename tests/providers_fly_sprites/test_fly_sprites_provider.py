@@ -6,7 +6,6 @@ import uuid
 
 import httpx
 import pytest
-from conftest import TOKEN
 
 from computerouter.domain.instances import InstanceState
 from computerouter.domain.values import Labels, Resources
@@ -32,9 +31,11 @@ def _spec(user: str = "alice") -> InstanceSpec:
 
 
 def _provider(
-    emulator: RunningEmulator, token: str = TOKEN, url_auth: str = "public"
+    emulator: RunningEmulator, token: str | None = None, url_auth: str = "public"
 ) -> FlySpritesProvider:
-    return FlySpritesProvider(token=token, base_url=emulator.url, url_auth=url_auth)
+    return FlySpritesProvider(
+        token=token or emulator.world.token, base_url=emulator.url, url_auth=url_auth
+    )
 
 
 def test_echo_runs_through_the_sprite_url_and_the_lifecycle_keeps_the_workspace(
@@ -47,7 +48,7 @@ def test_echo_runs_through_the_sprite_url_and_the_lifecycle_keeps_the_workspace(
     assert instance.state is InstanceState.RUNNING
     assert instance.region == "lhr"
     assert instance.endpoint is not None
-    assert dict(instance.endpoint.headers) == {"Authorization": f"Bearer {TOKEN}"}
+    assert dict(instance.endpoint.headers) == {"Authorization": f"Bearer {emulator.world.token}"}
     assert httpx.get(instance.endpoint.address + "/health").status_code == 401
     with client_for(instance.endpoint) as client:
         assert client.get("/health").json()["status"] == "ok"
