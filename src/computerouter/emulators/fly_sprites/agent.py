@@ -12,7 +12,8 @@ what the emulator forwards into the sprite:
                                       listener at the route's host:port in the sprite's
                                       loopback, relayed to egress-<route>.sock)
   POST   /services/restart            start again every service not running (a cold wake)
-  POST   /services/stop-all           stop every service (the sprite goes cold)
+  POST   /services/stop-all           stop every service (a restore)
+  POST   /cold                        stop every service and end every other process
   POST   /checkpoints/<id>            copy the sprite's filesystem (the workspace) aside
   POST   /checkpoints/<id>/restore    put that copy back in place
   ANY    /proxy/<port>/<path>         relay to 127.0.0.1:<port> inside the sprite
@@ -214,6 +215,17 @@ class Handler(BaseHTTPRequestHandler):
         if parts == ["services", "stop-all"] and method == "POST":
             for name in list(_services):
                 _stop(name)
+            return self._send(200, {"ok": True})
+        if parts == ["cold"] and method == "POST":
+            # A cold sprite keeps its disk only: every process but this agent ends, and only
+            # Services come back with the wake.
+            for name in list(_services):
+                _stop(name)
+            keep = {1, os.getpid(), os.getppid()}
+            for entry in os.listdir("/proc"):
+                if entry.isdigit() and int(entry) not in keep:
+                    with contextlib.suppress(OSError):
+                        os.kill(int(entry), signal.SIGKILL)
             return self._send(200, {"ok": True})
         if len(parts) == 2 and parts[0] == "services":
             if method == "PUT":

@@ -248,7 +248,7 @@ class World:
                 sprite.status = "warm"
             elif sprite.status == "warm" and idle >= cold_at:
                 self.backing.resume(iid)
-                self.agent(sprite, "POST", "/services/stop-all")
+                self.agent(sprite, "POST", "/cold")
                 self.backing.suspend(iid)
                 sprite.status = "cold"
         finally:

@@ -61,6 +61,7 @@ class FlySpritesProvider:
         base_url: str = "https://api.sprites.dev",
         region: str = "",
         url_auth: str = "public",
+        timeout_s: float = 30.0,
         client: SpritesClient | None = None,
     ) -> None:
         from sprites import SpritesClient
@@ -68,7 +69,7 @@ class FlySpritesProvider:
         self._token = token
         self._url_auth = url_auth
         self._region = region
-        self._client = client or SpritesClient(token, base_url=base_url)
+        self._client = client or SpritesClient(token, base_url=base_url, timeout=timeout_s)
 
     @property
     def name(self) -> str:
