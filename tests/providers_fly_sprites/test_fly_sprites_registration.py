@@ -25,7 +25,7 @@ def test_without_a_token_it_says_what_to_set(tmp_path: Path) -> None:
     assert not_configured("fly_sprites", settings) == (
         "set providers.fly_sprites.token or SPRITES_TOKEN"
     )
-    with pytest.raises(ProviderUnavailable, match="not configured: set providers.fly_sprites"):
+    with pytest.raises(ProviderUnavailable, match=r"not configured: set providers\.fly_sprites"):
         build_provider("fly_sprites", settings)
 
 

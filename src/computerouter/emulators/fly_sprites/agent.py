@@ -222,10 +222,10 @@ class Handler(BaseHTTPRequestHandler):
             for name in list(_services):
                 _stop(name)
             keep = {1, os.getpid(), os.getppid()}
-            for entry in os.listdir("/proc"):
-                if entry.isdigit() and int(entry) not in keep:
+            for pid in os.listdir("/proc"):
+                if pid.isdigit() and int(pid) not in keep:
                     with contextlib.suppress(OSError):
-                        os.kill(int(entry), signal.SIGKILL)
+                        os.kill(int(pid), signal.SIGKILL)
             return self._send(200, {"ok": True})
         if len(parts) == 2 and parts[0] == "services":
             if method == "PUT":
