@@ -33,6 +33,7 @@ def fly_sprites(
     """Emulate the Fly.io Sprites API; set providers.fly_sprites.base_url to the URL it prints."""
     from computerouter.emulators.fly_sprites import Timings, World, start
     from computerouter.errors import InputError
+    from computerouter.runtimes.hermes.image import HermesImage
 
     if speed <= 0:
         raise InputError(f"--speed must be positive, not {speed}")
@@ -40,7 +41,17 @@ def fly_sprites(
         raise InputError(f"port {port} is not a valid TCP port")
     settings = get_context(ctx).settings
     root = data_dir or settings.home / "emulators" / "fly_sprites"
-    world = World(root=root, token=token, timings=Timings(speed=speed))
+    hermes = HermesImage(images_dir=settings.images_path)
+    # Every sprite has the built Hermes venv, as a base image would, and may reach the
+    # configured model endpoint once its network policy allows it.
+    images = ((str(hermes.path), hermes.runtime_image().target),) if hermes.ready else ()
+    world = World(
+        root=root,
+        token=token,
+        timings=Timings(speed=speed),
+        images=images,
+        upstreams=(settings.effective_model_base_url,),
+    )
     running = start(world, host=host, port=port)
     console.print(
         f"Sprites emulator on {running.url} (COMPUTEROUTER_FLY_SPRITES_BASE_URL={running.url} "
