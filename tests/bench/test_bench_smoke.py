@@ -21,8 +21,9 @@ SMOKE = {
     "ledger.py": ["--writes", "20", "--runs", "5"],
     "turns.py": ["--turns", "1"],
     "isolation.py": ["--creates", "1"],
+    "fly_sprites_wake.py": ["--rounds", "1", "--creates", "1"],
 }
-NEEDS_ISOLATION = {"lifecycle.py", "turns.py", "isolation.py"}
+NEEDS_ISOLATION = {"lifecycle.py", "turns.py", "isolation.py", "fly_sprites_wake.py"}
 
 
 def test_every_benchmark_has_a_smoke_run() -> None:
