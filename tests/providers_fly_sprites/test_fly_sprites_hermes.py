@@ -85,7 +85,9 @@ def _output(events: list[AgentEvent]) -> str:
     return last.output
 
 
-def test_hermes_on_a_sprite_remembers_across_turns_and_an_archive(agents: AgentRouter) -> None:
+def test_hermes_on_a_sprite_remembers_across_turns_a_suspend_and_an_archive(
+    agents: AgentRouter,
+) -> None:
     first = _turn(agents, "My name is Ada. Remember that the launch code is blue-42.")
     assert "stand-in" in _output(first)
     ready = first[0]
@@ -95,6 +97,10 @@ def test_hermes_on_a_sprite_remembers_across_turns_and_an_archive(agents: AgentR
 
     second = _turn(agents, "What do you remember?")
     assert _output(second) == "I remember: Ada; the launch code is blue-42."
+
+    agents.compute.suspend(ready.session_id, reason="test")
+    after_suspend = _turn(agents, "What do you remember?")
+    assert _output(after_suspend) == "I remember: Ada; the launch code is blue-42."
 
     agents.compute.archive(ready.session_id, reason="test")
     third = _turn(agents, "What do you remember?")

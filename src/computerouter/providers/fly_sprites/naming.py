@@ -23,10 +23,14 @@ def sprite_name(idempotency_key: str) -> str:
 class SpriteLabels:
     """Our labels on one sprite, read from and written back to the vendor's list."""
 
-    def __init__(self, labels: Labels | None, mark: Mark | None, checkpoint: str = "") -> None:
+    def __init__(
+        self, labels: Labels | None, mark: Mark | None, checkpoint: str = "", health: str = ""
+    ) -> None:
         self.labels = labels
         self.mark = mark
         self.checkpoint = checkpoint
+        self.health = health
+        """``<seconds>:<path>``: how long the runtime may take to answer, and where (resume)."""
 
     def to_vendor(self) -> list[str]:
         out = [f"cr.{k}={v}" for k, v in (self.labels.as_dict() if self.labels else {}).items()]
@@ -34,6 +38,8 @@ class SpriteLabels:
             out.append(f"cr.state={self.mark.value}")
         if self.checkpoint:
             out.append(f"cr.checkpoint={self.checkpoint}")
+        if self.health:
+            out.append(f"cr.health={self.health}")
         return out
 
     @classmethod
@@ -47,11 +53,12 @@ class SpriteLabels:
         except ValueError:
             mark = None
         checkpoint = pairs.pop("checkpoint", "")
+        health = pairs.pop("health", "")
         try:
             labels: Labels | None = Labels.from_dict(pairs)
         except KeyError:
             labels = None
-        return cls(labels, mark if labels is not None else None, checkpoint)
+        return cls(labels, mark if labels is not None else None, checkpoint, health)
 
     def with_mark(self, mark: Mark, checkpoint: str | None = None) -> SpriteLabels:
         return SpriteLabels(

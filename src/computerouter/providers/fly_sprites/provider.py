@@ -120,7 +120,8 @@ class FlySpritesProvider:
         if launch.image is not None:
             self._install(sprite, launch)
         self._place(sprite, launch)
-        return self._ready(name, launch, SpriteLabels(spec.labels, Mark.LIVE))
+        health = f"{launch.start_timeout_s:g}:{launch.health_path}"
+        return self._ready(name, launch, SpriteLabels(spec.labels, Mark.LIVE, health=health))
 
     def _install(self, sprite: Sprite, launch: LaunchSpec) -> None:
         """The runtime's artifact at its target: already there (a sprite's disk persists, and a
@@ -276,7 +277,15 @@ class FlySpritesProvider:
         else:
             with translate("start", instance_id):
                 sprite.start_service(SERVICE)
-        return self._ready(instance_id, launch or _HEALTH, labels)
+        if launch is None:
+            timeout, _, path = labels.health.partition(":")
+            launch = LaunchSpec(
+                runtime="",
+                argv=(),
+                health_path=path or "/health",
+                start_timeout_s=float(timeout) if timeout else 30.0,
+            )
+        return self._ready(instance_id, launch, labels)
 
     def archive(self, instance_id: str) -> Instance:
         instance = self._require(instance_id)
@@ -367,9 +376,6 @@ class FlySpritesProvider:
         out = self.exec(instance_id, ["tail", "-n", str(lines), SESSION_LOG])
         for text in out.stdout.splitlines():
             yield LogLine(source="session", text=text)
-
-
-_HEALTH = LaunchSpec(runtime="", argv=(), health_path="/health")
 
 
 def _substitute(value: str) -> str:
