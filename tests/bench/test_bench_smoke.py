@@ -22,8 +22,15 @@ SMOKE = {
     "turns.py": ["--turns", "1"],
     "isolation.py": ["--creates", "1"],
     "providers.py": ["--rounds", "1", "--speed", "100"],
+    "fly_sprites_wake.py": ["--rounds", "1", "--creates", "1"],
 }
-NEEDS_ISOLATION = {"lifecycle.py", "turns.py", "isolation.py", "providers.py"}
+NEEDS_ISOLATION = {
+    "lifecycle.py",
+    "turns.py",
+    "isolation.py",
+    "providers.py",
+    "fly_sprites_wake.py",
+}
 
 
 def test_every_benchmark_has_a_smoke_run() -> None:
