@@ -1,0 +1,355 @@
+"""The router's API against Hermes's own and against the LiteLLM proxy, side by side, in one run.
+
+One Hermes session (local), one model stand-in, one ``computerouter serve``; the same chat turn
+sent four ways, turns alternating so all see the same machine noise:
+
+  (a) straight to Hermes's OpenAI-compatible API (``/v1/chat/completions`` on the session's
+      unix socket, with Hermes's API key), and the same through a TCP → unix relay;
+  (b) through the router's OpenAI-compatible endpoint (``model`` = the agent's address);
+  (c) through the LiteLLM proxy (pinned, its own venv: ``scripts/litellm-venv``) fronting that
+      Hermes, over the same relay, so (c) is compared with (a) via the relay.
+
+Each path keeps its own Hermes conversation growing one turn per round (the router's is the
+agent's; the others name theirs with ``X-Hermes-Session-Id``), so no path answers from a
+shorter history. Then streaming turns at c=10 on (a), (b) and (c) — Hermes admits at most 10
+runs at once in a session (``gateway.api_server.max_concurrent_runs``) and answers 429 beyond,
+so 16 at once would measure its refusals — and the router's plain API (``GET /v1/models``,
+ensure of the running session) at c=1 and c=16. Runs are unbilled, as in
+bench/turns.py: what is compared is the API, not the ledger (bench/ledger.py measures that).
+
+    .venv/bin/python bench/api.py [--rounds 20] [--stream-turns 48] [--requests 400]
+                                  [--litellm .venv-litellm/bin/litellm] [--json PATH]
+
+Goals (printed, never asserted): (b)/(a) ≤ 1.02 at p50; the router adds ≤ 2 ms p50 at c=1
+(LiteLLM's added ms printed beside it); streaming at the highest concurrency the upstream admits,
+the router sustains ≥ 10x LiteLLM's requests/s; warm ensure over HTTP ≥ 1,000/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.progress import Progress
+from rich.table import Table
+
+from _litellm import MODEL, litellm_proxy
+from _load import Call, Load, chat, get, post, run_load
+from _relay import TcpUnixRelay
+from _shared import console, free_port, images_dir, ms, running, verdict, wait_up
+from _shared import write_report as write_json
+from computerouter.agents.factory import agent_router_for
+from computerouter.compute.factory import open_router
+from computerouter.config import Settings
+from computerouter.domain.agents import AgentAddress, ModelSettings
+from computerouter.domain.values import Endpoint, SessionKey
+from computerouter.runtimes.hermes import HermesRuntime
+from computerouter.secrets.api_keys import ApiKeys
+from computerouter.standin import StandinModel
+from computerouter.store.api_keys import ApiKeyStore
+
+USER, SANDBOX, SLUG = "bench", "bench", "support"
+ADDRESS = f"{SANDBOX}/{SLUG}"
+NOT_MEASURED = "not measured (no LiteLLM)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    """One way to reach the same Hermes: a client factory and the turn request it sends."""
+
+    name: str
+    short: str
+    client: Callable[[], httpx.Client]
+    model: str
+    headers: dict[str, str]
+
+    def turn(self, *, stream: bool) -> Call:
+        return chat(self.model, stream=stream, headers=self.headers)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    name: str
+    load: Load | None
+
+    def report(self) -> dict[str, Any]:
+        measured = self.load.report() if self.load is not None else {"note": NOT_MEASURED}
+        return {"name": self.name, "measured": self.load is not None, **measured}
+
+
+def unix_client(endpoint: Endpoint, headers: dict[str, str]) -> Callable[[], httpx.Client]:
+    def make() -> httpx.Client:
+        transport = httpx.HTTPTransport(uds=endpoint.address, verify=False)
+        return httpx.Client(
+            transport=transport, base_url="http://session", headers=headers, timeout=120
+        )
+
+    return make
+
+
+def tcp_client(base_url: str, headers: dict[str, str]) -> Callable[[], httpx.Client]:
+    def make() -> httpx.Client:
+        return httpx.Client(base_url=base_url, headers=headers, timeout=120)
+
+    return make
+
+
+@contextmanager
+def served(env: dict[str, str], home: Path) -> Iterator[str]:
+    """A ``computerouter serve`` of ``home``, by its base URL."""
+    port = free_port()
+    argv = [sys.executable, "-m", "computerouter", "serve", "--port", str(port)]
+    log = home / "serve.log"
+    with running(argv, env=env, log=log) as process:
+        url = f"http://127.0.0.1:{port}"
+        wait_up(f"{url}/openapi.json", process, log, timeout_s=60)
+        yield url
+
+
+def alternate(paths: list[Route], rounds: int) -> dict[str, Load]:
+    """``rounds`` non-streaming turns per path at c=1, one path after another in each round."""
+    times: dict[str, list[float]] = {p.name: [] for p in paths}
+    with ExitStack() as stack, Progress(console=console, transient=True) as progress:
+        clients = {p.name: stack.enter_context(p.client()) for p in paths}
+        calls = {p.name: p.turn(stream=False) for p in paths}
+        for p in paths:  # warm each path's connection and conversation
+            calls[p.name](clients[p.name])
+        task = progress.add_task("turns at c=1", total=rounds * len(paths))
+        started = time.perf_counter()
+        for _ in range(rounds):
+            for p in paths:
+                begun = time.perf_counter()
+                calls[p.name](clients[p.name])
+                times[p.name].append(time.perf_counter() - begun)
+                progress.advance(task)
+        wall = time.perf_counter() - started
+    return {
+        name: Load(concurrency=1, latencies_s=tuple(values), wall_s=wall / len(paths))
+        for name, values in times.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=20, help="turns per path at c=1")
+    parser.add_argument("--stream-turns", type=int, default=40, help="streamed turns per path")
+    parser.add_argument("--stream-concurrency", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=400, help="plain API calls per row")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--litellm", type=Path, default=None, help="the litellm executable")
+    parser.add_argument("--json", type=Path, default=Path("bench/results/api.json"))
+    args = parser.parse_args()
+    litellm: Path | None = args.litellm
+    if litellm is not None and not litellm.exists():
+        console.print(f"[yellow]{litellm} does not exist: LiteLLM is not measured[/]")
+        litellm = None
+    home = Path(tempfile.mkdtemp(prefix="cr-bench-api-"))
+
+    with StandinModel() as model:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")},
+            "COMPUTEROUTER_HOME": str(home),
+            "COMPUTEROUTER_IMAGES_DIR": images_dir(),
+            "COMPUTEROUTER_MODEL_BASE_URL": model.base_url,
+            "COMPUTEROUTER_BILLING": "false",
+            "COMPUTEROUTER_LIFECYCLE_DAEMON": "false",
+            # The per-key limit would cap every row at its rate: the API is measured, not it.
+            "COMPUTEROUTER_API_RATE_PER_S": "0",
+            "COMPUTEROUTER_TURN_TIMEOUT_S": "60",
+        }
+        settings = Settings.load(env={k: v for k, v in env.items() if k.startswith("COMPUT")})
+        compute = open_router(settings)
+        agents = agent_router_for(compute)
+        agents.create_agent(
+            user_id=USER,
+            address=AgentAddress.parse(ADDRESS),
+            settings=ModelSettings(compute_provider="local"),
+            prompt="You are a benchmark agent.",
+        )
+        keys = ApiKeys(ApiKeyStore(compute.store.engine), pepper=settings.api_key_pepper)
+        _, secret = keys.create(USER, name="bench")
+        runtime = compute.runtime("hermes")
+        assert isinstance(runtime, HermesRuntime)
+        with console.status("building the Hermes image if needed…"):
+            runtime.image.ensure()
+
+        rows: list[Row] = []
+        session_id = ""
+        with served(env, home) as url:
+            auth = {"Authorization": f"Bearer {secret}"}
+            ensure = post("/v1/compute/sessions", {"sandbox_id": SANDBOX})
+            with console.status("starting the Hermes session…"):
+                cold = run_load(ensure, tcp_client(url, auth), concurrency=1, requests=1)
+            rows.append(Row(name="router ensure, cold (new session, Hermes start)", load=cold))
+            session = compute.store.sessions.find_live(SessionKey(user_id=USER, sandbox_id=SANDBOX))
+            assert session is not None and session.endpoint is not None
+            session_id = session.id
+            hermes = runtime.headers(session.id)
+            try:
+                rows += measure(args, url, auth, session.endpoint, hermes, litellm, home)
+            finally:
+                with tcp_client(url, auth)() as api:
+                    api.delete(f"/v1/compute/sessions/{session_id}").raise_for_status()
+        for record in compute.store.sessions.list():
+            if record.state.value not in ("destroyed", "failed"):
+                compute.destroy(record.id)
+        compute.store.close()
+
+    report(rows, args.json, litellm is not None)
+
+
+def measure(
+    args: argparse.Namespace,
+    url: str,
+    auth: dict[str, str],
+    endpoint: Endpoint,
+    hermes: dict[str, str],
+    litellm: Path | None,
+    home: Path,
+) -> list[Row]:
+    rows: list[Row] = []
+    with ExitStack() as stack:
+        relay = stack.enter_context(TcpUnixRelay(endpoint.address))
+        relayed = f"http://127.0.0.1:{relay.port}"
+
+        def conversation(name: str) -> dict[str, str]:
+            return {"X-Hermes-Session-Id": f"bench-{name}"}
+
+        direct = Route(
+            name="(a) Hermes API, unix socket",
+            short="(a) Hermes API",
+            client=unix_client(endpoint, hermes),
+            model="hermes-agent",
+            headers=conversation("unix"),
+        )
+        via_relay = Route(
+            name="(a) Hermes API, via the TCP relay",
+            short="(a) Hermes API via relay",
+            client=tcp_client(relayed, hermes),
+            model="hermes-agent",
+            headers=conversation("relay"),
+        )
+        router = Route(
+            name="(b) router /v1/chat/completions",
+            short="(b) router",
+            client=tcp_client(url, auth),
+            model=ADDRESS,
+            headers={},
+        )
+        paths = [direct, via_relay, router]
+        proxy: Route | None = None
+        if litellm is not None:
+            key = hermes["Authorization"].removeprefix("Bearer ")
+            proxied = litellm_proxy(
+                litellm,
+                upstream=f"{relayed}/v1",
+                api_key=key,
+                headers=conversation("litellm"),
+                workdir=home,
+            )
+            with console.status("starting the LiteLLM proxy…"):
+                proxy_url, proxy_key = stack.enter_context(proxied)
+            proxy = Route(
+                name="(c) LiteLLM proxy → relay → Hermes",
+                short="(c) LiteLLM",
+                client=tcp_client(proxy_url, {"Authorization": f"Bearer {proxy_key}"}),
+                model=MODEL,
+                headers={},
+            )
+            paths.append(proxy)
+        turns = alternate(paths, args.rounds)
+        rows += [Row(name=f"{p.name}, c=1", load=turns[p.name]) for p in paths]
+        if proxy is None:
+            rows.append(Row(name="(c) LiteLLM proxy → relay → Hermes, c=1", load=None))
+
+        c = args.stream_concurrency
+        for p in (direct, router, proxy):
+            if p is None:
+                rows.append(Row(name=f"(c) LiteLLM streaming, c={c}", load=None))
+                continue
+            with console.status(f"{p.name}: streaming at c={c}…"):
+                load = run_load(
+                    p.turn(stream=True), p.client, concurrency=c, requests=args.stream_turns
+                )
+            rows.append(Row(name=f"{p.short} streaming, c={c}", load=load))
+
+    api = tcp_client(url, auth)
+    ensure = post("/v1/compute/sessions", {"sandbox_id": SANDBOX})
+    for name, call in (("GET /v1/models", get("/v1/models")), ("ensure, warm", ensure)):
+        for conc in (1, args.concurrency):
+            with console.status(f"{name} at c={conc}…"):
+                load = run_load(call, api, concurrency=conc, requests=args.requests)
+            rows.append(Row(name=f"router {name}, c={conc}", load=load))
+    return rows
+
+
+def report(rows: list[Row], path: Path, with_litellm: bool) -> None:
+    table = Table(title="the OpenAI-compatible API: Hermes, router, LiteLLM", title_justify="left")
+    for column in ("measure", "n", "p50", "req/s"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    for row in rows:
+        if row.load is None:
+            table.add_row(row.name, "", NOT_MEASURED, "")
+            continue
+        load = row.load
+        table.add_row(row.name, str(len(load.latencies_s)), ms(load.p50_s), f"{load.rps:,.0f}")
+    console.print(table)
+
+    def find(prefix: str) -> Load | None:
+        return next((r.load for r in rows if r.name.startswith(prefix)), None)
+
+    goals: dict[str, Any] = {}
+    direct, relay, router = find("(a) Hermes API, unix"), find("(a) Hermes API, via"), find("(b)")
+    assert direct is not None and relay is not None and router is not None
+    ratio = router.p50_s / direct.p50_s
+    goals["router_over_hermes_p50"] = ratio
+    shown = f"{ratio:.3f}"
+    console.print(f"(b)/(a) at p50: {shown} — goal ≤ 1.02: {verdict(ratio <= 1.02, shown)}")
+    added = (router.p50_s - direct.p50_s) * 1000
+    goals["router_added_ms_p50"] = added
+    litellm = find("(c) LiteLLM proxy")
+    beside = "LiteLLM not measured"
+    if litellm is not None:
+        goals["litellm_added_ms_p50"] = (litellm.p50_s - relay.p50_s) * 1000
+        beside = f"LiteLLM adds {goals['litellm_added_ms_p50']:.1f} ms over (a) via the relay"
+    console.print(
+        f"router adds {added:.1f} ms at p50, c=1 ({beside}) — goal ≤ 2 ms: "
+        f"{verdict(added <= 2, f'{added:.1f} ms')}"
+    )
+    streamed, proxied = find("(b) router streaming"), find("(c) LiteLLM streaming")
+    assert streamed is not None
+    if proxied is not None:
+        times = streamed.rps / proxied.rps
+        goals["router_over_litellm_rps_streaming"] = times
+        console.print(
+            f"streaming at c={streamed.concurrency}: router {times:.2f}x LiteLLM's req/s — "
+            f"goal ≥ 10x: {verdict(times >= 10, f'{times:.2f}x')}"
+        )
+    else:
+        console.print(f"streaming: router vs LiteLLM — {NOT_MEASURED}")
+    warm = max(
+        (r.load for r in rows if r.name.startswith("router ensure, warm") and r.load),
+        key=lambda load: load.rps,
+    )
+    goals["warm_ensure_rps"] = warm.rps
+    console.print(
+        f"warm ensure over HTTP: {warm.rps:,.0f}/s (c={warm.concurrency}) — goal ≥ 1,000/s: "
+        f"{verdict(warm.rps >= 1000, f'{warm.rps:,.0f}/s')}"
+    )
+    write_json(
+        path,
+        {"litellm": with_litellm, "rows": [r.report() for r in rows], "goals": goals},
+    )
+
+
+if __name__ == "__main__":
+    main()
