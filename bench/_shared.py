@@ -35,9 +35,12 @@ def ms(seconds: float) -> str:
     return f"{value:.0f} ms" if value >= 100 else f"{value:.1f} ms"
 
 
-def verdict(met: bool, shown: str) -> str:
-    """``met``, or the measured value when it is not (goals are printed, never asserted)."""
-    return "[green]met[/]" if met else f"[red]not met: {shown}[/]"
+def verdict(met: bool, shown: str = "") -> str:
+    """``met`` or ``not met`` (with the measured value, if shown); goals are printed, never
+    asserted."""
+    if met:
+        return "[green]met[/]"
+    return f"[red]not met ({shown})[/]" if shown else "[red]not met[/]"
 
 
 def write_report(path: Path, data: dict[str, Any]) -> None:

@@ -30,12 +30,12 @@ NEEDS_ISOLATION = {"lifecycle.py", "turns.py", "api.py"}
 # LiteLLM is measured only where `make bench` has made its venv (scripts/litellm-venv).
 LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
 API_ROWS = [
-    "router ensure, cold (new session, Hermes start)",
-    "(a) Hermes API, unix socket, c=1",
-    "(a) Hermes API, via the TCP relay, c=1",
-    "(b) router /v1/chat/completions, c=1",
-    "(c) LiteLLM proxy → relay → Hermes, c=1",
-    "(a) Hermes API streaming, c=2",
+    "router ensure, cold (new session)",
+    "(a) Hermes, unix socket, c=1",
+    "(a) Hermes, TCP relay, c=1",
+    "(b) router, c=1",
+    "(c) LiteLLM → relay → Hermes, c=1",
+    "(a) Hermes streaming, c=2",
     "(b) router streaming, c=2",
     "(c) LiteLLM streaming, c=2",
     "router GET /v1/models, c=1",
