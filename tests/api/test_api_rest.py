@@ -7,7 +7,6 @@ import threading
 
 import httpx
 import pytest
-from conftest import Api
 
 from computerouter.domain.events import (
     ApprovalRequested,
@@ -28,6 +27,7 @@ from computerouter.errors import (
     Paused,
 )
 from computerouter.store.agents import AgentNotFound
+from computerouter.testing.live_api import Api
 
 
 def test_agents_create_list_show_update_delete(api: Api) -> None:

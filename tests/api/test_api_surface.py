@@ -9,11 +9,11 @@ import subprocess
 from pathlib import Path
 
 import httpx
-from conftest import Api, LiveServer
 from served import CLI, serve
 
 from computerouter.api import create_app
 from computerouter.domain.events import RunCompleted
+from computerouter.testing.live_api import Api, LiveServer
 
 
 def test_openapi_documents_every_endpoint_and_the_error_shape(api: Api) -> None:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from conftest import Api
 
 from computerouter.domain.events import RunCompleted, SessionReady
+from computerouter.testing.live_api import Api
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ import asyncio
 
 import httpx
 import pytest
-from conftest import Api
 
 from computerouter.client import AsyncClient, RetryPolicy
 from computerouter.domain.events import AgentEvent, ApprovalRequested, RunCompleted, SessionReady
 from computerouter.errors import InvalidTransition, SessionNotFound, StoreError
 from computerouter.store.agents import AgentNotFound
+from computerouter.testing.live_api import Api
 from computerouter.wire.errors import error_body
 
 

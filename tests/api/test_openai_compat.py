@@ -10,7 +10,8 @@ import time
 import httpx
 import openai
 import pytest
-from conftest import Api
+
+from computerouter.testing.live_api import Api
 
 
 def openai_client(api: Api, key: str) -> openai.OpenAI:

@@ -222,3 +222,34 @@ def test_sessions_run_as_distinct_unprivileged_uids_without_capabilities(
         uid = int(status["Uid"][0])
         assert 2_000_000 <= uid < 2_100_000
     assert one["Uid"][0] != two["Uid"][0]
+
+
+SEES = textwrap.dedent(
+    """
+    import json, os
+    print(json.dumps({p: os.path.lexists(p) for p in PATHS}))
+    """
+)
+
+
+def test_a_session_sees_only_what_it_needs(
+    local: LocalProvider, session: SessionFactory, inside: InsideRunner, tmp_path: Path
+) -> None:
+    """Not the host's private places, not this control plane's home, not another home; the
+    system, a curated /etc and its own workspace are there (positive control)."""
+    other_home = Path(os.path.expanduser("~")) / ".computerouter"
+    hidden = [
+        "/home", "/srv", "/root", "/var/lib", "/etc/shadow", "/etc/ssh", "/etc/sudoers",
+        "/etc/machine-id", str(local.root), str(local.root.parent), str(tmp_path),
+        str(other_home),
+    ]  # fmt: skip
+    hidden += (
+        [f"/opt/{name}" for name in sorted(os.listdir("/opt"))] if os.path.isdir("/opt") else []
+    )
+    shown = ["/usr/bin/env", "/etc/hosts", "/etc/ld.so.cache", "/workspace", "/tmp", "/var/tmp"]
+    host_has = {p: os.path.lexists(p) for p in hidden}
+    assert any(host_has.values()), "the host has none of the places this test looks for"
+    instance = session()
+    seen = inside(instance, SEES.replace("PATHS", repr(hidden + shown)))
+    assert {p: seen[p] for p in shown} == dict.fromkeys(shown, True), "positive control failed"
+    assert {p: seen[p] for p in hidden if seen[p]} == {}

@@ -16,10 +16,13 @@ from computerouter.wire.models import (
     AgentOut,
     CreditsOut,
     ModelSettingsIn,
+    PauseIn,
+    PauseOut,
     ProviderOut,
     RunBillOut,
     RunOut,
     SessionOut,
+    UnpauseIn,
     UsageOut,
 )
 
@@ -52,6 +55,7 @@ class AsyncClient:
         self.usage = AsyncUsage(self)
         self.providers = AsyncProviders(self)
         self.credits = AsyncCredits(self)
+        self.admin = AsyncAdmin(self)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -272,3 +276,25 @@ class AsyncProviders:
     async def list(self) -> list[ProviderOut]:
         """Providers this server offers, with their health as it has seen it."""
         return [ProviderOut.model_validate(p) for p in await self._c.json("GET", "/v1/providers")]
+
+
+class AsyncAdmin:
+    """Admin keys only: the kill switch by scope (``global``, ``user:U``, ``provider:P``)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def pauses(self) -> list[PauseOut]:
+        found = await self._c.json("GET", "/v1/admin/pauses")
+        return [PauseOut.model_validate(p) for p in found]
+
+    async def pause(self, scope: str, *, reason: str, mode: str = "drain") -> PauseOut:
+        body = PauseIn.model_validate({"scope": scope, "reason": reason, "mode": mode})
+        return PauseOut.model_validate(
+            await self._c.json("POST", "/v1/admin/pauses", json=body.model_dump())
+        )
+
+    async def unpause(self, scope: str, *, reason: str) -> list[PauseOut]:
+        body = UnpauseIn(scope=scope, reason=reason).model_dump()
+        found = await self._c.json("POST", "/v1/admin/unpause", json=body)
+        return [PauseOut.model_validate(p) for p in found]

@@ -15,10 +15,13 @@ from computerouter.wire.models import (
     AgentOut,
     CreditsOut,
     ModelSettingsIn,
+    PauseIn,
+    PauseOut,
     ProviderOut,
     RunBillOut,
     RunOut,
     SessionOut,
+    UnpauseIn,
     UsageOut,
 )
 
@@ -51,6 +54,7 @@ class Client:
         self.usage = UsageApi(self)
         self.providers = Providers(self)
         self.credits = Credits(self)
+        self.admin = Admin(self)
 
     def close(self) -> None:
         self._http.close()
@@ -270,3 +274,25 @@ class Providers:
     def list(self) -> list[ProviderOut]:
         """Providers this server offers, with their health as it has seen it."""
         return [ProviderOut.model_validate(p) for p in self._c.json("GET", "/v1/providers")]
+
+
+class Admin:
+    """Admin keys only: the kill switch by scope (``global``, ``user:U``, ``provider:P``)."""
+
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def pauses(self) -> list[PauseOut]:
+        return [PauseOut.model_validate(p) for p in self._c.json("GET", "/v1/admin/pauses")]
+
+    def pause(self, scope: str, *, reason: str, mode: str = "drain") -> PauseOut:
+        body = PauseIn.model_validate({"scope": scope, "reason": reason, "mode": mode})
+        return PauseOut.model_validate(
+            self._c.json("POST", "/v1/admin/pauses", json=body.model_dump())
+        )
+
+    def unpause(self, scope: str, *, reason: str) -> list[PauseOut]:
+        body = UnpauseIn(scope=scope, reason=reason).model_dump()
+        return [
+            PauseOut.model_validate(p) for p in self._c.json("POST", "/v1/admin/unpause", json=body)
+        ]

@@ -28,12 +28,15 @@ __all__ = [
     "ErrorDetail",
     "GrantIn",
     "ModelSettingsIn",
+    "PauseIn",
+    "PauseOut",
     "ProviderOut",
     "RunBillOut",
     "RunIn",
     "RunOut",
     "SessionEnsure",
     "SessionOut",
+    "UnpauseIn",
     "UsageLineOut",
     "UsageOut",
 ]
@@ -323,6 +326,26 @@ class ProviderOut(_Model):
     suspend: bool
     archive: bool
     regions: list[str]
+
+
+class PauseIn(_Model):
+    scope: str = Field(description="`global`, `user:U` or `provider:P`.", max_length=200)
+    mode: Literal["drain", "now"] = "drain"
+    reason: str = Field(max_length=2000)
+
+
+class UnpauseIn(_Model):
+    scope: str = Field(max_length=200)
+    reason: str = Field(max_length=2000)
+
+
+class PauseOut(_Model):
+    scope: str
+    mode: str
+    reason: str
+    actor: str
+    at: float
+    cancelled_runs: list[str] = Field(default_factory=list)
 
 
 class ErrorDetail(_Model):

@@ -3,40 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
 
 from computerouter.api.deps import Admin, Server
 from computerouter.domain.gates import Pause, PauseMode, PauseScope, ScopeKind
 from computerouter.errors import InputError
+from computerouter.wire.models import PauseIn, PauseOut, UnpauseIn
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
-
-
-class PauseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    scope: str = Field(description="`global`, `user:U` or `provider:P`.", max_length=200)
-    mode: Literal["drain", "now"] = "drain"
-    reason: str = Field(max_length=2000)
-
-
-class UnpauseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    scope: str = Field(max_length=200)
-    reason: str = Field(max_length=2000)
-
-
-class PauseOut(BaseModel):
-    scope: str
-    mode: str
-    reason: str
-    actor: str
-    at: float
-    cancelled_runs: list[str] = Field(default_factory=list)
 
 
 def _scope(parts: Server, text: str) -> PauseScope:
