@@ -5,15 +5,19 @@ client code, so the client's own cost is the same on each and cancels out of rat
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from _shared import p50
+from _shared import free_port, p50, running, wait_up
 
 Call = Callable[[httpx.Client], None]
 
@@ -121,3 +125,28 @@ def post(path: str, body: dict[str, Any]) -> Call:
         response.raise_for_status()
 
     return call
+
+
+# An empty ASGI app on uvicorn, as the router is served: what this client reaches against it is
+# the ceiling of the harness itself on this machine, so a row far below it is the server's.
+_BARE_APP = """
+import sys, uvicorn
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+async def empty(request):
+    return PlainTextResponse("")
+app = Starlette(routes=[Route("/", empty)])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+
+
+@contextmanager
+def bare_server(workdir: Path) -> Iterator[str]:
+    """The base URL of an empty ASGI app on uvicorn (``GET /``), while the block runs."""
+    port = free_port()
+    log = workdir / "bare.log"
+    with running([sys.executable, "-c", _BARE_APP, str(port)], env=dict(os.environ), log=log) as p:
+        url = f"http://127.0.0.1:{port}"
+        wait_up(url, p, log, timeout_s=30)
+        yield url

@@ -14,7 +14,8 @@ agent's; the others name theirs with ``X-Hermes-Session-Id``), so no path answer
 shorter history. Then streaming turns at c=10 on (a), (b) and (c) — Hermes admits at most 10
 runs at once in a session (``gateway.api_server.max_concurrent_runs``) and answers 429 beyond,
 so 16 at once would measure its refusals — and the router's plain API (``GET /v1/models``,
-ensure of the running session) at c=1 and c=16. Runs are unbilled, as in
+ensure of the running session) at c=1 and c=16, beside an empty ASGI app on uvicorn driven by
+the same client: the ceiling of the harness itself. Runs are unbilled, as in
 bench/turns.py: what is compared is the API, not the ledger (bench/ledger.py measures that).
 
     .venv/bin/python bench/api.py [--rounds 20] [--stream-turns 48] [--requests 400]
@@ -43,7 +44,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from _litellm import MODEL, litellm_proxy
-from _load import Call, Load, chat, get, post, run_load
+from _load import Call, Load, bare_server, chat, get, post, run_load
 from _relay import TcpUnixRelay
 from _shared import console, free_port, images_dir, ms, running, verdict, wait_up, write_report
 from computerouter.agents.factory import agent_router_for
@@ -284,6 +285,12 @@ def measure(
             with console.status(f"{name} at c={conc}…"):
                 load = run_load(call, api, concurrency=conc, requests=args.requests)
             rows.append(Row(name=f"router {name}, c={conc}", load=load))
+    with bare_server(home) as bare:
+        for conc in (1, args.concurrency):
+            load = run_load(
+                get("/"), tcp_client(bare, {}), concurrency=conc, requests=args.requests
+            )
+            rows.append(Row(name=f"empty ASGI app (harness ceiling), c={conc}", load=load))
     return rows
 
 

@@ -42,6 +42,8 @@ API_ROWS = [
     "router GET /v1/models, c=2",
     "router ensure, warm, c=1",
     "router ensure, warm, c=2",
+    "empty ASGI app (harness ceiling), c=1",
+    "empty ASGI app (harness ceiling), c=2",
 ]
 
 
