@@ -36,6 +36,15 @@ class Load:
     def p50_s(self) -> float:
         return p50(self.latencies_s)
 
+    @classmethod
+    def combined(cls, parts: list[Load]) -> Load:
+        """Loads run one after another, as one: their calls, over their summed time."""
+        return cls(
+            concurrency=parts[0].concurrency,
+            latencies_s=tuple(t for part in parts for t in part.latencies_s),
+            wall_s=sum(part.wall_s for part in parts),
+        )
+
     def report(self) -> dict[str, Any]:
         return {
             "concurrency": self.concurrency,

@@ -18,7 +18,7 @@ ensure of the running session) at c=1 and c=16, beside an empty ASGI app on uvic
 the same client: the ceiling of the harness itself. Runs are unbilled, as in
 bench/turns.py: what is compared is the API, not the ledger (bench/ledger.py measures that).
 
-    .venv/bin/python bench/api.py [--rounds 20] [--stream-turns 48] [--requests 400]
+    .venv/bin/python bench/api.py [--rounds 30] [--stream-turns 60] [--requests 400]
                                   [--litellm .venv-litellm/bin/litellm] [--json PATH]
 
 Goals (printed, never asserted): (b)/(a) ≤ 1.02 at p50; the router adds ≤ 2 ms p50 at c=1
@@ -137,10 +137,33 @@ def alternate(paths: list[Route], rounds: int) -> dict[str, Load]:
     }
 
 
+def streamed(paths: list[Route], *, concurrency: int, turns: int) -> dict[str, Load]:
+    """``turns`` streamed turns per path at ``concurrency``, in bursts of two per thread that
+    take turns between the paths (rotated, as in :func:`alternate`), so a slow spell of the
+    machine falls on every path alike."""
+    burst = 2 * concurrency
+    loads: dict[str, list[Load]] = {p.name: [] for p in paths}
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"streaming at c={concurrency}", total=turns * len(paths))
+        for i in range(max(1, turns // burst)):
+            for p in paths[i % len(paths) :] + paths[: i % len(paths)]:
+                load = run_load(
+                    p.turn(stream=True), p.client, concurrency=concurrency, requests=burst
+                )
+                loads[p.name].append(load)
+                progress.advance(task, burst)
+    return {name: Load.combined(parts) for name, parts in loads.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=20, help="turns per path at c=1")
-    parser.add_argument("--stream-turns", type=int, default=40, help="streamed turns per path")
+    parser.add_argument("--rounds", type=int, default=30, help="turns per path at c=1")
+    parser.add_argument(
+        "--stream-turns",
+        type=int,
+        default=60,
+        help="streamed turns per path (whole bursts of 2 per thread)",
+    )
     parser.add_argument("--stream-concurrency", type=int, default=10)
     parser.add_argument("--requests", type=int, default=400, help="plain API calls per row")
     parser.add_argument("--concurrency", type=int, default=16)
@@ -268,15 +291,11 @@ def measure(
             rows.append(Row(name="(c) LiteLLM → relay → Hermes, c=1", load=None))
 
         c = args.stream_concurrency
-        for p in (direct, router, proxy):
-            if p is None:
-                rows.append(Row(name=f"(c) LiteLLM streaming, c={c}", load=None))
-                continue
-            with console.status(f"{p.name}: streaming at c={c}…"):
-                load = run_load(
-                    p.turn(stream=True), p.client, concurrency=c, requests=args.stream_turns
-                )
-            rows.append(Row(name=f"{p.short} streaming, c={c}", load=load))
+        streaming = [p for p in (direct, router, proxy) if p is not None]
+        loads = streamed(streaming, concurrency=c, turns=args.stream_turns)
+        rows += [Row(name=f"{p.short} streaming, c={c}", load=loads[p.name]) for p in streaming]
+        if proxy is None:
+            rows.append(Row(name=f"(c) LiteLLM streaming, c={c}", load=None))
 
     api = tcp_client(url, auth)
     ensure = post("/v1/compute/sessions", {"sandbox_id": SANDBOX})
