@@ -1,13 +1,22 @@
 """A TCP → unix-socket relay, for clients that only speak TCP (LiteLLM) to a local session's
-runtime, which listens on the session's unix socket. One asyncio loop in a thread; each
-connection is piped both ways until either side closes."""
+runtime, which listens on the session's unix socket. It runs as its own process (one asyncio
+loop), so its work never waits on the benchmark's own threads; each connection is piped both
+ways until either side closes.
+
+    python bench/_relay.py SOCKET PORT
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-from types import TracebackType
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from _shared import free_port, running, wait_up
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -22,41 +31,31 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
-class TcpUnixRelay:
-    """``with TcpUnixRelay(path) as relay:`` — ``relay.port`` on 127.0.0.1 reaches ``path``."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _relay(path: str, port: int) -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_unix_connection(self.path)
+            up_reader, up_writer = await asyncio.open_unix_connection(path)
         except OSError:
             writer.close()
             return
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
 
-    async def _start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
 
-    def __enter__(self) -> TcpUnixRelay:
-        self._thread.start()
-        self.port = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._server is not None:
-            self._server.close()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+@contextmanager
+def tcp_unix_relay(path: str, workdir: Path) -> Iterator[str]:
+    """``http://127.0.0.1:PORT``, reaching the unix socket ``path``, while the block runs."""
+    port = free_port()
+    log = workdir / "relay.log"
+    argv = [sys.executable, __file__, path, str(port)]
+    with running(argv, env=dict(os.environ), log=log) as process:
+        url = f"http://127.0.0.1:{port}"
+        wait_up(url, process, log, timeout_s=30)
+        yield url
+
+
+if __name__ == "__main__":
+    asyncio.run(_relay(sys.argv[1], int(sys.argv[2])))

@@ -45,7 +45,7 @@ from rich.table import Table
 
 from _litellm import MODEL, litellm_proxy
 from _load import Call, Load, bare_server, chat, get, post, run_load
-from _relay import TcpUnixRelay
+from _relay import tcp_unix_relay
 from _shared import console, free_port, images_dir, ms, running, verdict, wait_up, write_report
 from computerouter.agents.factory import agent_router_for
 from computerouter.compute.factory import open_router
@@ -237,8 +237,7 @@ def measure(
 ) -> list[Row]:
     rows: list[Row] = []
     with ExitStack() as stack:
-        relay = stack.enter_context(TcpUnixRelay(endpoint.address))
-        relayed = f"http://127.0.0.1:{relay.port}"
+        relayed = stack.enter_context(tcp_unix_relay(endpoint.address, home))
 
         def conversation(name: str) -> dict[str, str]:
             return {"X-Hermes-Session-Id": f"bench-{name}"}
