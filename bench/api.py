@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -224,6 +225,7 @@ def main() -> None:
             compute.store.close()
 
     report(rows, args.json, litellm is not None)
+    shutil.rmtree(home, ignore_errors=True)  # kept when the run fails: its logs are in it
 
 
 def measure(
