@@ -168,12 +168,13 @@ def main() -> None:
     parser.add_argument("--stream-concurrency", type=int, default=10)
     parser.add_argument("--requests", type=int, default=400, help="plain API calls per row")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--litellm", type=Path, default=None, help="the litellm executable")
+    parser.add_argument("--litellm", default=None, help="the litellm executable")
     parser.add_argument("--json", type=Path, default=Path("bench/results/api.json"))
     args = parser.parse_args()
-    litellm: Path | None = args.litellm
-    if litellm is not None and not litellm.exists():
-        console.print(f"[yellow]{litellm} does not exist: LiteLLM is not measured[/]")
+    # `make bench` passes what scripts/litellm-venv printed: empty if it could not install.
+    litellm = Path(args.litellm) if args.litellm else None
+    if args.litellm is not None and (litellm is None or not litellm.is_file()):
+        console.print(f"[yellow]no litellm at {args.litellm!r}: LiteLLM is not measured[/]")
         litellm = None
     home = Path(tempfile.mkdtemp(prefix="cr-bench-api-"))
 
