@@ -19,4 +19,5 @@ bench: bootstrap
 	.venv/bin/python bench/lifecycle.py
 	.venv/bin/python bench/turns.py
 	.venv/bin/python bench/ledger.py
+	.venv/bin/python bench/isolation.py
 	.venv/bin/python bench/api.py --litellm "$$(scripts/litellm-venv)"

@@ -21,12 +21,13 @@ SMOKE = {
     "lifecycle.py": ["--rounds", "2", "--creates", "1"],
     "ledger.py": ["--writes", "20", "--runs", "5"],
     "turns.py": ["--turns", "1"],
+    "isolation.py": ["--creates", "1"],
     "api.py": [
         *("--rounds", "1", "--stream-turns", "2", "--stream-concurrency", "2"),
         *("--requests", "4", "--concurrency", "2"),
     ],
 }
-NEEDS_ISOLATION = {"lifecycle.py", "turns.py", "api.py"}
+NEEDS_ISOLATION = {"lifecycle.py", "turns.py", "isolation.py", "api.py"}
 # LiteLLM is measured only where `make bench` has made its venv (scripts/litellm-venv).
 LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
 API_ROWS = [
