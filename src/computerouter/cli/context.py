@@ -33,6 +33,13 @@ class CliContext:
             self._settings = Settings.load(**overrides)
         return self._settings
 
+    def use_settings(self, settings: Settings) -> None:
+        """Act with ``settings`` from now on (a router opened before is closed)."""
+        if self._router is not None:
+            self._router.store.close()
+            self._router = None
+        self._settings = settings
+
     @property
     def opened_router(self) -> ComputeRouter | None:
         """The router if this command opened one, else ``None`` (opens nothing)."""

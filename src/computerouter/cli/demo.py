@@ -4,12 +4,14 @@ SQLite store, ``local`` provider, the real Hermes runtime, and the bundled model
 scripted test model, not a real one; set ``COMPUTEROUTER_MODEL_BASE_URL`` for a real endpoint).
 It creates an agent, runs two turns (the second remembers the first), then suspends the session
 and runs a turn that thaws it, archives it and runs a turn that restores it, and shows what each
-step cost.
+step cost. ``--provider daytona|fly_sprites`` runs the same flow on that provider, through its
+emulator, started here (no account needed; see :mod:`.demo_emulated`).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -17,14 +19,15 @@ from rich.table import Table
 
 from computerouter.agents.factory import agent_router_for
 from computerouter.agents.router import AgentRouter
-from computerouter.cli.context import get_context
+from computerouter.cli.context import CliContext, get_context
 from computerouter.cli.daemon import lifecycle_on_demand
+from computerouter.cli.demo_emulated import EMULATED, SPEED, emulated
 from computerouter.cli.render import console, detail_table
 from computerouter.cli.run import Renderer, prepare_runtime, stream_run
 from computerouter.config import Settings
 from computerouter.domain.agents import AgentAddress, ModelSettings
 from computerouter.domain.events import AgentEvent, SessionReady
-from computerouter.errors import NotFound
+from computerouter.errors import InputError, NotFound
 from computerouter.ledger import MICRO, Ledger, format_credits
 
 __all__ = ["demo"]
@@ -68,7 +71,7 @@ def _bills(ledger: Ledger, run_ids: list[str]) -> Table:
     return table
 
 
-def _introduce(settings: Settings) -> None:
+def _introduce(settings: Settings, provider: str) -> None:
     model = (
         "the bundled model stand-in [dim](a scripted test model, not a real one)[/]"
         if settings.uses_standin_model
@@ -76,7 +79,7 @@ def _introduce(settings: Settings) -> None:
     )
     console.print(
         f"[bold]computerouter demo[/] — store [cyan]{settings.effective_database_url}[/], "
-        f"provider [cyan]local[/], runtime [cyan]hermes[/], model {model}"
+        f"provider [cyan]{provider}[/], runtime [cyan]hermes[/], model {model}"
     )
 
 
@@ -90,14 +93,14 @@ def _summary(steps: list[tuple[str, float, str]]) -> Table:
     return table
 
 
-def _demo_agent(agents: AgentRouter, user: str, address: AgentAddress) -> None:
+def _demo_agent(agents: AgentRouter, user: str, address: AgentAddress, provider: str) -> None:
     try:
         agents.resolve(user, address)
     except NotFound:
         agent = agents.create_agent(
             user_id=user,
             address=address,
-            settings=ModelSettings(compute_provider="local"),
+            settings=ModelSettings(compute_provider=provider),
             prompt=PROMPT,
         )
         console.print(f"created agent [bold]{address}[/] ({agent.id}) for user {user}")
@@ -105,20 +108,54 @@ def _demo_agent(agents: AgentRouter, user: str, address: AgentAddress) -> None:
 
 def demo(
     ctx: typer.Context,
-    sandbox: Annotated[str, typer.Option(help="Sandbox for the demo agent.")] = "demo",
+    sandbox: Annotated[
+        str | None, typer.Option(help="Sandbox for the demo agent [default: demo, demo-PROVIDER].")
+    ] = None,
     keep: Annotated[bool, typer.Option(help="Keep the session instead of destroying it.")] = False,
+    provider: Annotated[
+        str,
+        typer.Option(help="local, or daytona / fly_sprites through an emulator started here."),
+    ] = "local",
 ) -> None:
     """Create a Hermes agent, run turns, suspend/resume and archive/restore its session."""
-    lifecycle_on_demand(ctx)  # with --keep, or if a step fails, the session is left live
+    if provider != "local" and provider not in EMULATED:
+        raise InputError(
+            f"unknown demo provider {provider!r} (local, or emulated: {', '.join(EMULATED)})"
+        )
+    if provider != "local" and keep:
+        raise InputError("--keep needs a provider that outlives the demo; its emulator stops")
     cli = get_context(ctx)
     settings = cli.settings
-    _introduce(settings)
+    _introduce(settings, provider if provider == "local" else f"{provider} (emulated)")
     prepare_runtime(settings, "hermes", quiet=False)
+    if provider == "local":
+        lifecycle_on_demand(ctx)  # with --keep, or if a step fails, the session is left live
+        _flow(cli, sandbox or "demo", keep=keep, provider=provider)
+        return
+    with emulated(provider, settings) as env:
+        console.print(
+            f"started the {provider} emulator (sandboxes are local sessions; vendor timings "
+            f"sped up {SPEED:g}x)"
+        )
+        cli.use_settings(replace(settings, environ={**settings.environ, **env}))
+        try:
+            _flow(cli, sandbox or f"demo-{provider}", keep=False, provider=provider)
+        finally:
+            for session in cli.router.store.sessions.list():
+                if session.provider == provider and session.state.value not in _ENDED:
+                    cli.router.destroy(session.id)  # its emulator is about to stop
+
+
+_ENDED = ("destroyed", "failed")
+
+
+def _flow(cli: CliContext, sandbox: str, *, keep: bool, provider: str) -> None:
+    settings = cli.settings
     agents = agent_router_for(cli.router)
     compute = agents.compute
     address = AgentAddress(sandbox_id=sandbox, slug="support")
     user = settings.user
-    _demo_agent(agents, user, address)
+    _demo_agent(agents, user, address, provider)
 
     ledger = compute.credit_gate if isinstance(compute.credit_gate, Ledger) else None
     if ledger is not None:
