@@ -294,6 +294,5 @@ class Admin:
     def unpause(self, scope: str, *, reason: str) -> list[PauseOut]:
         body = UnpauseIn(scope=scope, reason=reason).model_dump()
         return [
-            PauseOut.model_validate(p)
-            for p in self._c.json("POST", "/v1/admin/unpause", json=body)
+            PauseOut.model_validate(p) for p in self._c.json("POST", "/v1/admin/unpause", json=body)
         ]

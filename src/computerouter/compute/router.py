@@ -168,8 +168,11 @@ class ComputeRouter:
                     switch_runtime(self, record, runtime_name)
                     continue
                 elif record.state is S.RUNNING:
-                    now = self.clock.now()
-                    self.store.sessions.touch(record.id, now=now, agent_id=agent_id, run_id=run_id)
+                    # The warm path: one read above, and the activity debounced (no write
+                    # per call; the lifecycle pass flushes it before deciding anything).
+                    self.store.sessions.record_activity(
+                        record.id, now=self.clock.now(), agent_id=agent_id, run_id=run_id
+                    )
                     return record
                 elif record.state in (S.SUSPENDED, S.ARCHIVED):
                     revived = self._revive(record)
