@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from computerouter.domain.session import RunRecord
+from computerouter.domain.session import RunRecord, SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.ledger_queries import LedgerQueries
@@ -56,6 +56,7 @@ from computerouter.store.schema import (
     runs,
     session_transitions,
 )
+from computerouter.store.sessions import SessionStore
 
 __all__ = ["LedgerStore", "LedgerTxn"]
 
@@ -356,6 +357,10 @@ class LedgerTxn:
     def run(self, run_id: str) -> RunRecord | None:
         row = self.conn.execute(runs.select().where(runs.c.run_id == run_id)).mappings().first()
         return None if row is None else to_run(row)
+
+    def session(self, session_id: str) -> SessionRecord | None:
+        """The session row, read in this transaction (a settle needs its provider and size)."""
+        return SessionStore.read(self.conn, session_id)
 
 
 class LedgerStore(LedgerQueries):

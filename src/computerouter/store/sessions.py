@@ -439,6 +439,11 @@ class SessionStore:
     # -- helpers ------------------------------------------------------------------------------
 
     @staticmethod
+    def read(conn: Connection, session_id: str) -> SessionRecord | None:
+        """The session row, read on ``conn`` (inside a caller's transaction)."""
+        return SessionStore._get(conn, session_id)
+
+    @staticmethod
     def _get(conn: Connection, session_id: str) -> SessionRecord | None:
         row = conn.execute(sessions.select().where(sessions.c.id == session_id)).mappings().first()
         return None if row is None else _to_record(row)
