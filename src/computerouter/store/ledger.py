@@ -76,6 +76,45 @@ def _insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any])
     return conn.execute(statement).first() is not None
 
 
+# Statements built once, with bound parameters: a settle runs a few dozen of them, and building
+# and coercing each anew cost several times what the database spends on it.
+_A = ledger_accounts.c
+_MOVE = (
+    ledger_accounts.update()
+    .where(_A.id == sa.bindparam("account_id"))
+    .values(balance=_A.balance + sa.bindparam("delta"))
+)
+_RUN_ENTRY = ledger_entries.select().where(
+    ledger_entries.c.run_id == sa.bindparam("run_id"),
+    ledger_entries.c.kind == sa.bindparam("kind"),
+)
+_LEDGER_RUN = ledger_runs.select().where(ledger_runs.c.run_id == sa.bindparam("run_id"))
+_LEDGER_RUN_LOCKED = _LEDGER_RUN.with_for_update()
+_PREPARED: dict[tuple[str, str], Any] = {}
+
+
+def _prepared(conn: Connection, name: str) -> Any:
+    """The dialect's own form of an upsert (``ON CONFLICT``), built once per dialect."""
+    key = (conn.dialect.name, name)
+    found = _PREPARED.get(key)
+    if found is None:
+        if name == "post":
+            found = (
+                _insert(conn, ledger_entries).on_conflict_do_nothing().returning(*ledger_entries.c)
+            )
+        else:
+            statement = _insert(conn, ledger_runs)
+            found = statement.on_conflict_do_update(
+                index_elements=["run_id"],
+                set_={
+                    "busy_ms": ledger_runs.c.busy_ms + statement.excluded.busy_ms,
+                    "session_id": statement.excluded.session_id,
+                },
+            )
+        _PREPARED[key] = found
+    return found
+
+
 class LedgerTxn:
     """The write primitives, bound to one open transaction."""
 
@@ -106,13 +145,7 @@ class LedgerTxn:
             self._move(account, delta, now=entry.at)
         values = asdict(entry)
         values["kind"] = entry.kind.value
-        statement = (
-            _insert(self.conn, ledger_entries)
-            .values(**values)
-            .on_conflict_do_nothing()
-            .returning(*ledger_entries.c)
-        )
-        row = self.conn.execute(statement).mappings().first()
+        row = self.conn.execute(_prepared(self.conn, "post"), values).mappings().first()
         if row is None:  # a replay: put the balances back, in this same transaction
             for account, delta in moves:
                 self._move(account, -delta, now=entry.at)
@@ -120,15 +153,11 @@ class LedgerTxn:
         return to_entry(row)
 
     def _move(self, account_id: str, delta: int, *, now: float) -> None:
-        update = (
-            ledger_accounts.update()
-            .where(ledger_accounts.c.id == account_id)
-            .values(balance=ledger_accounts.c.balance + delta)
-        )
-        if self.conn.execute(update).rowcount == 1:
+        params = {"account_id": account_id, "delta": delta}
+        if self.conn.execute(_MOVE, params).rowcount == 1:
             return
         self.ensure_account(account_id, user_id=account_id.removeprefix("user:"), now=now)
-        self.conn.execute(update)
+        self.conn.execute(_MOVE, params)
 
     def entry(self, key: str) -> LedgerEntry | None:
         query = ledger_entries.select().where(ledger_entries.c.key == key)
@@ -136,15 +165,8 @@ class LedgerTxn:
         return None if row is None else to_entry(row)
 
     def run_entry(self, run_id: str, kind: EntryKind) -> LedgerEntry | None:
-        row = (
-            self.conn.execute(
-                ledger_entries.select().where(
-                    ledger_entries.c.run_id == run_id, ledger_entries.c.kind == kind.value
-                )
-            )
-            .mappings()
-            .first()
-        )
+        params = {"run_id": run_id, "kind": kind.value}
+        row = self.conn.execute(_RUN_ENTRY, params).mappings().first()
         return None if row is None else to_entry(row)
 
     def account(self, account_id: str, *, lock: bool = False) -> AccountBalance | None:
@@ -244,32 +266,22 @@ class LedgerTxn:
     # -- runs, usage, meters ------------------------------------------------------------------
 
     def ledger_run(self, run_id: str, *, lock: bool = False) -> LedgerRun | None:
-        query = ledger_runs.select().where(ledger_runs.c.run_id == run_id)
-        if lock:
-            query = query.with_for_update()
-        row = self.conn.execute(query).mappings().first()
+        query = _LEDGER_RUN_LOCKED if lock else _LEDGER_RUN
+        row = self.conn.execute(query, {"run_id": run_id}).mappings().first()
         return None if row is None else to_ledger_run(row)
 
     def add_busy(self, run: RunRecord, busy_ms: int, *, now: float) -> None:
         """Add metered busy time to the run's row (made if new), which stays locked."""
-        statement = _insert(self.conn, ledger_runs).values(
-            run_id=run.run_id,
-            user_id=run.user_id,
-            sandbox_id=run.sandbox_id,
-            agent_id=run.agent_id,
-            session_id=run.session_id,
-            busy_ms=busy_ms,
-            created_at=now,
-        )
-        self.conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["run_id"],
-                set_={
-                    "busy_ms": ledger_runs.c.busy_ms + busy_ms,
-                    "session_id": run.session_id,
-                },
-            )
-        )
+        values = {
+            "run_id": run.run_id,
+            "user_id": run.user_id,
+            "sandbox_id": run.sandbox_id,
+            "agent_id": run.agent_id,
+            "session_id": run.session_id,
+            "busy_ms": busy_ms,
+            "created_at": now,
+        }
+        self.conn.execute(_prepared(self.conn, "add_busy"), values)
 
     def note_cpu(self, run: RunRecord, cpu_ms: int, *, now: float) -> None:
         self.add_busy(run, 0, now=now)
