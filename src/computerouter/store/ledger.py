@@ -26,11 +26,11 @@ from dataclasses import asdict
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from computerouter.domain.session import RunRecord, SessionRecord
 from computerouter.domain.states import SessionState
+from computerouter.store import ledger_statements as q
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.ledger_queries import LedgerQueries
 from computerouter.store.ledger_rows import (
@@ -53,16 +53,10 @@ from computerouter.store.schema import (
     ledger_meters,
     ledger_runs,
     ledger_usage,
-    runs,
-    session_transitions,
 )
 from computerouter.store.sessions import SessionStore
 
 __all__ = ["LedgerStore", "LedgerTxn"]
-
-
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def _insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
@@ -72,47 +66,8 @@ def _insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any])
     ``INSERT ... ON CONFLICT``.
     """
     key = next(iter(table.primary_key.columns))
-    statement = _insert(conn, table).values(**values).on_conflict_do_nothing().returning(key)
+    statement = q.insert(conn, table).values(**values).on_conflict_do_nothing().returning(key)
     return conn.execute(statement).first() is not None
-
-
-# Statements built once, with bound parameters: a settle runs a few dozen of them, and building
-# and coercing each anew cost several times what the database spends on it.
-_A = ledger_accounts.c
-_MOVE = (
-    ledger_accounts.update()
-    .where(_A.id == sa.bindparam("account_id"))
-    .values(balance=_A.balance + sa.bindparam("delta"))
-)
-_RUN_ENTRY = ledger_entries.select().where(
-    ledger_entries.c.run_id == sa.bindparam("run_id"),
-    ledger_entries.c.kind == sa.bindparam("kind"),
-)
-_LEDGER_RUN = ledger_runs.select().where(ledger_runs.c.run_id == sa.bindparam("run_id"))
-_LEDGER_RUN_LOCKED = _LEDGER_RUN.with_for_update()
-_PREPARED: dict[tuple[str, str], Any] = {}
-
-
-def _prepared(conn: Connection, name: str) -> Any:
-    """The dialect's own form of an upsert (``ON CONFLICT``), built once per dialect."""
-    key = (conn.dialect.name, name)
-    found = _PREPARED.get(key)
-    if found is None:
-        if name == "post":
-            found = (
-                _insert(conn, ledger_entries).on_conflict_do_nothing().returning(*ledger_entries.c)
-            )
-        else:
-            statement = _insert(conn, ledger_runs)
-            found = statement.on_conflict_do_update(
-                index_elements=["run_id"],
-                set_={
-                    "busy_ms": ledger_runs.c.busy_ms + statement.excluded.busy_ms,
-                    "session_id": statement.excluded.session_id,
-                },
-            )
-        _PREPARED[key] = found
-    return found
 
 
 class LedgerTxn:
@@ -145,7 +100,7 @@ class LedgerTxn:
             self._move(account, delta, now=entry.at)
         values = asdict(entry)
         values["kind"] = entry.kind.value
-        row = self.conn.execute(_prepared(self.conn, "post"), values).mappings().first()
+        row = self.conn.execute(q.prepared(self.conn, "post"), values).mappings().first()
         if row is None:  # a replay: put the balances back, in this same transaction
             for account, delta in moves:
                 self._move(account, -delta, now=entry.at)
@@ -154,10 +109,10 @@ class LedgerTxn:
 
     def _move(self, account_id: str, delta: int, *, now: float) -> None:
         params = {"account_id": account_id, "delta": delta}
-        if self.conn.execute(_MOVE, params).rowcount == 1:
+        if self.conn.execute(q.MOVE, params).rowcount == 1:
             return
         self.ensure_account(account_id, user_id=account_id.removeprefix("user:"), now=now)
-        self.conn.execute(_MOVE, params)
+        self.conn.execute(q.MOVE, params)
 
     def entry(self, key: str) -> LedgerEntry | None:
         query = ledger_entries.select().where(ledger_entries.c.key == key)
@@ -166,7 +121,7 @@ class LedgerTxn:
 
     def run_entry(self, run_id: str, kind: EntryKind) -> LedgerEntry | None:
         params = {"run_id": run_id, "kind": kind.value}
-        row = self.conn.execute(_RUN_ENTRY, params).mappings().first()
+        row = self.conn.execute(q.RUN_ENTRY, params).mappings().first()
         return None if row is None else to_entry(row)
 
     def account(self, account_id: str, *, lock: bool = False) -> AccountBalance | None:
@@ -235,38 +190,22 @@ class LedgerTxn:
         used = min(amount, run.hold)
         if used <= 0:
             return
-        self.conn.execute(
-            ledger_runs.update()
-            .where(ledger_runs.c.run_id == run_id)
-            .values(hold=ledger_runs.c.hold - used)
-        )
-        self.conn.execute(
-            ledger_accounts.update()
-            .where(ledger_accounts.c.id == account_id)
-            .values(reserved=ledger_accounts.c.reserved - used)
-        )
+        self.conn.execute(q.HOLD_LESS, {"b_run_id": run_id, "amount": used})
+        self.conn.execute(q.RESERVED_LESS, {"account_id": account_id, "amount": used})
 
     def release(self, run_id: str, *, account_id: str) -> bool:
         """Give a run's hold back (settled or abandoned); ``False`` if nothing was held."""
         run = self.ledger_run(run_id, lock=True)
         if run is None or run.hold_state is not HoldState.HELD:
             return False
-        self.conn.execute(
-            ledger_runs.update()
-            .where(ledger_runs.c.run_id == run_id)
-            .values(hold_state=HoldState.RELEASED.value)
-        )
-        self.conn.execute(
-            ledger_accounts.update()
-            .where(ledger_accounts.c.id == account_id)
-            .values(reserved=ledger_accounts.c.reserved - run.hold)
-        )
+        self.conn.execute(q.HOLD_RELEASED, {"b_run_id": run_id})
+        self.conn.execute(q.RESERVED_LESS, {"account_id": account_id, "amount": run.hold})
         return True
 
     # -- runs, usage, meters ------------------------------------------------------------------
 
     def ledger_run(self, run_id: str, *, lock: bool = False) -> LedgerRun | None:
-        query = _LEDGER_RUN_LOCKED if lock else _LEDGER_RUN
+        query = q.LEDGER_RUN_LOCKED if lock else q.LEDGER_RUN
         row = self.conn.execute(query, {"run_id": run_id}).mappings().first()
         return None if row is None else to_ledger_run(row)
 
@@ -281,7 +220,7 @@ class LedgerTxn:
             "busy_ms": busy_ms,
             "created_at": now,
         }
-        self.conn.execute(_prepared(self.conn, "add_busy"), values)
+        self.conn.execute(q.prepared(self.conn, "add_busy"), values)
 
     def note_cpu(self, run: RunRecord, cpu_ms: int, *, now: float) -> None:
         self.add_busy(run, 0, now=now)
@@ -292,7 +231,7 @@ class LedgerTxn:
     def set_usage(self, usage: UsageRow) -> None:
         values = asdict(usage)
         self.conn.execute(
-            _insert(self.conn, ledger_usage)
+            q.insert(self.conn, ledger_usage)
             .values(**values)
             .on_conflict_do_update(
                 index_elements=["run_id", "model"],
@@ -318,17 +257,15 @@ class LedgerTxn:
 
     def lock_meter(self, session_id: str, *, start_ms: int) -> MeterRow:
         """The session's meter, locked for this transaction (made at ``start_ms`` if new)."""
-        query = (
-            ledger_meters.select().where(ledger_meters.c.session_id == session_id).with_for_update()
-        )
-        row = self.conn.execute(query).mappings().first()
+        params = {"session_id": session_id}
+        row = self.conn.execute(q.METER_LOCKED, params).mappings().first()
         if row is None:
             _insert_ignore(
                 self.conn,
                 ledger_meters,
                 {"session_id": session_id, "metered_to_ms": start_ms},
             )
-            row = self.conn.execute(query).mappings().one()
+            row = self.conn.execute(q.METER_LOCKED, params).mappings().one()
         return MeterRow(
             session_id=row["session_id"],
             metered_to_ms=row["metered_to_ms"],
@@ -339,35 +276,27 @@ class LedgerTxn:
 
     def save_meter(self, meter: MeterRow) -> None:
         self.conn.execute(
-            ledger_meters.update()
-            .where(ledger_meters.c.session_id == meter.session_id)
-            .values(
-                metered_to_ms=meter.metered_to_ms,
-                running_ms=meter.running_ms,
-                idle_ms=meter.idle_ms,
-                carry=meter.carry,
-            )
+            q.SAVE_METER,
+            {
+                "meter_id": meter.session_id,
+                "b_metered_to_ms": meter.metered_to_ms,
+                "b_running_ms": meter.running_ms,
+                "b_idle_ms": meter.idle_ms,
+                "b_carry": meter.carry,
+            },
         )
 
     def transitions(self, session_id: str) -> list[tuple[SessionState, float]]:
-        query = (
-            sa.select(session_transitions.c.to_state, session_transitions.c.at)
-            .where(session_transitions.c.session_id == session_id)
-            .order_by(session_transitions.c.id)
-        )
-        return [(SessionState(state), at) for state, at in self.conn.execute(query)]
+        rows = self.conn.execute(q.TRANSITIONS, {"session_id": session_id})
+        return [(SessionState(state), at) for state, at in rows]
 
     def session_runs(self, session_id: str, *, after: float, before: float) -> list[RunRecord]:
         """Runs on the session that overlap ``[after, before)`` (in flight or ended)."""
-        query = runs.select().where(
-            runs.c.session_id == session_id,
-            runs.c.started_at < before,
-            sa.or_(runs.c.ended_at.is_(None), runs.c.ended_at >= after),
-        )
-        return [to_run(r) for r in self.conn.execute(query).mappings()]
+        params = {"session_id": session_id, "after": after, "before": before}
+        return [to_run(r) for r in self.conn.execute(q.SESSION_RUNS, params).mappings()]
 
     def run(self, run_id: str) -> RunRecord | None:
-        row = self.conn.execute(runs.select().where(runs.c.run_id == run_id)).mappings().first()
+        row = self.conn.execute(q.RUN, {"run_id": run_id}).mappings().first()
         return None if row is None else to_run(row)
 
     def session(self, session_id: str) -> SessionRecord | None:
