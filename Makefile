@@ -19,3 +19,4 @@ bench: bootstrap
 	.venv/bin/python bench/lifecycle.py
 	.venv/bin/python bench/turns.py
 	.venv/bin/python bench/ledger.py
+	.venv/bin/python bench/isolation.py

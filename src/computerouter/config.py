@@ -89,9 +89,10 @@ class Settings:
     (a scripted test model, not a real one) on 127.0.0.1:``standin_port``."""
     model_name: str = "standin-model"
     """Model name sent to the endpoint."""
-    model_api_key: str = ""
+    model_api_key: str = field(default="", repr=False)
     """The endpoint's API key. Added on the host side of the egress bridge; never enters a
-    session."""
+    session. Empty: the operator's secret ``model_api_key`` in the secret store, if set
+    (``computerouter secrets set model_api_key``)."""
     standin_port: int = 18181
     """Port of the bundled model stand-in when ``model_base_url`` is empty."""
     turn_timeout_s: float = 600.0
@@ -100,9 +101,16 @@ class Settings:
     """Address ``computerouter serve`` binds (every endpoint needs an API key, see ``keys``)."""
     api_port: int = 8321
     """Port ``computerouter serve`` listens on."""
-    api_key_pepper: str = ""
+    api_key_pepper: str = field(default="", repr=False)
     """Secret mixed into the hash of every stored API key, so a copy of the database alone
     cannot be used to check guessed keys. Changing it invalidates every key."""
+    secrets_kek: str = field(default="", repr=False)
+    """Key-encryption keys for secrets at rest, ``ID:KEY`` entries separated by commas, the
+    first one current (see :mod:`computerouter.secrets.keyring`); usually given as
+    ``COMPUTEROUTER_SECRETS_KEK``. Empty: the key file ``secrets_kek_file``."""
+    secrets_kek_file: str = ""
+    """File of key-encryption keys (mode 0600, one ``ID:KEY`` per line, the first current);
+    empty means ``home/secrets.kek``. Read only when ``secrets_kek`` is empty."""
     api_rate_per_s: float = 50.0
     """Requests per second each API key may make on average (0: no limit); beyond it the
     server answers 429 with ``Retry-After``."""
@@ -121,6 +129,12 @@ class Settings:
     @property
     def images_path(self) -> Path:
         return Path(self.images_dir).expanduser() if self.images_dir else self.home / "images"
+
+    @property
+    def secrets_kek_path(self) -> Path:
+        if self.secrets_kek_file:
+            return Path(self.secrets_kek_file).expanduser()
+        return self.home / "secrets.kek"
 
     @property
     def uses_standin_model(self) -> bool:

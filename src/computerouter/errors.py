@@ -6,6 +6,8 @@ operator, and typed attributes instead of text to parse::
 
     ComputeRouterError
     ├── ConfigError                  bad settings: database URL, data directory, price file
+    │   └── SecretKeyMissing         a secret is wrapped by a key-encryption key that is not
+    │                                configured (carries key_id)
     ├── InputError                   bad input from a caller (ids, names, durations)
     ├── Unauthorized                 no API key, or one that is unknown or revoked
     ├── Forbidden                    the key may not do this (an admin-only operation)
@@ -27,6 +29,9 @@ operator, and typed attributes instead of text to parse::
     │   ├── InstanceNotFound         the provider has no such instance
     │   └── IsolationUnavailable     the machine cannot isolate sessions as required
     ├── RuntimeFailure               the runtime in a session did not start or answer
+    ├── SecretUnreadable             a stored secret does not decrypt: the wrong key-encryption
+    │                                key for its id, or a changed row (carries owner, name,
+    │                                key_id, reason)
     ├── Paused                       a kill switch (global, user or provider) refuses the run
     │                                (carries scope, reason)
     ├── CapReached                   a per-user cap is reached (carries user_id, what, cap)
@@ -65,6 +70,8 @@ __all__ = [
     "RateLimited",
     "RunNotFound",
     "RuntimeFailure",
+    "SecretKeyMissing",
+    "SecretUnreadable",
     "SessionDataKept",
     "SessionNotFound",
     "SessionUnavailable",
@@ -90,6 +97,16 @@ class ComputeRouterError(Exception):
 
 class ConfigError(ComputeRouterError):
     code = "config_error"
+
+
+class SecretKeyMissing(ConfigError):
+    """A secret is wrapped by a key-encryption key this control plane does not have."""
+
+    code = "secret_key_missing"
+
+    def __init__(self, message: str, *, key_id: str) -> None:
+        super().__init__(message)
+        self.key_id = key_id
 
 
 class InputError(ComputeRouterError):
@@ -238,6 +255,23 @@ def _credits(micro: int) -> str:
     sign = "-" if micro < 0 else ""
     whole, frac = divmod(abs(micro), 1_000_000)
     return f"{sign}{whole}.{frac:06d}".rstrip("0").rstrip(".")
+
+
+class SecretUnreadable(ComputeRouterError):
+    """A stored secret does not decrypt. ``reason`` is ``wrong_key`` (the key-encryption key
+    under that id is not the one that wrapped it) or ``tampered`` (the row was changed or
+    copied from another owner or name)."""
+
+    code = "secret_unreadable"
+
+    def __init__(
+        self, message: str, *, owner: str = "", name: str = "", key_id: str = "", reason: str
+    ) -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.name = name
+        self.key_id = key_id
+        self.reason = reason
 
 
 class Paused(ComputeRouterError):

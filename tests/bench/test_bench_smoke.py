@@ -21,8 +21,9 @@ SMOKE = {
     "ensure.py": ["--calls", "20"],
     "ledger.py": ["--writes", "16", "--runs", "8"],
     "turns.py": ["--turns", "1"],
+    "isolation.py": ["--creates", "1"],
 }
-NEEDS_ISOLATION = {"lifecycle.py", "turns.py"}
+NEEDS_ISOLATION = {"lifecycle.py", "turns.py", "isolation.py"}
 
 
 def test_every_benchmark_has_a_smoke_run() -> None:

@@ -28,8 +28,8 @@ from computerouter.config import Settings
 from computerouter.domain.session import SandboxSettings
 from computerouter.ledger import MICRO, Ledger
 
-SKIPPED = {("demo",), ("serve",), ("emulator", "daytona"), ("emulator", "fly_sprites")}
-"""Run until stopped on success (the Hermes demo, the API server, the provider emulators):
+SKIPPED = {("demo",), ("serve",), ("mcp",), ("emulator", "daytona"), ("emulator", "fly_sprites")}
+"""Run until stopped on success (the Hermes demo, the API server, the MCP server, the emulators):
 covered by their own tests, bad input included, not fuzzed."""
 
 

@@ -17,7 +17,10 @@ from pathlib import Path
 import pytest
 from isolation_support import InsideRunner, SessionFactory
 
+from computerouter.domain.values import Labels, Resources
+from computerouter.providers.base import InstanceSpec
 from computerouter.providers.local import LocalProvider
+from computerouter.runtimes.echo import EchoRuntime
 from computerouter.runtimes.transport import client_for
 
 pytestmark = pytest.mark.isolation
@@ -222,3 +225,139 @@ def test_sessions_run_as_distinct_unprivileged_uids_without_capabilities(
         uid = int(status["Uid"][0])
         assert 2_000_000 <= uid < 2_100_000
     assert one["Uid"][0] != two["Uid"][0]
+
+
+SEES = textwrap.dedent(
+    """
+    import json, os
+    print(json.dumps({p: os.path.lexists(p) for p in PATHS}))
+    """
+)
+
+
+def test_a_session_sees_only_what_it_needs(
+    local: LocalProvider, session: SessionFactory, inside: InsideRunner, tmp_path: Path
+) -> None:
+    """Not the host's private places, not this control plane's home, not another home; the
+    system, a curated /etc and its own workspace are there (positive control)."""
+    other_home = Path(os.path.expanduser("~")) / ".computerouter"
+    hidden = [
+        "/home", "/srv", "/root", "/var/lib", "/etc/shadow", "/etc/ssh", "/etc/sudoers",
+        "/etc/machine-id", str(local.root), str(local.root.parent), str(tmp_path),
+        str(other_home),
+    ]  # fmt: skip
+    hidden += (
+        [f"/opt/{name}" for name in sorted(os.listdir("/opt"))] if os.path.isdir("/opt") else []
+    )
+    shown = ["/usr/bin/env", "/etc/hosts", "/etc/ld.so.cache", "/workspace", "/tmp", "/var/tmp"]
+    host_has = {p: os.path.lexists(p) for p in hidden}
+    assert any(host_has.values()), "the host has none of the places this test looks for"
+    instance = session()
+    seen = inside(instance, SEES.replace("PATHS", repr(hidden + shown)))
+    assert {p: seen[p] for p in shown} == dict.fromkeys(shown, True), "positive control failed"
+    assert {p: seen[p] for p in hidden if seen[p]} == {}
+
+
+ESCAPES = textwrap.dedent(
+    """
+    import ctypes, json, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    def call(nr, *args):
+        ctypes.set_errno(0)
+        result = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) for a in args])
+        return "ok" if result >= 0 else os.strerror(ctypes.get_errno())
+    sibling = os.fork()
+    if sibling == 0:
+        os.pause()
+    seen = {
+        "add_key": call(248, 0, 0, 0, 0, 0),
+        "keyctl": call(250, 0, 0, 0, 0, 0),
+        "ptrace": call(101, 16, sibling, 0, 0),  # PTRACE_ATTACH to a sibling
+        "unshare": call(272, 0x10000000),  # CLONE_NEWUSER
+        "mount": call(165, 0, 0, 0, 0, 0),
+        "bpf": call(321, 0, 0, 0),
+        "getpid": call(39),
+    }
+    os.kill(sibling, 9)
+    with open("/proc/self/status") as fh:
+        seen["Seccomp"] = [l.split()[1] for l in fh if l.startswith("Seccomp:")][0]
+    print(json.dumps(seen))
+    """
+)
+
+
+def test_kernel_escapes_fail_inside_a_session(
+    local: LocalProvider, session: SessionFactory, inside: InsideRunner
+) -> None:
+    """Keyrings, tracing a sibling, new namespaces, mounts and BPF are refused by the session's
+    seccomp filter, in an operator's exec and in the runtime's own process tree."""
+    instance = session()
+    seen = inside(instance, ESCAPES)
+    assert seen["getpid"] == "ok", f"positive control failed: {seen}"
+    assert seen["Seccomp"] == "2"
+    denied = {k: v for k, v in seen.items() if k not in ("getpid", "Seccomp")}
+    assert denied == dict.fromkeys(denied, os.strerror(1)), denied  # EPERM, every one
+    # The runtime's own tree: the session's processes but the sandbox tool that set it up.
+    statuses = [_status(p) for p in os.listdir("/proc") if p.isdigit()]
+    runtime = [
+        s for s in statuses if s and _in_instance(s["Pid"], instance.instance_id)
+        and s["Name"] not in ("bwrap", "unshare")
+    ]  # fmt: skip
+    assert runtime, "the session's runtime was not found"
+    assert {s["Name"]: s["Seccomp"] for s in runtime} == {s["Name"]: "2" for s in runtime}
+
+
+def _status(pid: str) -> dict[str, str] | None:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
+
+
+def _in_instance(pid: str, instance_id: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cgroup") as fh:
+            return f"/{instance_id}\n" in fh.read()
+    except OSError:
+        return False
+
+
+def test_two_control_planes_with_different_homes_never_share_a_uid(
+    local: LocalProvider, session: SessionFactory, tmp_path: Path
+) -> None:
+    """Sessions of two homes on one machine, from the same uid range: each its own uid, seen
+    from outside (the processes' real uids), because the machine keeps one registry."""
+    other = LocalProvider(root=tmp_path / "other-home" / "local", host=local.host)
+    try:
+        mine = [session() for _ in range(2)]
+        theirs = [
+            other.create(
+                InstanceSpec(
+                    idempotency_key=f"ses_{uuid.uuid4().hex[:20]}",
+                    labels=Labels(
+                        session_id=f"ses_{uuid.uuid4().hex[:20]}", user_id="u", sandbox_id="t"
+                    ),
+                    resources=Resources(cpus=1.0, memory_mb=256, pids=64),
+                    launch=EchoRuntime().launch_spec(session_id="ses_other"),
+                )
+            )
+            for _ in range(2)
+        ]
+        owners: dict[int, set[str]] = {}
+        for instance in mine + theirs:
+            uids = {
+                int(status["Uid"].split()[0])
+                for status in (_status(p) for p in os.listdir("/proc") if p.isdigit())
+                if status and _in_instance(status["Pid"], instance.instance_id)
+                and status["Name"] not in ("bwrap", "unshare")
+            }  # fmt: skip
+            assert len(uids) == 1, (instance.instance_id, uids)
+            owners.setdefault(uids.pop(), set()).add(instance.instance_id)
+        assert all(len(ids) == 1 for ids in owners.values()), owners
+        assert len(owners) == 4
+    finally:
+        for instance in other.list():
+            other.destroy(instance.instance_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 
 from computerouter.providers.local.cgroups import CgroupMounts
 from computerouter.providers.local.host import LocalHost
@@ -35,6 +36,7 @@ ROOT_HOST = LocalHost(
     cgroups_writable=True,
     cgroup2_freeze=True,
     cgroup2_kill=True,
+    seccomp_gap="",
 )
 
 
@@ -103,3 +105,10 @@ def test_cgroup2_row_tells_freeze_and_kill() -> None:
     detail = next(d for c, _, d in ROOT_HOST.rows() if c == "cgroup2")
     assert "freeze: yes" in detail
     assert "kill: yes" in detail
+
+
+def test_a_host_without_seccomp_says_so_in_one_row() -> None:
+    host = replace(ROOT_HOST, seccomp_gap="this kernel has no seccomp")
+    rows = {check: (status, detail) for check, status, detail in host.rows()}
+    assert rows["seccomp"] == ("missing", "sessions run without it: this kernel has no seccomp")
+    assert statuses(ROOT_HOST)["seccomp"] == "ok"

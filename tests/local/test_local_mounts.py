@@ -47,7 +47,18 @@ class FakeFS:
 HOST = {
     "/usr": "dir",
     "/usr/bin": "dir",
+    "/usr/share": "dir",
+    "/usr/share/doc": "dir",
+    "/usr/share/readme": "file",
+    "/lib64": ("symlink", "usr/lib64"),
     "/etc": "dir",
+    "/etc/hosts": "file",
+    "/etc/ssl": "dir",
+    "/etc/shadow": "file",
+    "/etc/ssh": "dir",
+    "/home": "dir",
+    "/var": "dir",
+    "/var/lib": "dir",
     "/bin": ("symlink", "usr/bin"),
     "/opt": "dir",
     "/opt/tool": "dir",
@@ -81,13 +92,19 @@ def index(mounts: list[Mount], op: MountOp, dest: str) -> int:
     return next(i for i, m in enumerate(mounts) if m.op is op and m.dest == dest)
 
 
-def test_host_top_level_is_read_only_and_private_dirs_are_fresh() -> None:
+def test_only_system_dirs_and_a_curated_etc_are_shown_read_only() -> None:
     mounts = plan()
     ro = {m.dest for m in mounts if m.op is MountOp.RO_BIND and m.source == m.dest}
-    assert {"/usr", "/etc", "/opt", "/root", "/srv"} <= ro
-    assert not ro & {"/proc", "/sys", "/dev", "/tmp", "/run", "/.dockerenv"}
+    assert ro == {"/usr", "/etc/hosts", "/etc/ssl"}
+    shown = {m.dest for m in mounts}
+    hidden = ("/home", "/root", "/srv", "/opt/tool", "/opt/readme", "/var/lib", "/etc/shadow")
+    for private in (*hidden, "/etc/ssh"):
+        assert not any(d == private or d.startswith(private + "/") for d in shown), private
     assert not any(m.op is MountOp.BIND and m.source == m.dest for m in mounts)
     assert Mount(op=MountOp.SYMLINK, dest="/bin", source="usr/bin") in mounts
+    assert Mount(op=MountOp.SYMLINK, dest="/lib64", source="usr/lib64") in mounts
+    assert index(mounts, MountOp.TMPFS, "/etc") < index(mounts, MountOp.RO_BIND, "/etc/hosts")
+    assert Mount(op=MountOp.TMPFS, dest="/var/tmp", mode=0o1777) in mounts
     assert Mount(op=MountOp.TMPFS, dest="/tmp", mode=0o1777) in mounts
     assert any(m.op is MountOp.PROC for m in mounts)
     assert any(m.op is MountOp.DEV for m in mounts)
@@ -111,22 +128,43 @@ def test_session_binds_land_at_fixed_places() -> None:
     )
 
 
-def test_missing_parent_under_a_read_only_dir_splays_it() -> None:
+def test_a_parent_not_shown_is_made_on_the_fresh_root() -> None:
     mounts = plan()
-    # /opt/computerouter does not exist on the host: /opt becomes a tmpfs with its
-    # children bound back, then the directory is made, then the runtime bound.
-    tmpfs = index(mounts, MountOp.TMPFS, "/opt")
-    assert index(mounts, MountOp.RO_BIND, "/opt") < tmpfs
-    assert tmpfs < index(mounts, MountOp.RO_BIND, "/opt/tool")
-    assert tmpfs < index(mounts, MountOp.RO_BIND, "/opt/readme")
+    # /opt is not shown: /opt/computerouter is made on the root's tmpfs, then the runtime bound.
     made = index(mounts, MountOp.DIR, "/opt/computerouter")
-    assert tmpfs < made < index(mounts, MountOp.RO_BIND, "/opt/computerouter/runtime")
-    assert next(m for m in mounts if m.dest == "/opt/readme").file
+    assert made < index(mounts, MountOp.RO_BIND, "/opt/computerouter/runtime")
+    assert all(m.source != "/opt/tool" for m in mounts)
 
 
-def test_provider_root_is_hidden_last() -> None:
-    mounts = plan()
-    assert mounts[-1] == Mount(op=MountOp.TMPFS, dest="/root/.cr/local", mode=0o700)
+def test_missing_parent_under_a_read_only_dir_splays_it() -> None:
+    mounts = plan(extra=(MountSpec(source="/srv/models", target="/usr/share/cr/models"),))
+    # /usr/share/cr does not exist on the host: /usr/share becomes a tmpfs with its children
+    # bound back, then the directory is made, then the extra mount bound.
+    tmpfs = index(mounts, MountOp.TMPFS, "/usr/share")
+    assert index(mounts, MountOp.RO_BIND, "/usr") < tmpfs
+    assert tmpfs < index(mounts, MountOp.RO_BIND, "/usr/share/doc")
+    assert tmpfs < index(mounts, MountOp.RO_BIND, "/usr/share/readme")
+    made = index(mounts, MountOp.DIR, "/usr/share/cr")
+    assert tmpfs < made < index(mounts, MountOp.RO_BIND, "/usr/share/cr/models")
+    assert next(m for m in mounts if m.dest == "/usr/share/readme").file
+
+
+def test_provider_root_in_a_shown_directory_is_hidden_last() -> None:
+    mounts = plan(root="/usr/cr/local")
+    assert mounts[-1] != Mount(op=MountOp.TMPFS, dest="/usr/cr/local", mode=0o700)  # absent
+    hosted = {**HOST, "/usr/cr": "dir", "/usr/cr/local": "dir"}
+    mounts = plan_mounts(
+        workspace="/usr/cr/local/instances/x/workspace",
+        sock_dir="/run/s/x",
+        runtime_dir="/usr/cr/local/instances/x/runtime",
+        provider_root="/usr/cr/local",
+        fs=FakeFS(hosted),
+    )
+    assert mounts[-1] == Mount(op=MountOp.TMPFS, dest="/usr/cr/local", mode=0o700)
+
+
+def test_provider_root_not_shown_needs_no_tmpfs() -> None:
+    assert all(m.dest != "/root/.cr/local" for m in plan())
 
 
 def test_provider_root_under_tmp_needs_no_extra_tmpfs() -> None:
@@ -138,12 +176,12 @@ def test_extra_mounts_are_read_only_and_may_need_a_splay() -> None:
     mounts = plan(
         extra=(
             MountSpec(source="/srv/models", target="/models"),
-            MountSpec(source="/srv/models", target="/srv/models/cache/x"),
+            MountSpec(source="/srv/models", target="/usr/share/doc/cache/x"),
         )
     )
     assert Mount(op=MountOp.RO_BIND, dest="/models", source="/srv/models") in mounts
-    assert index(mounts, MountOp.TMPFS, "/srv/models") < index(
-        mounts, MountOp.DIR, "/srv/models/cache"
+    assert index(mounts, MountOp.TMPFS, "/usr/share/doc") < index(
+        mounts, MountOp.DIR, "/usr/share/doc/cache"
     )
 
 
@@ -221,7 +259,7 @@ def test_render_shell_builds_the_view_under_the_new_root() -> None:
     assert "/usr/bin/mount -o remount,bind,ro,nosuid,nodev /r/usr" in text
     assert "ln -s usr/bin /r/bin" in text
     assert "/usr/bin/mount --bind /root/.cr/local/instances/x/workspace /r/workspace" in text
-    assert "touch /r/opt/readme" in text
+    assert "touch /r/etc/hosts" in text
     assert lines[-1] == "/usr/bin/mount -o remount,ro,nosuid,nodev /r"
     # The workspace stays writable: it is never remounted read-only.
     assert "remount,bind,ro,nosuid,nodev /r/workspace" not in text

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 
+from computerouter import metrics
 from computerouter.agents.spend import CREDIT, RunSpend
 from computerouter.compute.router import ComputeRouter, RunLease
 from computerouter.compute.routing import candidates
@@ -84,6 +85,11 @@ class AgentRun:
             self._turn.cancel()
 
     def events(self) -> Iterator[AgentEvent]:
+        for event in self._events():
+            metrics.observe(event)
+            yield event
+
+    def _events(self) -> Iterator[AgentEvent]:
         compute = self._router.compute
         agent = self.agent
         key = SessionKey(user_id=agent.user_id, sandbox_id=agent.sandbox_id)

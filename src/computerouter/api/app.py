@@ -12,13 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from computerouter import metrics as metrics_counters
 from computerouter.agents.router import AgentRouter
 from computerouter.api.deps import Parts
 from computerouter.api.journal import RunJournal
 from computerouter.api.live_runs import LiveRuns
 from computerouter.api.ratelimit import RateLimiter
 from computerouter.api.request_ids import RequestIdMiddleware, current_request_id
-from computerouter.api.routes import admin, openai, providers, runs, sessions, usage
+from computerouter.api.routes import admin, metrics, openai, providers, runs, sessions, usage
 from computerouter.api.routes import agents as agent_routes
 from computerouter.config import Settings
 from computerouter.errors import (
@@ -45,6 +46,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _render(exc: ComputeRouterError) -> JSONResponse:
+    metrics_counters.refused(exc.code)
     headers = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(max(1, round(exc.retry_after_s + 0.5)))
@@ -126,6 +128,6 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_bug)
-    for module in (agent_routes, runs, sessions, providers, usage, openai, admin):
+    for module in (agent_routes, runs, sessions, providers, usage, openai, admin, metrics):
         app.include_router(module.router, responses=_ERRORS)
     return app

@@ -9,7 +9,19 @@ from typing import Annotated
 
 import typer
 
-from computerouter.cli import compute, credits, daemon, demo, doctor, keys, runs, serve, usage
+from computerouter.cli import (
+    compute,
+    credits,
+    daemon,
+    demo,
+    doctor,
+    keys,
+    mcp,
+    runs,
+    secrets,
+    serve,
+    usage,
+)
 from computerouter.cli.agents import agent_app
 from computerouter.cli.context import CliContext
 from computerouter.cli.run import run
@@ -33,7 +45,9 @@ app.command("run")(run)
 app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("mcp")(mcp.mcp)
 app.add_typer(keys.app, name="keys")
+app.add_typer(secrets.app, name="secrets")
 
 
 def _print_version(value: bool) -> None:

@@ -17,7 +17,9 @@ from computerouter.compute.lifecycle import needs_lifecycle
 from computerouter.config import Settings
 from computerouter.errors import ComputeRouterError
 from computerouter.runtimes.hermes import HermesImage
+from computerouter.secrets.factory import keyring_for
 from computerouter.store import open_store
+from computerouter.store.secrets import SecretStore
 
 __all__ = ["doctor"]
 
@@ -78,6 +80,41 @@ def _model_row(settings: Settings) -> tuple[str, str, str]:
         return ("model", "warn", f"{what}: not reachable from this host")
     status = "ok" if response.status_code == 200 else "warn"
     return ("model", status, f"{what}: GET /models answered {response.status_code}")
+
+
+def _secrets_row(settings: Settings) -> tuple[str, str, str]:
+    """Which key-encryption keys the stored secrets need, against those configured (no value
+    is opened or shown)."""
+    try:
+        keyring = keyring_for(settings)
+        store = open_store(settings.effective_database_url)
+        try:
+            usage = SecretStore(store.engine).kek_ids()
+        finally:
+            store.close()
+    except ComputeRouterError as exc:
+        return ("secrets", "error", str(exc))
+    total = sum(usage.values())
+    missing = sorted(set(usage) - keyring.key_ids())
+    if missing:
+        return (
+            "secrets",
+            "error",
+            f"{usage[missing[0]]} secret(s) are wrapped by key-encryption key {missing[0]!r}, "
+            "which is not configured",
+        )
+    if not keyring.key_ids():
+        return ("secrets", "ok", "none stored; no key-encryption key yet (secrets new-kek)")
+    current = keyring.current_key_id
+    behind = total - usage.get(current, 0)
+    if behind:
+        return (
+            "secrets",
+            "warn",
+            f"{total} stored; {behind} not yet under the current key {current!r}: run "
+            "computerouter secrets rotate-kek",
+        )
+    return ("secrets", "ok", f"{total} stored, all under the current key {current!r}")
 
 
 def _lifecycle_needed(settings: Settings) -> bool | None:
@@ -150,6 +187,7 @@ def doctor(ctx: typer.Context) -> None:
         rows.append(store_row)
         if store_row[1] == "ok":
             needed = _lifecycle_needed(settings)
+            rows.append(_secrets_row(settings))
     else:
         rows.append(("store", "warn", "not created yet: the first command creates it"))
     rows.append(_daemon_row(settings, needed))

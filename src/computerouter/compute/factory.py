@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from computerouter.compute.owner import current_owner, owner_alive
 from computerouter.compute.router import ComputeRouter
 from computerouter.config import Settings
+from computerouter.domain.secrets import OPERATOR
 from computerouter.errors import ConfigError
 from computerouter.ledger import open_ledger
 from computerouter.providers.registry import build_providers
 from computerouter.runtimes.registry import build_runtimes
-from computerouter.store import open_store
+from computerouter.secrets.factory import vault_for
+from computerouter.store import Store, open_store
+from computerouter.store.secrets import SecretStore
 
-__all__ = ["open_router", "process_alive"]
+__all__ = ["MODEL_API_KEY_SECRET", "open_router", "process_alive"]
+
+MODEL_API_KEY_SECRET = "model_api_key"
+"""The operator's secret read as the model endpoint's API key when the setting is empty."""
 
 
 def open_router(settings: Settings) -> ComputeRouter:
@@ -26,6 +33,7 @@ def open_router(settings: Settings) -> ComputeRouter:
             f"cannot create the data directory {str(settings.home)!r}: {exc}"
         ) from exc
     store = open_store(settings.effective_database_url)
+    settings = _with_stored_secrets(settings, store)
     owner = current_owner()
     return ComputeRouter(
         store=store,
@@ -39,6 +47,22 @@ def open_router(settings: Settings) -> ComputeRouter:
             else None
         ),
     )
+
+
+def _with_stored_secrets(settings: Settings, store: Store) -> Settings:
+    """``model_api_key`` from the secret store (``computerouter secrets set model_api_key``)
+    when the setting itself is empty; the keyring is read only when that secret exists."""
+    if (
+        settings.model_api_key
+        or SecretStore(store.engine).get(OPERATOR, MODEL_API_KEY_SECRET) is None
+    ):
+        return settings
+    try:
+        value = vault_for(settings, store.engine).get(OPERATOR, MODEL_API_KEY_SECRET)
+    except BaseException:
+        store.close()
+        raise
+    return replace(settings, model_api_key=value.reveal())
 
 
 def process_alive(owner: str) -> bool:

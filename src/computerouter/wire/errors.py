@@ -67,6 +67,8 @@ ERROR_TABLE: tuple[ErrorSpec, ...] = (
     ErrorSpec(cls=e.InstanceNotFound, status=502, meaning="the provider lost the instance"),
     ErrorSpec(cls=e.IsolationUnavailable, status=503, meaning="the host cannot isolate sessions"),
     ErrorSpec(cls=e.RuntimeFailure, status=502, meaning="the runtime did not start or answer"),
+    ErrorSpec(cls=e.SecretKeyMissing, status=500, meaning="a secret's key is not configured"),
+    ErrorSpec(cls=e.SecretUnreadable, status=500, meaning="a stored secret does not decrypt"),
     ErrorSpec(cls=e.SessionUnavailable, status=503, meaning="no usable session could be made"),
 )
 """Every error class of :mod:`computerouter.errors` (a test pins that none is missing)."""

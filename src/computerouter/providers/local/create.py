@@ -30,7 +30,7 @@ from computerouter.providers.local.mounts import HostFS
 from computerouter.providers.local.observe import observe, require_observed
 from computerouter.providers.local.sandbox import SandboxMode
 from computerouter.providers.local.teardown import teardown
-from computerouter.providers.local.uids import allocate_uid
+from computerouter.providers.local.uids import UidRange, allocate_uid
 
 __all__ = ["adopt", "fresh_workspace", "make", "own_workspace", "start_instance"]
 
@@ -41,8 +41,7 @@ def make(
     spec: InstanceSpec,
     *,
     fs: HostFS,
-    uid_base: int,
-    uid_count: int,
+    uids: UidRange,
 ) -> Instance:
     """Create the instance from nothing; on any failure, leave nothing of it behind."""
     paths = layout.paths(instance_id)
@@ -67,7 +66,7 @@ def make(
 
     try:
         if layout.dedicated_uids(layout.host.sandbox):
-            uid = allocate_uid(layout.root, base=uid_base, count=uid_count, commit=commit)
+            uid = allocate_uid(layout.root, instance_id, uids=uids, commit=commit)
         else:
             uid = os.getuid()
             commit(uid)

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from computerouter.domain.instances import ExecResult
 from computerouter.errors import ProviderError
 from computerouter.providers.local.errors import PROVIDER
-from computerouter.providers.local.launch import session_view
+from computerouter.providers.local.launch import seccomp_prefix, session_view
 from computerouter.providers.local.layout import Layout
 from computerouter.providers.local.metadata import InstanceRecord
 from computerouter.providers.local.sandbox import SandboxMode, exec_argv, session_env
+from computerouter.providers.local.seccomp import APPLIER_NAME
 from computerouter.providers.local.tree import ProcessTree
 
 __all__ = ["run_in_session"]
@@ -43,7 +44,11 @@ def run_in_session(
         uid=layout.switch_uid(record),
         userns=layout.host.userns,
         join_files=[str(f) for f in tree.join_files()],
-        argv=argv,
+        # Under the session's filter, as its runtime is (a session started without one, by an
+        # older version or on a host without seccomp, has no applier: as it was started).
+        argv=(*seccomp_prefix(layout.host), *argv)
+        if (paths.runtime_dir / APPLIER_NAME).exists()
+        else argv,
     )
     proc = subprocess.Popen(
         command,

@@ -22,6 +22,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from computerouter.providers.local import seccomp
 from computerouter.providers.local.cgroups import (
     CgroupBackend,
     CgroupMounts,
@@ -53,6 +54,8 @@ class LocalHost:
     cgroup2_controllers: tuple[str, ...] = ()
     cgroup2_freeze: bool = False
     cgroup2_kill: bool = False
+    seccomp_gap: str = "not probed"
+    """Why sessions run without the seccomp filter; empty when they run under it."""
 
     @property
     def sandbox(self) -> SandboxMode:
@@ -200,6 +203,10 @@ class LocalHost:
             if t.python
             else ("python3", "warn", "no system interpreter: egress relays cannot run")
         )
+        if self.isolated and self.seccomp_gap:
+            rows.append(("seccomp", "missing", f"sessions run without it: {self.seccomp_gap}"))
+        elif self.isolated:
+            rows.append(("seccomp", "ok", "every session and exec: Docker's default denials"))
         return rows
 
 
@@ -296,4 +303,5 @@ def probe(*, trial: bool = True) -> LocalHost:
         cgroup2_controllers=controllers,
         cgroup2_freeze=mounts.unified is not None and kernel >= (5, 2),
         cgroup2_kill=mounts.unified is not None and kernel >= (5, 14),
+        seccomp_gap=seccomp.supported() or ("" if tools.python else "no /usr/bin/python3"),
     )

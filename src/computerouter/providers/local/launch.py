@@ -24,12 +24,13 @@ from computerouter.domain.values import EgressRoute, FileSpec, LaunchSpec, Resou
 from computerouter.errors import InputError, ProviderError, RuntimeFailure
 from computerouter.providers.egress import relay_source
 from computerouter.providers.egress.control import control_name
+from computerouter.providers.local import seccomp
 from computerouter.providers.local.errors import PROVIDER
 from computerouter.providers.local.fsutil import rmtree
 from computerouter.providers.local.health import wait_healthy
 from computerouter.providers.local.host import LocalHost
 from computerouter.providers.local.metadata import InstancePaths
-from computerouter.providers.local.mounts import HostFS, plan_mounts
+from computerouter.providers.local.mounts import SESSION_RUNTIME_DIR, HostFS, plan_mounts
 from computerouter.providers.local.sandbox import (
     RelayLaunch,
     SandboxMode,
@@ -51,6 +52,8 @@ _LOG_TAIL_BYTES = 2000
 _ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _PIPE_SAFE_BYTES = 60_000  # a pipe holds 64 KiB: write it whole before anyone reads
 _ARGS_FD = 3
+_SECCOMP_FD = 9
+"""The seccomp program's descriptor for bwrap (the relays' pipes take 4, 5, ...)."""
 _MAX_ROUTES = 6  # descriptors 4-9
 
 
@@ -96,19 +99,32 @@ def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: Pro
     if relays and host.tools.python is None:
         raise ProviderError("egress relays need /usr/bin/python3 on the host", provider=PROVIDER)
     _write_runtime_files(paths, launch.files)
+    filtered = spec.mode is not SandboxMode.NONE and bool(seccomp_prefix(host))
+    if filtered:
+        _write_seccomp(paths)  # exec's applier needs it in every mode
+    # bwrap installs the filter itself (no interpreter to start); the unshare mode runs the
+    # applier in front of the runtime.
+    bpf_fd = _SECCOMP_FD if filtered and spec.mode is SandboxMode.BWRAP else None
+    prefix = seccomp_prefix(host) if filtered and bpf_fd is None else ()
     _fresh_socket_dir(paths, spec.uid)
     with contextlib.suppress(FileNotFoundError):
         paths.pidfile.unlink()
     tree.prepare(spec.resources)
 
-    command = _session_command(spec, fs)
+    command = _session_command(spec, fs, prefix=prefix)
     view = session_view(spec.mode, paths)
     # The launcher is /bin/sh, which (dash) can only name descriptors 0-9: the bwrap arguments
     # go to descriptor 3 and relay config pipes to 4, 5, ... in the child.
     bwrap_fd = _ARGS_FD if spec.mode is SandboxMode.BWRAP else None
+    if _ARGS_FD + len(relays) >= _SECCOMP_FD:
+        raise InputError(f"a session has at most {_SECCOMP_FD - _ARGS_FD - 1} egress routes")
     relay_fds = [_ARGS_FD + 1 + i for i in range(len(relays))]
     with contextlib.ExitStack() as stack:
-        args_file = stack.enter_context(_args_file(bwrap_args(command) if bwrap_fd else None))
+        bwrap = bwrap_args(command) + (["--seccomp", str(bpf_fd)] if bpf_fd is not None else [])
+        args_file = stack.enter_context(_args_file(bwrap if bwrap_fd else None))
+        bpf_file = stack.enter_context(
+            _memfd("seccomp", seccomp.build_program() if bpf_fd is not None else None)
+        )
         pipes = [stack.enter_context(_pipe()) for _ in relays]
         source = relay_source().decode() if relays else ""
         relay_launches = [
@@ -118,6 +134,8 @@ def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: Pro
             for (name, _), fd in zip(relays, relay_fds, strict=True)
         ]
         inherited = ([] if bwrap_fd is None else [bwrap_fd]) + relay_fds
+        if bpf_fd is not None:
+            inherited.append(bpf_fd)
         argv = launcher_argv(
             host.tools,
             join_files=[str(f) for f in tree.join_files()],
@@ -131,6 +149,8 @@ def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: Pro
         given = list(zip(relay_fds, (r for r, _ in pipes), strict=True))
         if bwrap_fd is not None and args_file is not None:
             given.append((bwrap_fd, args_file))
+        if bpf_fd is not None and bpf_file is not None:
+            given.append((bpf_fd, bpf_file))
         with open(paths.log, "ab") as logfile:
             pid = _spawn(
                 argv, env=session_env(view, launch.env), log_fd=logfile.fileno(), fds=given
@@ -174,12 +194,13 @@ def _wait_ready(spec: SessionLaunch, tree: ProcessTree, relay_sockets: Sequence[
         missing = [n for n in missing if not (paths.sock_dir / n).exists()]
 
 
-def _session_command(spec: SessionLaunch, fs: HostFS) -> SessionCommand:
+def _session_command(
+    spec: SessionLaunch, fs: HostFS, *, prefix: tuple[str, ...] = ()
+) -> SessionCommand:
     paths = spec.paths
     view = session_view(spec.mode, paths)
-    command = SessionCommand(
-        mode=spec.mode, command=substitute(spec.launch.argv, view), uid=spec.uid
-    )
+    argv = substitute(spec.launch.argv, view)
+    command = SessionCommand(mode=spec.mode, command=(*prefix, *argv), uid=spec.uid)
     if spec.mode is SandboxMode.NONE:
         return command
     mounts = plan_mounts(
@@ -232,6 +253,24 @@ def _fresh_socket_dir(paths: InstancePaths, uid: int | None) -> None:
     paths.sock_dir.chmod(0o700)
     if uid is not None:
         os.chown(paths.sock_dir, uid, uid)
+
+
+def seccomp_prefix(host: LocalHost) -> tuple[str, ...]:
+    """What runs a command under the session's seccomp filter, inside the session (empty
+    where sessions run without it)."""
+    if host.seccomp_gap or host.tools.python is None:
+        return ()
+    return (host.tools.python, "-I", "-S", f"{SESSION_RUNTIME_DIR}/{seccomp.APPLIER_NAME}", "--")
+
+
+def _write_seccomp(paths: InstancePaths) -> None:
+    for name, content in (
+        (seccomp.APPLIER_NAME, seccomp.APPLIER),
+        (seccomp.PROGRAM_NAME, seccomp.build_program()),
+    ):
+        target = paths.runtime_dir / name
+        target.write_bytes(content)
+        target.chmod(0o444)
 
 
 def _write_runtime_files(paths: InstancePaths, files: Sequence[FileSpec]) -> None:
@@ -295,12 +334,20 @@ def _inheritable_fds() -> list[int]:
 @contextlib.contextmanager
 def _args_file(args: Sequence[str] | None) -> Iterator[int | None]:
     """An anonymous file holding NUL-separated bwrap arguments, for ``bwrap --args FD``."""
-    if args is None:
+    content = None if args is None else b"".join(a.encode() + b"\0" for a in args)
+    with _memfd("bwrap-args", content) as fd:
+        yield fd
+
+
+@contextlib.contextmanager
+def _memfd(name: str, content: bytes | None) -> Iterator[int | None]:
+    """An anonymous file holding ``content``, read from its start (None: no file)."""
+    if content is None:
         yield None
         return
-    fd = os.memfd_create("bwrap-args", os.MFD_CLOEXEC)
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
     try:
-        os.write(fd, b"".join(a.encode() + b"\0" for a in args))
+        os.write(fd, content)
         os.lseek(fd, 0, os.SEEK_SET)
         yield fd
     finally:

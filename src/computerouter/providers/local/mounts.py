@@ -1,9 +1,13 @@
 """The filesystem a session sees, planned once and rendered for bwrap or for a shell script.
 
-The view: the host's top-level directories read-only, fresh ``/tmp``, ``/run``, ``/proc`` and
-``/dev``, the provider root hidden under an empty tmpfs (a session cannot even list other
-sessions), and the session's own workspace, socket directory, runtime files and extra
-read-only mounts bound in.
+The view is only what a session needs: the host's system directories (``/usr`` and the
+``/bin``, ``/sbin``, ``/lib*`` beside it) read-only, a curated ``/etc`` (name resolution, the
+dynamic linker's cache, time zone, CA certificates, alternatives: :data:`ETC_ENTRIES`), fresh
+``/tmp``, ``/var/tmp``, ``/run``, ``/proc`` and ``/dev``, and the session's own workspace,
+socket directory, runtime files and extra read-only mounts (a runtime image) bound in. Nothing
+else of the host exists in it: not ``/home``, ``/root``, ``/srv``, ``/opt``, ``/var/lib``,
+the control plane's home or any other home. Should the provider root lie inside a directory
+that is shown, it is hidden under an empty tmpfs (a session cannot even list other sessions).
 
 Why top-level directories one by one onto an empty root instead of ``--ro-bind / /``: a mount
 point can only be made inside a writable directory, and a read-only host root has none. For
@@ -29,10 +33,12 @@ from computerouter.domain.values import MountSpec
 from computerouter.errors import InputError
 
 __all__ = [
+    "ETC_ENTRIES",
     "HIDDEN_TOP_LEVEL",
     "SESSION_RUNTIME_DIR",
     "SESSION_SOCKET_DIR",
     "SESSION_WORKSPACE",
+    "SYSTEM_TOP_LEVEL",
     "HostFS",
     "Mount",
     "MountOp",
@@ -48,6 +54,16 @@ SESSION_RUNTIME_DIR = "/opt/computerouter/runtime"
 
 HIDDEN_TOP_LEVEL = frozenset({"proc", "dev", "sys", "tmp", "run"})
 """Host top-level directories never shown: fresh ones (or none, for sys) replace them."""
+SYSTEM_TOP_LEVEL = ("bin", "lib", "lib32", "lib64", "libx32", "sbin", "usr")
+"""Host top-level entries shown read-only (where they exist; symlinks kept as symlinks)."""
+ETC_ENTRIES = (
+    "alternatives", "ca-certificates", "ca-certificates.conf", "debian_version", "gai.conf",
+    "group", "host.conf", "hosts", "inputrc", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
+    "localtime", "mime.types", "nsswitch.conf", "os-release", "passwd", "profile", "protocols",
+    "resolv.conf", "services", "shells", "ssl", "terminfo", "timezone",
+)  # fmt: skip
+"""What of the host's ``/etc`` a session sees: what the C library, the interpreter and common
+tools read; no credentials, keys or host configuration beyond these."""
 
 _RESERVED = ("/proc", "/dev", "/sys", SESSION_WORKSPACE, SESSION_SOCKET_DIR, SESSION_RUNTIME_DIR)
 
@@ -203,11 +219,14 @@ def plan_mounts(
         raise InputError(f"two mounts share a target: {sorted(dests)}")
 
     plan = _Planner(fs)
-    for name in fs.listdir("/"):
-        path = "/" + name
-        if name not in HIDDEN_TOP_LEVEL and path not in dests:
-            # Loose files at the top (/.dockerenv, provisioning notes) are nobody's business.
-            plan.bind_host_entry(path, files=False)
+    for name in SYSTEM_TOP_LEVEL:
+        if "/" + name not in dests:
+            plan.bind_host_entry("/" + name, files=False)
+    plan.add(Mount(op=MountOp.TMPFS, dest="/etc"), synthetic=True)
+    for name in ETC_ENTRIES:
+        plan.bind_host_entry("/etc/" + name)
+    plan.add(Mount(op=MountOp.DIR, dest="/var"), synthetic=True)
+    plan.add(Mount(op=MountOp.TMPFS, dest="/var/tmp", mode=0o1777), synthetic=True)
     plan.add(Mount(op=MountOp.TMPFS, dest="/tmp", mode=0o1777), synthetic=True)
     plan.add(Mount(op=MountOp.TMPFS, dest="/run"), synthetic=True)
     plan.add(Mount(op=MountOp.PROC, dest="/proc"), synthetic=None)

@@ -71,6 +71,7 @@ from computerouter.providers.local.observe import (
 )
 from computerouter.providers.local.sandbox import SandboxMode, egress_socket_name
 from computerouter.providers.local.teardown import discard_archives, remove_session_files, teardown
+from computerouter.providers.local.uids import MACHINE_REGISTRY, UidRange
 
 __all__ = ["Footprint", "LocalProvider"]
 
@@ -87,6 +88,7 @@ class LocalProvider:
         uid_base: int = 2_000_000,
         uid_count: int = 100_000,
         allow_unisolated: bool = False,
+        uid_registry: Path = MACHINE_REGISTRY,
         host: LocalHost | None = None,
         fs: HostFS | None = None,
     ) -> None:
@@ -95,8 +97,7 @@ class LocalProvider:
         # Resolved: the sandbox hides the root by its real path, and every process using the
         # same root must derive the same cgroup scope and socket directory from it.
         resolved = Path(os.path.realpath(root))
-        self._uid_base = uid_base
-        self._uid_count = uid_count
+        self._uids = UidRange(base=uid_base, count=uid_count, registry=uid_registry)
         self._allow_unisolated = allow_unisolated
         host = host if host is not None else probe()
         self._fs: HostFS = fs if fs is not None else RealHostFS()
@@ -220,8 +221,7 @@ class LocalProvider:
                     instance_id,
                     spec,
                     fs=self._fs,
-                    uid_base=self._uid_base,
-                    uid_count=self._uid_count,
+                    uids=self._uids,
                 )
 
     def suspend(self, instance_id: str) -> Instance:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from computerouter.config import Settings
@@ -23,6 +24,9 @@ class LocalSettings:
     """Size of the local uid range."""
     allow_unisolated: bool = False
     """Run local sessions without namespaces/cgroups when the machine lacks them. Unsafe."""
+    uid_registry: str = "/var/lib/computerouter/session-uids"
+    """The machine's record of which session uid is whose: every home on the machine must
+    name the same one, so no two live sessions anywhere share a uid."""
 
 
 def _build(settings: Settings, own: LocalSettings) -> LocalProvider:
@@ -33,6 +37,7 @@ def _build(settings: Settings, own: LocalSettings) -> LocalProvider:
         uid_base=own.uid_base,
         uid_count=own.uid_count,
         allow_unisolated=own.allow_unisolated,
+        uid_registry=Path(own.uid_registry),
     )
 
 
