@@ -3,8 +3,9 @@
 The file is ``$COMPUTEROUTER_HOME/config.toml`` (top-level keys named like the fields below,
 UTF-8, at most :data:`~computerouter.domain.limits.CONFIG_FILE_MAX_BYTES`). Environment
 variables are ``COMPUTEROUTER_`` + the field name in upper case. Every number is finite and not
-negative, ``idle_suspend_s`` is more than zero and ``archive_after_s`` is not shorter than it;
-anything else is refused with one line naming the setting and where it came from.
+negative, ``idle_suspend_s``, ``max_run_s`` and ``max_uptime_s`` are more than zero and
+``archive_after_s`` is not shorter than ``idle_suspend_s``; anything else is refused with one
+line naming the setting and where it came from.
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ class Settings:
     """SQLAlchemy URL; empty means SQLite at ``home/computerouter.db``."""
     user: str = "local"
     """The acting user when a command names none (``--user``)."""
-    default_provider: str = "local"
-    """Provider used when a caller names none."""
+    default_provider: str = ""
+    """Provider used when a caller names none (a pin); empty: placement picks one by the
+    default policy among the configured providers (see :mod:`computerouter.domain.placement`)."""
+    region: str = ""
+    """The caller's region when a request names none: placement puts each provider in its
+    region nearest it (:mod:`computerouter.domain.regions`); empty: unknown."""
     default_runtime: str = "hermes"
     """Runtime a new session starts when neither the caller nor the sandbox's agents name one
     (a pre-warm of a sandbox without agents). ``echo`` is a tiny stand-in for tests."""
@@ -95,6 +100,14 @@ class Settings:
     (``computerouter secrets set model_api_key``)."""
     standin_port: int = 18181
     """Port of the bundled model stand-in when ``model_base_url`` is empty."""
+    max_run_s: float = 3600.0
+    """Default ceiling on one run's running time: a run still going after this long is stopped
+    (``run.failed`` with code ``ceiling``) and billed up to the ceiling, not beyond. An agent's
+    ``--max-run`` wins, then its sandbox's (``compute sandboxes set --max-run``)."""
+    max_uptime_s: float = 24 * 3600.0
+    """Default ceiling on a session's uptime since it last started or resumed: the lifecycle
+    pass suspends a session up this long even with runs in flight (it cancels them first), so
+    nothing stays up and billed for ever. A sandbox's ``--max-uptime`` wins."""
     turn_timeout_s: float = 600.0
     """A turn that produces no event for this long is stopped and reported failed."""
     api_host: str = "127.0.0.1"
@@ -197,6 +210,9 @@ class Settings:
                 f"setting archive_after_s ({self.archive_after_s:g} s) is shorter than "
                 f"idle_suspend_s ({self.idle_suspend_s:g} s); a session suspends before it archives"
             )
+        for name, value in (("max_run_s", self.max_run_s), ("max_uptime_s", self.max_uptime_s)):
+            if value <= 0:
+                raise ConfigError(f"setting {name} must be more than 0, not {value:g}")
         if not 1 <= self.standin_port <= 65_535:
             raise ConfigError(f"setting standin_port must be a TCP port, not {self.standin_port}")
 

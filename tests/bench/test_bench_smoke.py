@@ -22,8 +22,9 @@ SMOKE = {
     "ledger.py": ["--writes", "16", "--runs", "8"],
     "turns.py": ["--turns", "1"],
     "isolation.py": ["--creates", "1"],
+    "providers.py": ["--rounds", "1", "--speed", "100"],
 }
-NEEDS_ISOLATION = {"lifecycle.py", "turns.py", "isolation.py"}
+NEEDS_ISOLATION = {"lifecycle.py", "turns.py", "isolation.py", "providers.py"}
 
 
 def test_every_benchmark_has_a_smoke_run() -> None:

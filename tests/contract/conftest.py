@@ -34,8 +34,11 @@ def provider(harness: ProviderHarness, tmp_path: Path) -> Iterator[Provider]:
         yield made
     finally:
         # Destroy whatever the test left, even when it failed halfway.
-        for instance in made.list():
-            made.destroy(instance.instance_id)
+        try:
+            for instance in made.list():
+                made.destroy(instance.instance_id)
+        finally:
+            harness.close(made)
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from computerouter.emulators.daytona import EmulatorServer, EmulatorSettings, Timings
 from computerouter.providers.base import InstanceSpec, Provider
+from computerouter.providers.daytona.provider import DaytonaProvider
 from computerouter.providers.local import LocalProvider, probe
 
 SpecFactory = Callable[..., InstanceSpec]
@@ -35,6 +37,8 @@ class ProviderHarness:
     """How many of each kind of resource a live instance holds (positive control)."""
     unknown_id: str
     """A well-formed instance id this provider never made."""
+    close: Callable[[Provider], None] = lambda provider: None
+    """Release what ``make`` started besides the provider (an emulator)."""
 
 
 # -- local ---------------------------------------------------------------------------------
@@ -117,6 +121,55 @@ def _local_holdings(provider: Provider, instance_id: str) -> dict[str, int]:
     }
 
 
+# -- daytona (emulated) -----------------------------------------------------------------------
+# The emulator backs each sandbox with a local instance: look at that one from outside.
+
+_EMULATORS: dict[int, EmulatorServer] = {}
+_BACKING: dict[str, str] = {}
+"""Sandbox id -> its backing local instance id, remembered so a destroyed one can be checked."""
+
+
+def _daytona_make(tmp: Path) -> Provider:
+    settings = EmulatorSettings(timings=Timings(speed=100.0))
+    server = EmulatorServer(root=tmp / "daytona-emulator", settings=settings).start()
+    provider = DaytonaProvider(api_url=server.api_url, api_key=settings.api_key, router_id="ct")
+    _EMULATORS[id(provider)] = server
+    return provider
+
+
+def _daytona_close(provider: Provider) -> None:
+    server = _EMULATORS.pop(id(provider))
+    try:
+        assert server.emulator.unimplemented == [], "the SDK called routes the emulator lacks"
+    finally:
+        server.stop()
+
+
+def _backing(provider: Provider, instance_id: str) -> tuple[LocalProvider, str]:
+    server = _EMULATORS[id(provider)]
+    local = server.emulator.sandboxes.local
+    found = next((s for s in server.emulator.sandboxes.all() if s.id == instance_id), None)
+    if found is not None and found.instance_id:
+        _BACKING[instance_id] = found.instance_id
+    return local, _BACKING.get(instance_id, "lc-never-made")
+
+
+def _daytona_processes(provider: Provider, instance_id: str) -> list[int]:
+    return _live_pids_in_cgroups(_backing(provider, instance_id)[1])
+
+
+def _daytona_frozen(provider: Provider, instance_id: str) -> bool:
+    return _local_frozen(*_backing(provider, instance_id))
+
+
+def _daytona_leftovers(provider: Provider, instance_id: str) -> list[str]:
+    return _local_leftovers(*_backing(provider, instance_id))
+
+
+def _daytona_holdings(provider: Provider, instance_id: str) -> dict[str, int]:
+    return _local_holdings(*_backing(provider, instance_id))
+
+
 HARNESSES: dict[str, ProviderHarness] = {
     "local": ProviderHarness(
         name="local",
@@ -127,5 +180,16 @@ HARNESSES: dict[str, ProviderHarness] = {
         leftovers=_local_leftovers,
         holdings=_local_holdings,
         unknown_id="lc-never-made",
+    ),
+    "daytona": ProviderHarness(
+        name="daytona",
+        unavailable=_local_unavailable,
+        make=_daytona_make,
+        processes=_daytona_processes,
+        frozen=_daytona_frozen,
+        leftovers=_daytona_leftovers,
+        holdings=_daytona_holdings,
+        unknown_id="00000000-0000-4000-8000-000000000000",
+        close=_daytona_close,
     ),
 }

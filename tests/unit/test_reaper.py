@@ -35,6 +35,10 @@ def test_idle_seven_days_archives(router: ComputeRouter, clock: FakeClock) -> No
 
 
 def test_run_in_flight_is_never_suspended(router: ComputeRouter, clock: FakeClock) -> None:
+    # For idleness, that is: within the session's maximum uptime (see test_ceilings.py).
+    router.store.sandboxes.put(
+        SandboxSettings(user_id="alice", sandbox_id="sb1", max_uptime_s=DAY * 30)
+    )
     with router.open_run(KEY, run_id="run_long") as lease:
         session = lease.session
         clock.advance(8 * DAY)

@@ -10,10 +10,12 @@ from alembic.script import ScriptDirectory
 
 from computerouter.domain.ids import new_session_id
 from computerouter.domain.states import SessionState
+from computerouter.domain.values import Endpoint
 from computerouter.errors import ConfigError, InvalidTransition, SessionNotFound, StaleState
 from computerouter.store import Store, open_store
 from computerouter.store import engine as store_engine
 from computerouter.store.engine import HEAD_REVISION, parse_database_url
+from computerouter.store.sessions import Transition
 from computerouter.testing import session_record
 
 
@@ -85,3 +87,20 @@ def test_one_live_session_per_key_and_transitions_are_compare_and_set(store: Sto
         record.id, expected=SessionState.RUNNING, target=SessionState.FAILED, now=now
     )
     assert store.sessions.insert_provisioning(replace(record, id=new_session_id()))
+
+
+def test_an_endpoint_keeps_its_headers(store: Store) -> None:
+    now = time.time()
+    record = session_record(at=now)
+    assert store.sessions.insert_provisioning(record)
+    remote = Endpoint(kind="http", address="https://8080-sb.proxy", headers=(("x-token", "t1"),))
+    store.sessions.transition(
+        record.id,
+        expected=SessionState.PROVISIONING,
+        target=SessionState.RUNNING,
+        now=now,
+        changes=Transition(endpoint=remote),
+    )
+    found = store.sessions.get(record.id)
+    assert found is not None
+    assert found.endpoint == remote

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from computerouter import metrics
+from computerouter.agents.ceiling import CEILING, RunCeiling
 from computerouter.agents.spend import CREDIT, RunSpend
+from computerouter.compute.offers import placement
 from computerouter.compute.router import ComputeRouter, RunLease
-from computerouter.compute.routing import candidates
 from computerouter.domain.agents import (
     VENDOR_BACKENDS,
     AgentAddress,
@@ -61,9 +62,13 @@ _HOW = {
 class AgentRun:
     """One run in flight: iterate :meth:`events`; answer approvals; cancel from any thread."""
 
-    def __init__(self, router: AgentRouter, agent: AgentRecord, text: str, run_id: str) -> None:
+    def __init__(
+        self, router: AgentRouter, agent: AgentRecord, text: str, run_id: str, region: str = ""
+    ) -> None:
         self._router = router
         self.agent = agent
+        self.region = region
+        """The caller's region, if the request named one (else the ``region`` setting)."""
         self.text = text
         self.run_id = run_id
         self._turn: TurnHandle | None = None
@@ -100,18 +105,25 @@ class AgentRun:
             user_id=agent.user_id,
         )
         runtime = self._router.runtime_for(agent)
-        providers = candidates(agent.settings, compute.providers.keys())
+        placed = placement(compute, agent.settings, region=self.region).require()
         before = compute.store.sessions.find_live(key)
         started = time.perf_counter()
-        with compute.open_run(
-            key,
-            run_id=self.run_id,
-            agent_id=agent.id,
-            provider=providers,
-            runtime=runtime.name,
-            region=agent.settings.compute_region or "",
-            on_cancel=self.cancel,
-        ) as lease:
+        with (
+            compute.open_run(
+                key,
+                run_id=self.run_id,
+                agent_id=agent.id,
+                provider=placed,
+                runtime=runtime.name,
+                on_cancel=self.cancel,
+            ) as lease,
+            RunCeiling(
+                compute=compute,
+                lease=lease,
+                agent_max_run_s=agent.settings.max_run_s,
+                stop=self._stop,
+            ) as ceiling,
+        ):
             session = lease.session
             took_ms = (time.perf_counter() - started) * 1000
             how = _HOW.get(None if before is None else before.state, "ready")
@@ -139,7 +151,7 @@ class AgentRun:
                 runtime=runtime,
                 session=session,
                 run_id=self.run_id,
-                stop=self._stop_for_credit,
+                stop=self._stop,
             )
             try:
                 spend.start()
@@ -147,12 +159,13 @@ class AgentRun:
                 # The ledger still caps what the run is billed at its hold.
                 log.warning("run %s: the egress relay was not reconfigured: %s", self.run_id, exc)
             try:
-                yield from self._turn_events(lease, session, runtime, context, spend)
+                yield from self._turn_events(lease, session, runtime, context, spend, ceiling)
             finally:
                 self._bill_metered(spend.close())
             self.outcome = lease.outcome
 
-    def _stop_for_credit(self) -> None:
+    def _stop(self) -> None:
+        """Stop the turn from a watch (out of credit, at the ceiling)."""
         if self._turn is not None:
             self._turn.cancel()
 
@@ -176,6 +189,7 @@ class AgentRun:
         runtime: AgentRuntime,
         context: EventContext,
         spend: RunSpend,
+        ceiling: RunCeiling,
     ) -> Iterator[AgentEvent]:
         self._spend_model = spend.model
         agent = self.agent
@@ -194,8 +208,8 @@ class AgentRun:
                 lease.outcome = RunState.FAILED
                 yield context.make(RunFailed, error=str(exc), code=exc.code)
                 return
-            if self._cancelled.is_set():
-                # A cancel that came after the check above but before the turn existed found
+            if self._cancelled.is_set() or ceiling.reached:
+                # A stop that came after the check above but before the turn existed found
                 # no turn to stop: stop it now, or it runs to its own end.
                 self._turn.cancel()
             ended = False
@@ -213,7 +227,9 @@ class AgentRun:
                             input_tokens=event.input_tokens,
                             output_tokens=event.output_tokens,
                         )
-                    if isinstance(event, RunFailed | RunCancelled) and spend.exhausted():
+                    if isinstance(event, RunFailed | RunCancelled) and ceiling.reached:
+                        event = context.make(RunFailed, error=ceiling.message(), code=CEILING)
+                    elif isinstance(event, RunFailed | RunCancelled) and spend.exhausted():
                         event = context.make(RunFailed, error=spend.credit_message(), code=CREDIT)
                     elif isinstance(event, RunFailed):
                         event = replace(event, error=event.error + spend.failure_note(event.error))
@@ -347,7 +363,13 @@ class AgentRouter:
     # -- runs ---------------------------------------------------------------------------------
 
     def run(
-        self, *, user_id: str, address: AgentAddress, text: str, run_id: str | None = None
+        self,
+        *,
+        user_id: str,
+        address: AgentAddress,
+        text: str,
+        run_id: str | None = None,
+        region: str = "",
     ) -> AgentRun:
         """Check everything that can be checked before touching compute, then hand back the
         run; its events start (and its session is ensured) when iterated."""
@@ -356,6 +378,7 @@ class AgentRouter:
             raise InputError("the input is empty; give the agent something to do")
         agent = self.resolve(user_id, address)
         self.runtime_for(agent)
-        names = candidates(agent.settings, self.compute.providers.keys())
-        self.compute.gates.admit(user_id, tuple(names))  # a paused scope refuses at once
-        return AgentRun(self, agent, text, run_id or new_run_id())
+        placed = placement(self.compute, agent.settings, region=region).require()
+        # A paused scope refuses at once.
+        self.compute.gates.admit(user_id, [c.provider for c in placed])
+        return AgentRun(self, agent, text, run_id or new_run_id(), region)

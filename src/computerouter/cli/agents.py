@@ -11,7 +11,7 @@ from rich.table import Table
 from computerouter.agents.factory import agent_router_for
 from computerouter.agents.router import AgentRouter
 from computerouter.cli.context import get_context
-from computerouter.cli.render import console, print_json
+from computerouter.cli.render import console, format_duration, parse_ceiling, print_json
 from computerouter.cli.terminal import for_terminal, markup_safe
 from computerouter.domain.agents import AgentAddress, AgentRecord, ModelSettings
 from computerouter.domain.limits import PROMPT_MAX_BYTES
@@ -39,6 +39,20 @@ PolicyOpt = Annotated[
     typer.Option("--compute-policy", help="Or let routing pick: latency-aware, cost-aware."),
 ]
 RegionOpt = Annotated[str | None, typer.Option("--compute-region", help="Pin a region.")]
+MaxRunOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-run",
+        help="Ceiling on one run's running time, e.g. 90, 90s, 15m ('default': the sandbox's).",
+    ),
+]
+
+
+def parse_max_run(text: str) -> float | None:
+    """``--max-run``: a duration more than zero, or ``default`` (``None``: no own ceiling)."""
+    if text.strip() == "default":
+        return None
+    return parse_ceiling(text, what="--max-run")
 
 
 def user_option(ctx: typer.Context, user: str | None) -> str:
@@ -73,6 +87,7 @@ def agent_dict(agent: AgentRecord) -> dict[str, object]:
             "compute_provider": agent.settings.compute_provider,
             "compute_policy": agent.settings.compute_policy,
             "compute_region": agent.settings.compute_region,
+            "max_run_s": agent.settings.max_run_s,
         },
         "prompt": agent.prompt,
         "created_at": agent.created_at,
@@ -85,7 +100,8 @@ def _compute(agent: AgentRecord) -> str:
     where = (
         f"pinned: {s.compute_provider}" if s.compute_provider else f"policy: {s.effective_policy}"
     )
-    return where + (f", region {s.compute_region}" if s.compute_region else "")
+    where += f", region {s.compute_region}" if s.compute_region else ""
+    return where + (f", max run {format_duration(s.max_run_s)}" if s.max_run_s else "")
 
 
 def _print(agent: AgentRecord, as_json: bool, verb: str) -> None:
@@ -111,6 +127,7 @@ def create(
     compute_provider: ProviderOpt = None,
     compute_policy: PolicyOpt = None,
     compute_region: RegionOpt = None,
+    max_run: MaxRunOpt = None,
     user: UserOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -122,6 +139,7 @@ def create(
         compute_provider=compute_provider,
         compute_policy=compute_policy,
         compute_region=compute_region,
+        max_run_s=None if max_run is None else parse_max_run(max_run),
     )
     prompt = _read_prompt(prompt_file)
     agent = agent_router(ctx).create_agent(
@@ -185,12 +203,14 @@ def update(
     compute_provider: ProviderOpt = None,
     compute_policy: PolicyOpt = None,
     compute_region: RegionOpt = None,
+    max_run: MaxRunOpt = None,
     user: UserOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Change an agent's prompt or settings (a new pin replaces a policy, and back)."""
     acting = user_option(ctx, user)
     where = AgentAddress.parse(address, default_sandbox=sandbox)
+    max_run_s = None if max_run is None else parse_max_run(max_run)
     prompt = _read_prompt(prompt_file) if prompt_file is not None else None
     router = agent_router(ctx)
     agent = router.resolve(acting, where)
@@ -208,6 +228,7 @@ def update(
             else (None if compute_provider is not None else current.compute_policy)
         ),
         compute_region=compute_region if compute_region is not None else current.compute_region,
+        max_run_s=max_run_s if max_run is not None else current.max_run_s,
     )
     _print(router.update_agent(agent, settings=settings, prompt=prompt), as_json, "updated")
 

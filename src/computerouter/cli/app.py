@@ -15,8 +15,10 @@ from computerouter.cli import (
     daemon,
     demo,
     doctor,
+    emulator,
     keys,
     mcp,
+    route,
     runs,
     secrets,
     serve,
@@ -40,6 +42,7 @@ app.add_typer(usage.app, name="usage")
 app.add_typer(credits.app, name="credits")
 app.add_typer(agent_app, name="agent")
 app.add_typer(runs.app, name="runs")
+app.add_typer(route.app, name="route")
 app.add_typer(daemon.app, name="daemon")
 app.command("run")(run)
 app.command("doctor")(doctor.doctor)
@@ -48,6 +51,7 @@ app.command("serve")(serve.serve)
 app.command("mcp")(mcp.mcp)
 app.add_typer(keys.app, name="keys")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(emulator.app, name="emulator")
 
 
 def _print_version(value: bool) -> None:

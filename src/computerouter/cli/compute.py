@@ -9,13 +9,14 @@ import typer
 from rich.table import Table
 
 from computerouter.agents.factory import agent_router_for
-from computerouter.cli import pauses
+from computerouter.cli import pauses, providers
 from computerouter.cli.context import get_context
 from computerouter.cli.daemon import lifecycle_on_demand
 from computerouter.cli.render import (
     console,
     detail_table,
     format_duration,
+    parse_ceiling,
     parse_duration,
     print_json,
     session_dict,
@@ -25,6 +26,8 @@ from computerouter.cli.run import prepare_runtime
 from computerouter.cli.session_logs import logs
 from computerouter.cli.terminal import markup_safe
 from computerouter.compute.lifecycle import lifecycle_pass
+from computerouter.compute.offers import resolve
+from computerouter.config import Settings
 from computerouter.domain.limits import EXEC_TIMEOUT_MAX_S
 from computerouter.domain.session import SandboxSettings, SessionRecord
 from computerouter.domain.states import LIVE_STATES, SessionState
@@ -35,11 +38,14 @@ __all__ = ["app"]
 
 app = typer.Typer(help="Compute sessions and their lifecycle.", no_args_is_help=True)
 sessions_app = typer.Typer(help="Inspect and drive compute sessions.", no_args_is_help=True)
-sandboxes_app = typer.Typer(help="Per-sandbox lifecycle settings.", no_args_is_help=True)
+sandboxes_app = typer.Typer(
+    help="Per-sandbox lifecycle settings and runtime ceilings.", no_args_is_help=True
+)
 app.add_typer(sessions_app, name="sessions")
 app.command("pause")(pauses.pause)
 app.command("unpause")(pauses.unpause)
 app.command("pauses")(pauses.pauses)
+app.command("providers")(providers.providers)
 app.add_typer(sandboxes_app, name="sandboxes")
 sessions_app.command("logs")(logs)
 
@@ -68,7 +74,9 @@ def ensure(
     ctx: typer.Context,
     user: Annotated[str, typer.Option("--user", help="User id that owns the sandbox.")],
     sandbox: Annotated[str, typer.Option("--sandbox", help="Sandbox id.")],
-    provider: Annotated[str | None, typer.Option(help="Provider (default: local).")] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="Provider (default: placement picks one).")
+    ] = None,
     runtime: Annotated[
         str | None,
         typer.Option(help="Runtime to run (default: the sandbox's agents', else hermes)."),
@@ -92,7 +100,7 @@ def ensure(
         runtime = agent_router_for(router).sandbox_runtime(user, sandbox)
     router.runtime(runtime)
     # Refused by a pause? Say so before a runtime image is built.
-    router.gates.admit(user, (provider or context.settings.default_provider,))
+    router.gates.admit(user, [name for name, _ in resolve(router, provider, "", resources)])
     prepare_runtime(context.settings, runtime, quiet=as_json)
     started = time.perf_counter()
     with console.status(f"ensuring a session for {key}…", spinner="dots"):
@@ -256,9 +264,18 @@ def sandbox_set(
     archive_after: Annotated[
         str | None, typer.Option(help="Idle time before archive, e.g. 7d.")
     ] = None,
+    max_run: Annotated[
+        str | None, typer.Option(help="Ceiling on one run's running time, e.g. 30m.")
+    ] = None,
+    max_uptime: Annotated[
+        str | None, typer.Option(help="Uptime before a forced suspend, even if busy, e.g. 12h.")
+    ] = None,
 ) -> None:
-    """Set a sandbox's idle-suspend and archive windows (archive after is not shorter)."""
+    """Set a sandbox's idle-suspend and archive windows (archive after is not shorter) and its
+    runtime ceilings (``default``: back to the default setting)."""
     key = SessionKey(user_id=user, sandbox_id=sandbox)
+    run_ceiling = None if max_run is None else _ceiling_flag(max_run, "--max-run")
+    uptime_ceiling = None if max_uptime is None else _ceiling_flag(max_uptime, "--max-uptime")
     idle = None if idle_suspend is None else parse_duration(idle_suspend)
     archive = None if archive_after is None else parse_duration(archive_after)
     if idle is not None and idle <= 0:
@@ -275,6 +292,8 @@ def sandbox_set(
         sandbox_id=key.sandbox_id,
         idle_suspend_s=idle if idle is not None else current.idle_suspend_s,
         archive_after_s=archive if archive is not None else current.archive_after_s,
+        max_run_s=current.max_run_s if max_run is None else run_ceiling,
+        max_uptime_s=current.max_uptime_s if max_uptime is None else uptime_ceiling,
     )
     effective_idle = (
         router.settings.idle_suspend_s if updated.idle_suspend_s is None else updated.idle_suspend_s
@@ -290,7 +309,7 @@ def sandbox_set(
             f"({format_duration(effective_idle)}); a session suspends before it archives"
         )
     router.store.sandboxes.put(updated)
-    _print_sandbox(updated, router.settings.idle_suspend_s, router.settings.archive_after_s)
+    _print_sandbox(updated, router.settings)
 
 
 @sandboxes_app.command("show")
@@ -302,15 +321,22 @@ def sandbox_show(
     """Show a sandbox's lifecycle windows (its own or the defaults)."""
     router = get_context(ctx).router
     current = router.store.sandboxes.get(SessionKey(user_id=user, sandbox_id=sandbox))
-    _print_sandbox(current, router.settings.idle_suspend_s, router.settings.archive_after_s)
+    _print_sandbox(current, router.settings)
 
 
-def _print_sandbox(s: SandboxSettings, idle_default: float, archive_default: float) -> None:
+def _ceiling_flag(text: str, flag: str) -> float | None:
+    """A ceiling flag's value; ``default`` (``None``) goes back to the default setting."""
+    return None if text.strip() == "default" else parse_ceiling(text, what=flag)
+
+
+def _print_sandbox(s: SandboxSettings, defaults: Settings) -> None:
     def show(value: float | None, default: float) -> str:
         return format_duration(default) + " (default)" if value is None else format_duration(value)
 
     console.print(
         f"sandbox {s.user_id}/{s.sandbox_id}: suspend after "
-        f"{show(s.idle_suspend_s, idle_default)} idle, archive after "
-        f"{show(s.archive_after_s, archive_default)} idle"
+        f"{show(s.idle_suspend_s, defaults.idle_suspend_s)} idle, archive after "
+        f"{show(s.archive_after_s, defaults.archive_after_s)} idle; runs stop after "
+        f"{show(s.max_run_s, defaults.max_run_s)}, the session suspends after "
+        f"{show(s.max_uptime_s, defaults.max_uptime_s)} up"
     )

@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from computerouter.domain.ceilings import check_ceiling
 from computerouter.domain.limits import check_duration
 from computerouter.domain.session import SessionRecord
 from computerouter.errors import InputError
@@ -19,6 +20,7 @@ __all__ = [
     "console",
     "err_console",
     "format_duration",
+    "parse_ceiling",
     "parse_duration",
     "print_json",
     "session_dict",
@@ -57,6 +59,17 @@ def parse_duration(text: str) -> float:
         raise InputError(f"not a duration: {text!r} (use e.g. 30s, 15m, 2h, 7d)")
     seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     return check_duration(seconds, what=f"the duration {text.strip()!r}")
+
+
+def parse_ceiling(text: str, *, what: str) -> float:
+    """A ceiling flag (``--max-run``, ``--max-uptime``): a duration more than zero."""
+    match = _DURATION.fullmatch(text)
+    if not match:
+        raise InputError(
+            f"{what} must be a duration more than zero (e.g. 90, 90s, 15m, 2h), not {text!r}"
+        )
+    seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    return check_ceiling(seconds, what=what, typed=text.strip())
 
 
 def format_duration(seconds: float) -> str:

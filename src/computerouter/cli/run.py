@@ -40,6 +40,7 @@ from computerouter.domain.events import (
     Usage,
 )
 from computerouter.domain.limits import INPUT_MAX_BYTES, check_text
+from computerouter.domain.regions import known_region
 from computerouter.errors import InputError
 from computerouter.inputs import read_bounded_text
 from computerouter.runtimes.hermes import HermesImage
@@ -159,17 +160,23 @@ def run(
     approve: Annotated[bool, typer.Option("--approve", help="Allow risky actions (once).")] = False,
     deny: Annotated[bool, typer.Option("--deny", help="Deny risky actions.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per event.")] = False,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="Your region, for placement [default: the region setting]."),
+    ] = None,
 ) -> None:
     """Run one turn of an agent and stream its events."""
     if approve and deny:
         raise InputError("give --approve or --deny, not both")
+    if region is not None:
+        known_region(region)
     lifecycle_on_demand(ctx)
     acting = user_option(ctx, user)
     where = AgentAddress.parse(address, default_sandbox=sandbox)
     given = read_input(text, input_file)
     settings = get_context(ctx).settings
     router = agent_router(ctx)
-    agent_run = router.run(user_id=acting, address=where, text=given)
+    agent_run = router.run(user_id=acting, address=where, text=given, region=region or "")
     if settings.uses_standin_model and ensure_standin(settings) and not as_json:
         err_console.print(
             "[dim]started the bundled model stand-in (a test model, not a real one)[/]"

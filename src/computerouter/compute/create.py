@@ -34,23 +34,23 @@ S = SessionState
 def create_with_failover(
     router: ComputeRouter,
     key: SessionKey,
-    providers: tuple[str, ...],
+    providers: tuple[tuple[str, str], ...],
     runtime_name: str,
     resources: Resources,
-    region: str,
     agent_id: str,
     run_id: str,
 ) -> SessionRecord | None:
-    """Create on the first provider that can; ``None`` if another caller got the key first.
+    """Create on the first ``(provider, region)`` that can; ``None`` if another caller got
+    the key first.
 
     Candidates whose circuit is open are skipped; if every one is, the one whose cool-down
     ends first is tried anyway (never every provider ejected at once).
     """
     history: list[FailoverAttempt] = []
-    skipped: list[str] = []
-    for name in providers:
+    skipped: list[tuple[str, str]] = []
+    for name, region in providers:
         if not router.health.available(name, now=router.clock.now(), region=region):
-            skipped.append(name)
+            skipped.append((name, region))
             history.append(
                 FailoverAttempt(provider=name, error_code="cooling_down", message="failed recently")
             )
@@ -61,10 +61,10 @@ def create_with_failover(
         if done:
             return made
     if skipped and len(skipped) == len(providers):
-        reopens = {c.provider: c.open_until for c in router.health.circuits()}
-        soonest = min(skipped, key=lambda n: reopens.get(n, 0.0))
+        reopens = {(c.provider, c.region): c.open_until for c in router.health.circuits()}
+        name, region = min(skipped, key=lambda p: reopens.get(p, 0.0))
         done, made = _attempt(
-            router, key, soonest, runtime_name, resources, region, agent_id, run_id, history
+            router, key, name, runtime_name, resources, region, agent_id, run_id, history
         )
         if done:
             return made

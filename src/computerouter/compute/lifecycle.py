@@ -5,8 +5,9 @@ One pass is, in order:
 1. the reconciler (:func:`~computerouter.compute.reconciler.reconcile`): the store and the
    providers agree again, whatever crashed (abandoned operations finished or undone, orphans
    destroyed, runs of dead owners ended);
-2. the reaper (:func:`~computerouter.compute.reaper.reap_once`): sessions idle past their window
-   are suspended, those idle past the archive window archived;
+2. the reaper (:func:`~computerouter.compute.reaper.reap_once`): sessions up for their maximum
+   uptime are suspended (their runs cancelled first), sessions idle past their window are
+   suspended, those idle past the archive window archived;
 3. the ledger's repair (:func:`~computerouter.ledger.repair`), when billing is on: missing run
    entries written, idle tails metered, stale credit holds released.
 
@@ -53,6 +54,7 @@ _LABELS = {
     "orphans_destroyed": "orphans destroyed",
     "archived_stopped": "stopped, archived",
     "runs_abandoned": "runs abandoned",
+    "uptime_suspended": "suspended (max uptime)",
     "suspended": "suspended (idle)",
     "archived": "archived (window)",
     "busy": "busy (left alone)",

@@ -1,4 +1,5 @@
-"""The reaper: one pass of idle suspension and archiving, driven by what the store says now."""
+"""The reaper: one pass of uptime and idle suspension and archiving, driven by what the store
+says now."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from computerouter.compute.ceilings import UptimeDue, force_suspend, max_uptime_s, uptime_reached
 from computerouter.domain.lifecycle import LifecycleAction, LifecyclePolicy, decide
 from computerouter.domain.states import SessionState
 from computerouter.errors import ComputeRouterError, Conflict
@@ -18,6 +20,7 @@ __all__ = ["ReapReport", "reap_once"]
 
 @dataclass(kw_only=True, slots=True)
 class ReapReport:
+    uptime_suspended: list[str] = field(default_factory=list)
     suspended: list[str] = field(default_factory=list)
     archived: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
@@ -25,11 +28,14 @@ class ReapReport:
 
 
 def reap_once(router: ComputeRouter) -> ReapReport:
-    """Suspend sessions idle past their window and archive those idle past theirs.
+    """Suspend sessions up for their maximum uptime, suspend sessions idle past their window
+    and archive those idle past theirs.
 
-    Windows come from the sandbox's settings, else the router's defaults. A session with a run
-    in flight is never suspended: it is skipped here, and the suspend itself re-checks after
-    claiming the session, in case a run began in between.
+    Windows and ceilings come from the sandbox's settings, else the router's defaults. A
+    session with a run in flight is never suspended for idleness: it is skipped here, and the
+    suspend itself re-checks after claiming the session, in case a run began in between. A
+    session at its maximum uptime is suspended even so, its runs cancelled first (see
+    :func:`~computerouter.compute.ceilings.force_suspend`).
     """
     report = ReapReport()
     store = router.store
@@ -38,7 +44,9 @@ def reap_once(router: ComputeRouter) -> ReapReport:
     store.sessions.flush_activity()
     overrides = store.sandboxes.all()
     defaults = router.settings
-    busy = Counter(run.session_id for run in store.runs.all_in_flight())
+    in_flight = store.runs.all_in_flight()
+    busy = Counter(run.session_id for run in in_flight)
+    due: list[UptimeDue] = []
     for record in store.sessions.list(states=[SessionState.RUNNING, SessionState.SUSPENDED]):
         sandbox = overrides.get((record.user_id, record.sandbox_id))
         policy = LifecyclePolicy(
@@ -58,16 +66,21 @@ def reap_once(router: ComputeRouter) -> ReapReport:
         except ComputeRouterError as exc:
             report.errors.append(f"{record.id}: {exc}")
             continue
-        in_flight = busy[record.id]
+        limit = max_uptime_s(router, sandbox)
+        if uptime_reached(router, record, limit):
+            runs = tuple(run for run in in_flight if run.session_id == record.id)
+            due.append(UptimeDue(session=record, runs=runs, limit_s=limit))
+            continue
+        runs_here = busy[record.id]
         action = decide(
             record,
             now=router.clock.now(),
             policy=policy,
-            runs_in_flight=in_flight,
+            runs_in_flight=runs_here,
             can_suspend=capabilities.suspend,
             can_archive=capabilities.archive,
         )
-        if in_flight:
+        if runs_here:
             report.busy.append(record.id)
         try:
             if action is LifecycleAction.SUSPEND:
@@ -80,4 +93,13 @@ def reap_once(router: ComputeRouter) -> ReapReport:
             report.busy.append(f"{record.id}: {exc}")
         except ComputeRouterError as exc:
             report.errors.append(f"{record.id}: {exc}")
+    for item, outcome in force_suspend(router, due) if due else ():
+        if outcome is None:
+            report.busy.append(f"{item.session.id}: its runs are stopping (max uptime)")
+        elif isinstance(outcome, Conflict):
+            report.busy.append(f"{item.session.id}: {outcome}")
+        elif isinstance(outcome, ComputeRouterError):
+            report.errors.append(f"{item.session.id}: {outcome}")
+        else:
+            report.uptime_suspended.append(item.session.id)
     return report

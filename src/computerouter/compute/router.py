@@ -17,13 +17,14 @@ change is a compare-and-set that only one caller can win.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
 
 from computerouter.compute.create import create_with_failover
 from computerouter.compute.gates import Gates
 from computerouter.compute.health import ProviderHealth
 from computerouter.compute.liveness import Keepalive
+from computerouter.compute.offers import ProviderRequest, resolve
 from computerouter.compute.owner import current_owner, owner_alive
 from computerouter.compute.reconciler import converge_abandoned
 from computerouter.compute.runs import RunLease, hold_run
@@ -92,7 +93,7 @@ class ComputeRouter:
         self,
         key: SessionKey,
         *,
-        provider: str | Sequence[str] | None = None,
+        provider: ProviderRequest = None,
         runtime: str | None = None,
         resources: Resources | None = None,
         region: str = "",
@@ -101,35 +102,28 @@ class ComputeRouter:
     ) -> SessionRecord:
         """Return a running session for ``key``, creating, thawing or restoring it as needed.
 
-        ``provider`` is one name, or candidates in order: a new session is created on the first
-        that is not cooling down and can create it, failing over down the list (a live session
-        is sticky: it stays where it is).
+        ``provider`` is one name, names or placed candidates in order (none: see
+        :func:`.offers.resolve`): a new session is created on the first that is not cooling
+        down and can create it, failing over down the list (a live session is sticky).
 
         ``runtime`` names the runtime the caller needs; a live session running another one is
         switched to it, keeping its workspace (see :mod:`.runtime_switch`). Without it, a new
         session starts ``settings.default_runtime`` and a live one is used as it is.
         """
-        if provider is None:
-            names: tuple[str, ...] = (self.settings.default_provider,)
-        elif isinstance(provider, str):
-            names = (provider,)
-        else:
-            names = tuple(provider)
-        if not names:
-            raise InputError("no candidate provider given")
-        for name in names:
+        pairs = resolve(self, provider, region, resources)
+        for name, _ in pairs:
             self.provider(name)
-        names = self.gates.admit(key.user_id, names)
+        allowed = self.gates.admit(key.user_id, [name for name, _ in pairs])
+        pairs = tuple(p for p in pairs if p[0] in allowed)
         runtime_name = runtime or self.settings.default_runtime
         self.runtime(runtime_name)
         with self._key_lock(key):
             return self._ensure(
                 key,
-                providers=names,
+                providers=pairs,
                 runtime_name=runtime_name,
                 runtime_required=runtime is not None,
                 resources=resources or Resources(),
-                region=region,
                 agent_id=agent_id,
                 run_id=run_id,
             )
@@ -138,11 +132,10 @@ class ComputeRouter:
         self,
         key: SessionKey,
         *,
-        providers: tuple[str, ...],
+        providers: tuple[tuple[str, str], ...],
         runtime_name: str,
         runtime_required: bool,
         resources: Resources,
-        region: str,
         agent_id: str,
         run_id: str,
     ) -> SessionRecord:
@@ -156,7 +149,7 @@ class ComputeRouter:
                 if record is None:
                     self._refuse_if_data_kept(key)
                     made = create_with_failover(
-                        self, key, providers, runtime_name, resources, region, agent_id, run_id
+                        self, key, providers, runtime_name, resources, agent_id, run_id
                     )
                     if made is not None:
                         return made
@@ -345,7 +338,7 @@ class ComputeRouter:
         *,
         run_id: str,
         agent_id: str = "",
-        provider: str | Sequence[str] | None = None,
+        provider: ProviderRequest = None,
         runtime: str | None = None,
         resources: Resources | None = None,
         region: str = "",

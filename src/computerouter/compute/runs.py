@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from computerouter.compute.offers import ProviderRequest, resolve
 from computerouter.domain.session import RunRecord, RunState, SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import Resources, SessionKey
@@ -26,9 +27,15 @@ class RunLease:
 
     session: SessionRecord
     run_id: str
+    started_at: float = 0.0
+    """When the run began (its row's ``started_at``): its running time, and billing, count
+    from here."""
     outcome: str = RunState.COMPLETED
     cancel_requested_at: float | None = None
     """Set when the run was asked to cancel (a ``pause --now``): it ends, and is billed, there."""
+    deadline: float | None = None
+    """When the run reaches its ceiling (``max_run_s`` after it began): it is never billed,
+    nor recorded as running, beyond this."""
 
 
 @contextmanager
@@ -38,7 +45,7 @@ def hold_run(
     *,
     run_id: str,
     agent_id: str = "",
-    provider: str | Sequence[str] | None = None,
+    provider: ProviderRequest = None,
     runtime: str | None = None,
     resources: Resources | None = None,
     region: str = "",
@@ -58,7 +65,8 @@ def hold_run(
     With a ``credit_gate``, credit is held before any session is touched (a refusal raises
     :class:`~computerouter.errors.InsufficientCredit`), and the run is billed once it ends.
     """
-    _admit(router, key, run_id=run_id, agent_id=agent_id, provider=provider)
+    names = [name for name, _ in resolve(router, provider, region, resources)]
+    _admit(router, key, run_id=run_id, agent_id=agent_id, providers=names)
     gate = router.credit_gate
     try:
         while True:
@@ -96,7 +104,7 @@ def hold_run(
             gate.release(run_id)
         raise
     cpu_before = _cpu_seconds(router, current) if gate is not None else None
-    lease = RunLease(session=current, run_id=run_id)
+    lease = RunLease(session=current, run_id=run_id, started_at=now)
 
     def cancelled(reason: str, at: float) -> None:
         lease.cancel_requested_at = at
@@ -115,6 +123,8 @@ def hold_run(
         end = router.clock.now()
         if lease.cancel_requested_at is not None and outcome == RunState.CANCELLED:
             end = min(end, lease.cancel_requested_at)  # metering stops at the flip
+        if lease.deadline is not None:
+            end = min(end, lease.deadline)  # nor beyond the run's ceiling
         router.store.runs.end(run_id, state=outcome, now=end)
         router.gates.release_run(run_id)
         router.store.sessions.touch(session.id, now=end)
@@ -130,15 +140,11 @@ def _admit(
     *,
     run_id: str,
     agent_id: str,
-    provider: str | Sequence[str] | None,
+    providers: Sequence[str],
 ) -> None:
     """Gates first, nothing touched yet: the kill switch, then the user's run permit, then
     credit. Each refusal leaves nothing behind."""
-    if provider is None:
-        names: tuple[str, ...] = (router.settings.default_provider,)
-    else:
-        names = (provider,) if isinstance(provider, str) else tuple(provider)
-    router.gates.admit(key.user_id, names)
+    router.gates.admit(key.user_id, providers)
     live = router.store.sessions.find_live(key)
     if live is not None:
         router.gates.require_provider(live.provider)

@@ -2,6 +2,7 @@
 
 The compute axis is two orthogonal fields: ``backend`` picks the runtime, ``compute_provider``
 (a pin) or ``compute_policy`` picks where it runs; ``compute_region`` pins a region.
+``max_run_s`` is the agent's ceiling on one run's running time.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from computerouter.domain.ceilings import check_ceiling
 from computerouter.domain.limits import check_region
 from computerouter.errors import InputError
 
@@ -38,8 +40,13 @@ class ModelSettings:
     compute_provider: str | None = None
     compute_policy: str | None = None
     compute_region: str | None = None
+    max_run_s: float | None = None
+    """This agent's ceiling on one run's running time; ``None``: its sandbox's, else the
+    default (see :mod:`computerouter.domain.ceilings`)."""
 
     def __post_init__(self) -> None:
+        if self.max_run_s is not None:
+            check_ceiling(self.max_run_s, what="the run ceiling (max_run_s)")
         if self.compute_region is not None:
             check_region(self.compute_region)
         known = SELF_HOSTED_BACKENDS + VENDOR_BACKENDS

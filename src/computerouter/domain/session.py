@@ -87,3 +87,7 @@ class SandboxSettings:
     sandbox_id: str
     idle_suspend_s: float | None = None
     archive_after_s: float | None = None
+    max_run_s: float | None = None
+    """Ceiling on one run's running time for the sandbox's agents (an agent's own wins)."""
+    max_uptime_s: float | None = None
+    """Ceiling on the uptime of the sandbox's session before a forced suspend."""

@@ -57,12 +57,14 @@ def _settings(
     compute_provider: str | None,
     compute_policy: str | None,
     compute_region: str | None,
+    max_run_s: float | None = None,
 ) -> dict[str, Any]:
     return {
         "backend": backend,
         "compute_provider": compute_provider,
         "compute_policy": compute_policy,
         "compute_region": compute_region,
+        "max_run_s": max_run_s,
     }
 
 
@@ -81,10 +83,12 @@ def build_server(client_for: ClientFor) -> MCPServer:
         compute_policy: Literal["latency-aware", "cost-aware"] | None = None,
         compute_region: str | None = None,
         backend: str = "hermes",
+        max_run_s: float | None = None,
     ) -> dict[str, Any]:
         """Create an agent SANDBOX/SLUG with its system prompt; where it runs is either a pinned
-        compute provider or a compute policy (default latency-aware), optionally in a region."""
-        settings = _settings(backend, compute_provider, compute_policy, compute_region)
+        compute provider or a compute policy (default latency-aware), optionally in a region;
+        ``max_run_s`` caps one run's running time (default: the sandbox's or the platform's)."""
+        settings = _settings(backend, compute_provider, compute_policy, compute_region, max_run_s)
         return _call(
             lambda: client_for(ctx).agents.create(
                 sandbox_id, slug=slug, prompt=prompt, model_settings=settings
@@ -111,10 +115,11 @@ def build_server(client_for: ClientFor) -> MCPServer:
         compute_policy: Literal["latency-aware", "cost-aware"] | None = None,
         compute_region: str | None = None,
         backend: str = "hermes",
+        max_run_s: float | None = None,
     ) -> dict[str, Any]:
-        """Change an agent's prompt or where it runs (the model settings given replace the
-        old ones; give none to keep them)."""
-        given = (compute_provider, compute_policy, compute_region)
+        """Change an agent's prompt, where it runs or its run ceiling (the model settings
+        given replace the old ones; give none to keep them)."""
+        given = (compute_provider, compute_policy, compute_region, max_run_s)
         settings = _settings(backend, *given) if any(v is not None for v in given) else None
         return _call(
             lambda: client_for(ctx).agents.update(

@@ -55,6 +55,9 @@ class Capabilities:
     """Regions served; empty means a single, unnamed region."""
     warm_start_ms: float = 0.0
     """Typical resume latency, advertised or measured; routing uses it."""
+    max_sessions: int = 0
+    """Live sessions this router may hold on the provider at once (a vendor's concurrency
+    limit); 0: no limit. Placement spills past a provider holding this many."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -37,7 +37,10 @@ __all__ = [
     "unregister",
 ]
 
-BUILTIN: tuple[str, ...] = ("computerouter.providers.local.registration",)
+BUILTIN: tuple[str, ...] = (
+    "computerouter.providers.local.registration",
+    "computerouter.providers.daytona.registration",
+)
 """Registration modules of the providers this build ships; each exposes ``REGISTRATION``."""
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")

@@ -26,6 +26,7 @@ agents = sa.Table(
     sa.Column("compute_provider", sa.String(32)),
     sa.Column("compute_policy", sa.String(32)),
     sa.Column("compute_region", sa.String(64)),
+    sa.Column("max_run_s", sa.Float),
     sa.Column("prompt", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
@@ -52,6 +53,7 @@ def _to_agent(row: RowMapping) -> AgentRecord:
             compute_provider=row["compute_provider"],
             compute_policy=row["compute_policy"],
             compute_region=row["compute_region"],
+            max_run_s=row["max_run_s"],
         ),
         prompt=row["prompt"],
         created_at=row["created_at"],
@@ -59,12 +61,13 @@ def _to_agent(row: RowMapping) -> AgentRecord:
     )
 
 
-def _settings_columns(settings: ModelSettings) -> dict[str, str | None]:
+def _settings_columns(settings: ModelSettings) -> dict[str, str | float | None]:
     return {
         "backend": settings.backend,
         "compute_provider": settings.compute_provider,
         "compute_policy": settings.compute_policy,
         "compute_region": settings.compute_region,
+        "max_run_s": settings.max_run_s,
     }
 
 

@@ -1,4 +1,4 @@
-"""Per-sandbox lifecycle settings (idle suspend and archive windows)."""
+"""Per-sandbox lifecycle settings (idle suspend and archive windows, runtime ceilings)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ class SandboxStore:
             sandbox_id=key.sandbox_id,
             idle_suspend_s=row["idle_suspend_s"],
             archive_after_s=row["archive_after_s"],
+            max_run_s=row["max_run_s"],
+            max_uptime_s=row["max_uptime_s"],
         )
 
     def all(self) -> dict[tuple[str, str], SandboxSettings]:
@@ -42,6 +44,8 @@ class SandboxStore:
                 sandbox_id=r["sandbox_id"],
                 idle_suspend_s=r["idle_suspend_s"],
                 archive_after_s=r["archive_after_s"],
+                max_run_s=r["max_run_s"],
+                max_uptime_s=r["max_uptime_s"],
             )
             for r in rows
         }
@@ -51,6 +55,8 @@ class SandboxStore:
         values = {
             "idle_suspend_s": settings.idle_suspend_s,
             "archive_after_s": settings.archive_after_s,
+            "max_run_s": settings.max_run_s,
+            "max_uptime_s": settings.max_uptime_s,
         }
         with translate_store_errors(), self._engine.begin() as conn:
             updated = conn.execute(

@@ -61,6 +61,7 @@ sessions = Table(
     Column("instance_id", String(255)),
     Column("endpoint_kind", String(16)),
     Column("endpoint_address", Text),
+    Column("endpoint_headers", Text),
     Column("state", String(16), nullable=False),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("cpus", Float, nullable=False),
@@ -186,6 +187,8 @@ sandbox_settings = Table(
     Column("sandbox_id", String(128), primary_key=True),
     Column("idle_suspend_s", Float),
     Column("archive_after_s", Float),
+    Column("max_run_s", Float),  # migration 0011
+    Column("max_uptime_s", Float),  # migration 0011
 )
 
 

@@ -8,6 +8,7 @@ in ``session_transitions``, in one transaction; losing the race raises
 from __future__ import annotations
 
 import builtins
+import json
 import threading
 from collections.abc import Sequence
 from contextlib import suppress
@@ -85,7 +86,12 @@ class _Activity:
 def _to_record(row: RowMapping) -> SessionRecord:
     endpoint = None
     if row["endpoint_kind"] and row["endpoint_address"]:
-        endpoint = Endpoint(kind=row["endpoint_kind"], address=row["endpoint_address"])
+        headers = json.loads(row["endpoint_headers"] or "[]")
+        endpoint = Endpoint(
+            kind=row["endpoint_kind"],
+            address=row["endpoint_address"],
+            headers=tuple((str(k), str(v)) for k, v in headers),
+        )
     return SessionRecord(
         id=row["id"],
         user_id=row["user_id"],
@@ -201,9 +207,16 @@ class SessionStore:
         if changes.endpoint is not None:
             values["endpoint_kind"] = changes.endpoint.kind
             values["endpoint_address"] = changes.endpoint.address
+            # A remote runtime's way in (a preview token, say) goes with its address.
+            values["endpoint_headers"] = (
+                json.dumps([list(pair) for pair in changes.endpoint.headers])
+                if changes.endpoint.headers
+                else None
+            )
         elif changes.clear_endpoint:
             values["endpoint_kind"] = None
             values["endpoint_address"] = None
+            values["endpoint_headers"] = None
         if changes.owner is not None:
             values["owner"] = changes.owner
             values["lease_expires_at"] = changes.lease_expires_at

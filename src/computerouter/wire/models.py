@@ -51,6 +51,7 @@ class ModelSettingsIn(_Model):
     compute_provider: str | None = None
     compute_policy: str | None = None
     compute_region: str | None = None
+    max_run_s: float | None = None
 
     def to_domain(self) -> ModelSettings:
         return ModelSettings(
@@ -58,6 +59,7 @@ class ModelSettingsIn(_Model):
             compute_provider=self.compute_provider,
             compute_policy=self.compute_policy,
             compute_region=self.compute_region,
+            max_run_s=self.max_run_s,
         )
 
     @classmethod
@@ -67,6 +69,7 @@ class ModelSettingsIn(_Model):
             compute_provider=settings.compute_provider,
             compute_policy=settings.compute_policy,
             compute_region=settings.compute_region,
+            max_run_s=settings.max_run_s,
         )
 
 
