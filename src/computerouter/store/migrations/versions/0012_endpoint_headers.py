@@ -1,7 +1,7 @@
 """The headers a session's endpoint needs (a remote provider's preview token), beside its
 address: ``sessions.endpoint_headers``, JSON pairs, null for none.
 
-Revision ID: 0011
+Revision ID: 0012
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
