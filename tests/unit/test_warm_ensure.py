@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,3 +134,23 @@ def _running(store: Store) -> str:
     record = session_record(at=1.0)
     assert store.sessions.insert_provisioning(record)
     return record.id
+
+
+def test_a_process_that_exits_without_closing_writes_what_it_held_back(store: Store) -> None:
+    session = _running(store)
+    code = (
+        "import sys\n"
+        "from computerouter.store import open_store\n"
+        "sessions = open_store(sys.argv[1]).sessions\n"
+        "sessions.record_activity(sys.argv[2], now=50.0)\n"
+        "sessions.record_activity(sys.argv[2], now=50.5)\n"  # held back; then exit, no close
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(store.engine.url), session],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert store.sessions.require(session).last_active_at == 50.5

@@ -7,9 +7,11 @@ in ``session_transitions``, in one transaction; losing the race raises
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import json
 import threading
+import weakref
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -83,6 +85,13 @@ class _Activity:
     run_id: str
 
 
+def _flush_at_exit(ref: weakref.ref[SessionStore]) -> None:
+    store = ref()
+    if store is not None:
+        with suppress(ComputeRouterError):
+            store.flush_activity()
+
+
 def _to_record(row: RowMapping) -> SessionRecord:
     endpoint = None
     if row["endpoint_kind"] and row["endpoint_address"]:
@@ -125,6 +134,8 @@ class SessionStore:
         self._written: dict[str, _Activity] = {}
         self._pending: dict[str, _Activity] = {}
         self._flusher: threading.Timer | None = None
+        # A process that exits without closing its store still writes what it held back.
+        atexit.register(_flush_at_exit, weakref.ref(self))
 
     # -- writes -------------------------------------------------------------------------------
 
