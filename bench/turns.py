@@ -15,17 +15,14 @@ Goal (printed, never asserted): router / direct p50 ≤ 1.05.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from _shared import console, images_dir, p50, verdict, write_report
 from computerouter.agents.factory import agent_router_for
 from computerouter.compute.factory import open_router
 from computerouter.config import Settings
@@ -37,7 +34,6 @@ from computerouter.runtimes.hermes import HermesRuntime
 from computerouter.runtimes.transport import client_for
 from computerouter.standin import StandinModel
 
-console = Console()
 TEXT = "hello there"
 
 
@@ -46,7 +42,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=12)
     parser.add_argument("--json", type=Path, default=Path("bench/results/turns.json"))
     args = parser.parse_args()
-    images = os.environ.get("COMPUTEROUTER_TEST_IMAGES", "/var/cache/computerouter-images")
+    images = images_dir()
     home = Path(tempfile.mkdtemp(prefix="cr-bench-turns-"))
 
     with StandinModel() as model:
@@ -112,7 +108,7 @@ def main() -> None:
                 progress.advance(task)
         agents.compute.destroy(session.id)
 
-    ratio = statistics.median(routed) / statistics.median(direct)
+    ratio = p50(routed) / p50(direct)
     table = Table(title="agent turns: router vs straight to Hermes", title_justify="left")
     for column in ("measure", "n", "p50", "min", "max"):
         table.add_column(column, justify="left" if column == "measure" else "right")
@@ -120,25 +116,22 @@ def main() -> None:
         table.add_row(
             name,
             str(len(values)),
-            f"{statistics.median(values) * 1000:.0f} ms",
+            f"{p50(values) * 1000:.0f} ms",
             f"{min(values) * 1000:.0f} ms",
             f"{max(values) * 1000:.0f} ms",
         )
     table.add_row("first turn on a brand-new session", "1", f"{first_turn * 1000:.0f} ms", "", "")
     console.print(table)
-    verdict = "[green]met[/]" if ratio <= 1.05 else "[red]not met[/]"
-    console.print(f"router / direct (p50): {ratio:.3f} — goal ≤ 1.05: {verdict}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(
-        json.dumps(
-            {
-                "routed_s": routed,
-                "direct_s": direct,
-                "ratio_p50": ratio,
-                "first_turn_new_session_s": first_turn,
-            },
-            indent=2,
-        )
+    shown = f"{ratio:.3f}"
+    console.print(f"router / direct (p50): {shown} — goal ≤ 1.05: {verdict(ratio <= 1.05, shown)}")
+    write_report(
+        args.json,
+        {
+            "routed_s": routed,
+            "direct_s": direct,
+            "ratio_p50": ratio,
+            "first_turn_new_session_s": first_turn,
+        },
     )
 
 

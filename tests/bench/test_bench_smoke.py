@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,12 +24,43 @@ SMOKE = {
     "turns.py": ["--turns", "1"],
     "isolation.py": ["--creates", "1"],
     "providers.py": ["--rounds", "1", "--speed", "100"],
+    "fly_sprites_wake.py": ["--rounds", "1", "--creates", "1"],
+    "api.py": [
+        *("--rounds", "1", "--stream-turns", "2", "--stream-concurrency", "2"),
+        *("--requests", "4", "--concurrency", "2"),
+    ],
 }
-NEEDS_ISOLATION = {"lifecycle.py", "turns.py", "isolation.py", "providers.py"}
+NEEDS_ISOLATION = {
+    "lifecycle.py",
+    "turns.py",
+    "isolation.py",
+    "providers.py",
+    "fly_sprites_wake.py",
+    "api.py",
+}
+# LiteLLM is measured only where `make bench` has made its venv (scripts/litellm-venv).
+LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
+API_ROWS = [
+    "router ensure, cold (new session)",
+    "(a) Hermes, unix socket, c=1",
+    "(a) Hermes, TCP relay, c=1",
+    "(b) router, c=1",
+    "(c) LiteLLM → relay → Hermes, c=1",
+    "(a) Hermes streaming, c=2",
+    "(b) router streaming, c=2",
+    "(c) LiteLLM streaming, c=2",
+    "router GET /v1/models, c=1",
+    "router GET /v1/models, c=2",
+    "router ensure, warm, c=1",
+    "router ensure, warm, c=2",
+    "empty ASGI app (harness ceiling), c=1",
+    "empty ASGI app (harness ceiling), c=2",
+]
 
 
 def test_every_benchmark_has_a_smoke_run() -> None:
-    scripts = {p.name for p in (ROOT / "bench").glob("*.py")}
+    # Modules named _* are helpers the benchmarks share, not benchmarks.
+    scripts = {p.name for p in (ROOT / "bench").glob("*.py") if not p.name.startswith("_")}
     assert scripts == set(SMOKE), "add the new benchmark's smoke arguments to SMOKE"
 
 
@@ -43,8 +75,16 @@ def test_benchmark_runs_and_reports(script: str, tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
     env["COMPUTEROUTER_LIFECYCLE_DAEMON"] = "false"
+    extra = ["--litellm", str(LITELLM)] if script == "api.py" and LITELLM.exists() else []
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), *SMOKE[script], "--json", str(report)],
+        [
+            sys.executable,
+            str(ROOT / "bench" / script),
+            *SMOKE[script],
+            *extra,
+            "--json",
+            str(report),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -56,3 +96,22 @@ def test_benchmark_runs_and_reports(script: str, tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     data = json.loads(report.read_text())
     assert data, f"{script} wrote an empty report"
+    if script == "api.py":
+        assert_every_api_row(data, with_litellm=bool(extra))
+
+
+def assert_every_api_row(data: dict[str, Any], *, with_litellm: bool) -> None:
+    rows = data["rows"]
+    assert [row["name"] for row in rows] == API_ROWS
+    for row in rows:
+        if row["name"].startswith("(c)") and not with_litellm:
+            assert not row["measured"]
+            assert row["note"] == "not measured (no LiteLLM)"
+        else:
+            assert row["measured"], row["name"]
+            assert row["requests"] == len(row["latencies_s"]) > 0
+    assert data["litellm"] is with_litellm
+    expected = {"router_over_hermes_p50", "router_added_ms_p50", "warm_ensure_rps"}
+    if with_litellm:
+        expected |= {"litellm_added_ms_p50", "router_over_litellm_rps_streaming"}
+    assert set(data["goals"]) == expected

@@ -13,9 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from computerouter.emulators.daytona import EmulatorServer, EmulatorSettings, Timings
+from computerouter.emulators.daytona import EmulatorServer, EmulatorSettings
+from computerouter.emulators.daytona import Timings as DaytonaTimings
+from computerouter.emulators.fly_sprites import RunningEmulator, World
+from computerouter.emulators.fly_sprites import Timings as SpritesTimings
+from computerouter.emulators.fly_sprites import start as start_sprites
 from computerouter.providers.base import InstanceSpec, Provider
 from computerouter.providers.daytona.provider import DaytonaProvider
+from computerouter.providers.fly_sprites.provider import FlySpritesProvider
 from computerouter.providers.local import LocalProvider, probe
 
 SpecFactory = Callable[..., InstanceSpec]
@@ -38,7 +43,11 @@ class ProviderHarness:
     unknown_id: str
     """A well-formed instance id this provider never made."""
     close: Callable[[Provider], None] = lambda provider: None
-    """Release what ``make`` started besides the provider (an emulator)."""
+    """Stop whatever ``make`` started beside the provider (an emulator)."""
+    suspend_freezes: bool = True
+    """``suspend`` freezes the whole tree in place. False where the vendor has no freeze and
+    suspend stops the runtime instead (fly_sprites): the runtime stops answering, the disk
+    stays, resume starts it again."""
 
 
 # -- local ---------------------------------------------------------------------------------
@@ -130,7 +139,7 @@ _BACKING: dict[str, str] = {}
 
 
 def _daytona_make(tmp: Path) -> Provider:
-    settings = EmulatorSettings(timings=Timings(speed=100.0))
+    settings = EmulatorSettings(timings=DaytonaTimings(speed=100.0))
     server = EmulatorServer(root=tmp / "daytona-emulator", settings=settings).start()
     provider = DaytonaProvider(api_url=server.api_url, api_key=settings.api_key, router_id="ct")
     _EMULATORS[id(provider)] = server
@@ -170,6 +179,46 @@ def _daytona_holdings(provider: Provider, instance_id: str) -> dict[str, int]:
     return _local_holdings(*_backing(provider, instance_id))
 
 
+# -- fly_sprites (emulated; its sprites are local sessions under the emulator's root) --------
+
+_SPRITES_TOKEN = "contract-token"
+_emulators: dict[int, RunningEmulator] = {}
+
+
+def _sprites_make(tmp: Path) -> Provider:
+    world = World(root=tmp / "sprites", token=_SPRITES_TOKEN, timings=SpritesTimings(speed=10.0))
+    emulator = start_sprites(world)
+    provider = FlySpritesProvider(token=_SPRITES_TOKEN, base_url=emulator.url)
+    _emulators[id(provider)] = emulator
+    return provider
+
+
+def _sprites_world(provider: Provider) -> World:
+    return _emulators[id(provider)].world
+
+
+def _sprites_backing(provider: Provider, instance_id: str) -> tuple[LocalProvider, str]:
+    world = _sprites_world(provider)
+    return world.backing, world.backed.get(instance_id, "cr-never-backed")
+
+
+def _sprites_leftovers(provider: Provider, instance_id: str) -> list[str]:
+    local, backing_id = _sprites_backing(provider, instance_id)
+    out = _local_leftovers(local, backing_id)
+    if instance_id in _sprites_world(provider).sprites:
+        out.append(f"sprite {instance_id}")
+    return out
+
+
+def _sprites_holdings(provider: Provider, instance_id: str) -> dict[str, int]:
+    local, backing_id = _sprites_backing(provider, instance_id)
+    return {
+        "processes": len(_live_pids_in_cgroups(backing_id)),
+        "sprite": int(instance_id in _sprites_world(provider).sprites),
+        "paths": len(_local_paths(local, backing_id)),
+    }
+
+
 HARNESSES: dict[str, ProviderHarness] = {
     "local": ProviderHarness(
         name="local",
@@ -191,5 +240,17 @@ HARNESSES: dict[str, ProviderHarness] = {
         holdings=_daytona_holdings,
         unknown_id="00000000-0000-4000-8000-000000000000",
         close=_daytona_close,
+    ),
+    "fly_sprites": ProviderHarness(
+        name="fly_sprites",
+        unavailable=_local_unavailable,
+        make=_sprites_make,
+        processes=lambda p, i: _live_pids_in_cgroups(_sprites_backing(p, i)[1]),
+        frozen=lambda p, i: _local_frozen(*_sprites_backing(p, i)),
+        leftovers=_sprites_leftovers,
+        holdings=_sprites_holdings,
+        unknown_id="cr-never-made",
+        close=lambda p: _emulators.pop(id(p)).stop(),
+        suspend_freezes=False,
     ),
 }

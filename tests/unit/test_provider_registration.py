@@ -151,8 +151,7 @@ def test_its_list_price_and_doctor_rows_need_no_other_change(
 
 
 def test_unknown_and_duplicate_names(toy: ProviderRegistration) -> None:
-    known = "local, daytona, toy"
-    with pytest.raises(InputError, match=f"unknown compute provider 'nope' \\(known: {known}"):
+    with pytest.raises(InputError, match=r"unknown compute provider 'nope' \(known: local, .*toy"):
         registration("nope")
     with pytest.raises(ValueError, match="already registered"):
         register(ProviderRegistration(**{**_fields(TOY), "summary": "another toy"}))

@@ -1,4 +1,4 @@
-"""``computerouter emulator daytona``: an emulator of a vendor's API, for tests and demos."""
+"""``computerouter emulator daytona|fly_sprites``: vendor API emulators, for tests and demos."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from computerouter.cli.context import get_context
+from computerouter.cli.emulator_sprites import fly_sprites
 from computerouter.cli.render import console
 
 __all__ = ["app"]
@@ -50,3 +51,6 @@ def daytona(
         highlight=False,
     )
     serve(root=root, host=host, port=port, settings=emulated)
+
+
+app.command("fly_sprites")(fly_sprites)

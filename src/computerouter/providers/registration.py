@@ -40,6 +40,7 @@ __all__ = [
 BUILTIN: tuple[str, ...] = (
     "computerouter.providers.local.registration",
     "computerouter.providers.daytona.registration",
+    "computerouter.providers.fly_sprites.registration",
 )
 """Registration modules of the providers this build ships; each exposes ``REGISTRATION``."""
 
