@@ -32,7 +32,7 @@ from computerouter.domain.values import SessionKey
 from computerouter.store import open_store
 from computerouter.testing import FakeProvider, FakeRuntime
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)  # full rows in logs too
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PG = os.environ.get("COMPUTEROUTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 BASELINE = "25353ee2176faf8e515fa60d3f2bb28ea6a00d03"

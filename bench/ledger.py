@@ -39,7 +39,7 @@ from computerouter.ledger import Ledger, default_prices
 from computerouter.store import Store, open_store
 from computerouter.testing import FakeClock, FakeProvider, FakeRuntime
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)  # full rows in logs too
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PG = os.environ.get("COMPUTEROUTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
