@@ -27,7 +27,9 @@ def router(emulator: EmulatorServer, tmp_path: Path) -> Iterator[ComputeRouter]:
         "COMPUTEROUTER_DAYTONA_API_URL": emulator.api_url,
         "COMPUTEROUTER_DAYTONA_API_KEY": "emulator-key",
     }
-    made = open_router(Settings.load(env=env, home=tmp_path / "home", lifecycle_daemon=False))
+    made = open_router(
+        Settings.load(env=env, home=tmp_path / "home", lifecycle_daemon=False, billing=False)
+    )
     try:
         yield made
     finally:
@@ -68,3 +70,23 @@ def test_the_reconciler_marks_a_vanished_sandbox_failed(
 
     assert session.id in report.failed
     assert router.get(session.id).state is SessionState.FAILED
+
+
+def test_a_run_in_flight_counts_as_activity_on_daytona(
+    router: ComputeRouter, emulator: EmulatorServer
+) -> None:
+    """Daytona's idle timers see only API calls: a run refreshes the sandbox's activity when it
+    begins and at every heartbeat, so the vendor never stops a sandbox under a turn."""
+    key = SessionKey(user_id="alice", sandbox_id="busy")
+    session = router.ensure_session(key, provider="daytona", runtime="echo")
+    sandbox = emulator.emulator.sandboxes.get(session.instance_id or "")
+    sandbox.last_activity_at = "2000-01-01T00:00:00Z"
+    with router.open_run(key, run_id="run_busy", provider="daytona", runtime="echo"):
+        began = sandbox.last_activity_at
+        assert began > "2000-01-01T00:00:00Z"
+        sandbox.last_activity_at = "2000-01-01T00:00:00Z"
+        router.keepalive.beat()  # what the keepalive thread does every run_heartbeat_s
+        assert sandbox.last_activity_at > "2000-01-01T00:00:00Z"
+    sandbox.last_activity_at = "2000-01-01T00:00:00Z"
+    router.keepalive.beat()  # the run has ended: nothing refreshes it any more
+    assert sandbox.last_activity_at == "2000-01-01T00:00:00Z"

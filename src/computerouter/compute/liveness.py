@@ -38,22 +38,32 @@ class Keepalive:
         self._runs: dict[str, int] = {}
         self._leases: dict[str, int] = {}
         self._on_cancel: dict[str, OnCancel] = {}
+        self._on_beat: dict[str, Callable[[], None]] = {}
         self._guard = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     @contextmanager
-    def run(self, run_id: str, on_cancel: OnCancel | None = None) -> Iterator[None]:
-        """Heartbeat ``run_id`` while the block runs; ``on_cancel`` if it is asked to stop."""
-        if on_cancel is not None:
-            with self._guard:
+    def run(
+        self,
+        run_id: str,
+        on_cancel: OnCancel | None = None,
+        on_beat: Callable[[], None] | None = None,
+    ) -> Iterator[None]:
+        """Heartbeat ``run_id`` while the block runs; ``on_cancel`` if it is asked to stop;
+        ``on_beat`` at every heartbeat (a provider's own keep-alive)."""
+        with self._guard:
+            if on_cancel is not None:
                 self._on_cancel[run_id] = on_cancel
+            if on_beat is not None:
+                self._on_beat[run_id] = on_beat
         try:
             with self._held(self._runs, run_id):
                 yield
         finally:
             with self._guard:
                 self._on_cancel.pop(run_id, None)
+                self._on_beat.pop(run_id, None)
 
     def check_cancels(self) -> None:
         """Call ``on_cancel`` for each run asked to cancel since the last look."""
@@ -79,9 +89,13 @@ class Keepalive:
         router = self._router
         with self._guard:
             runs, leases = list(self._runs), list(self._leases)
+            beats = list(self._on_beat.values())
         now = router.clock.now()
         if runs:
             router.store.runs.heartbeat_many(runs, now=now)
+        for beat in beats:
+            with suppress(ComputeRouterError):
+                beat()
         for session_id in leases:
             router.store.sessions.renew_lease(
                 session_id, owner=router.owner, lease_expires_at=now + router.settings.lease_s

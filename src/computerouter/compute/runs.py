@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,6 +12,7 @@ from computerouter.domain.session import RunRecord, RunState, SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import Resources, SessionKey
 from computerouter.errors import ComputeRouterError
+from computerouter.providers.base import KeepAlive
 
 if TYPE_CHECKING:
     from computerouter.compute.router import ComputeRouter
@@ -36,6 +37,22 @@ class RunLease:
     deadline: float | None = None
     """When the run reaches its ceiling (``max_run_s`` after it began): it is never billed,
     nor recorded as running, beyond this."""
+
+
+def _keep_alive(router: ComputeRouter, session: SessionRecord) -> Callable[[], None] | None:
+    """The provider's keep-alive for this run's instance, called now and at every heartbeat,
+    so a vendor's idle timer never stops an instance under a turn; None where not needed."""
+    provider = router.providers.get(session.provider)
+    instance_id = session.instance_id
+    if not isinstance(provider, KeepAlive) or not instance_id:
+        return None
+
+    def beat() -> None:
+        provider.keep_alive(instance_id)
+
+    with suppress(ComputeRouterError):
+        beat()
+    return beat
 
 
 @contextmanager
@@ -112,8 +129,9 @@ def hold_run(
             on_cancel(reason)
 
     outcome = RunState.FAILED
+    on_beat = _keep_alive(router, current)
     try:
-        with router.keepalive.run(run_id, cancelled):
+        with router.keepalive.run(run_id, cancelled, on_beat):
             yield lease
         outcome = lease.outcome
     except (KeyboardInterrupt, GeneratorExit):

@@ -40,7 +40,7 @@ from computerouter.domain.instances import ExecResult, Instance, InstanceUsage
 from computerouter.domain.logs import LogLine
 from computerouter.domain.values import Labels, LaunchSpec, Resources
 
-__all__ = ["Capabilities", "EgressControl", "InstanceSpec", "Provider"]
+__all__ = ["Capabilities", "EgressControl", "InstanceSpec", "KeepAlive", "Provider"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -120,3 +120,11 @@ class EgressControl(Protocol):
     def egress_meter(
         self, instance_id: str, route: str, run_id: str, *, end: bool = False
     ) -> EgressMeter: ...
+
+
+@runtime_checkable
+class KeepAlive(Protocol):
+    """A provider whose own idle timers cannot see a turn in flight (Daytona counts only API
+    calls as activity): the router calls ``keep_alive`` while a run holds the instance."""
+
+    def keep_alive(self, instance_id: str) -> None: ...
