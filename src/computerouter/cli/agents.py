@@ -11,6 +11,7 @@ from rich.table import Table
 from computerouter.agents.factory import agent_router_for
 from computerouter.agents.router import AgentRouter
 from computerouter.cli.context import get_context
+from computerouter.cli.remote import agents_for
 from computerouter.cli.render import console, format_duration, parse_ceiling, print_json
 from computerouter.cli.terminal import for_terminal, markup_safe
 from computerouter.domain.agents import AgentAddress, AgentRecord, ModelSettings
@@ -142,7 +143,7 @@ def create(
         max_run_s=None if max_run is None else parse_max_run(max_run),
     )
     prompt = _read_prompt(prompt_file)
-    agent = agent_router(ctx).create_agent(
+    agent = agents_for(ctx, user).create_agent(
         user_id=acting, address=where, settings=settings, prompt=prompt
     )
     _print(agent, as_json, "created")
@@ -154,14 +155,14 @@ def list_agents(
 ) -> None:
     """List the user's agents."""
     acting = user_option(ctx, user)
-    agents = agent_router(ctx).agents.list(acting, sandbox_id=sandbox)
+    agents = agents_for(ctx, user).list_agents(acting, sandbox)
     if as_json:
         print_json([agent_dict(a) for a in agents])
         return
     if not agents:
         console.print("[dim]no agents[/]")
         return
-    table = Table(title=f"agents of {acting}", title_justify="left")
+    table = Table(title=f"agents of {agents[0].user_id}", title_justify="left")
     for column in ("address", "id", "backend", "compute", "prompt"):
         table.add_column(column, overflow="fold" if column in ("address", "id") else "ellipsis")
     for a in agents:
@@ -182,7 +183,9 @@ def show(
 ) -> None:
     """Show one agent, prompt included."""
     acting = user_option(ctx, user)
-    agent = agent_router(ctx).resolve(acting, AgentAddress.parse(address, default_sandbox=sandbox))
+    agent = agents_for(ctx, user).resolve(
+        acting, AgentAddress.parse(address, default_sandbox=sandbox)
+    )
     if as_json:
         print_json(agent_dict(agent))
         return
@@ -212,7 +215,7 @@ def update(
     where = AgentAddress.parse(address, default_sandbox=sandbox)
     max_run_s = None if max_run is None else parse_max_run(max_run)
     prompt = _read_prompt(prompt_file) if prompt_file is not None else None
-    router = agent_router(ctx)
+    router = agents_for(ctx, user)
     agent = router.resolve(acting, where)
     current = agent.settings
     settings = ModelSettings(
@@ -240,5 +243,5 @@ def delete(
     """Delete an agent (its sandbox's session is left as it is)."""
     acting = user_option(ctx, user)
     where = AgentAddress.parse(address, default_sandbox=sandbox)
-    agent_router(ctx).agents.delete(acting, where)
+    agents_for(ctx, user).delete_agent(acting, where)
     console.print(f"deleted agent [bold]{where}[/]")

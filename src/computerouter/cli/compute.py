@@ -12,6 +12,7 @@ from computerouter.agents.factory import agent_router_for
 from computerouter.cli import pauses, providers
 from computerouter.cli.context import get_context
 from computerouter.cli.daemon import lifecycle_on_demand
+from computerouter.cli.remote import client_for
 from computerouter.cli.render import (
     console,
     detail_table,
@@ -56,15 +57,17 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts."
 def _show(
     ctx: typer.Context, record: SessionRecord, *, as_json: bool, took_s: float | None
 ) -> None:
-    router = get_context(ctx).router
-    now = router.clock.now()
+    remote = bool(get_context(ctx).server)
+    router = None if remote else get_context(ctx).router
+    now = time.time() if router is None else router.clock.now()
     if as_json:
         data = session_dict(record, now)
         if took_s is not None:
             data["took_s"] = round(took_s, 6)
         print_json(data)
         return
-    console.print(detail_table(record, router.store.sessions.history(record.id), now))
+    history = [] if router is None else router.store.sessions.history(record.id)
+    console.print(detail_table(record, history, now))
     if took_s is not None:
         console.print(f"[dim]took {took_s * 1000:.1f} ms[/]")
 
@@ -91,6 +94,13 @@ def ensure(
     one is switched to it (its workspace kept)."""
     key = SessionKey(user_id=user, sandbox_id=sandbox)
     resources = Resources(cpus=cpus, memory_mb=memory_mb)
+    client = client_for(ctx, user)
+    if client is not None:
+        started = time.perf_counter()
+        with console.status(f"ensuring a session for {key}…", spinner="dots"):
+            made = client.compute.sessions.ensure(sandbox, provider=provider, runtime=runtime)
+        _show(ctx, made.to_record(), as_json=as_json, took_s=time.perf_counter() - started)
+        return
     lifecycle_on_demand(ctx)
     context = get_context(ctx)
     router = context.router
@@ -119,10 +129,16 @@ def list_sessions(
     as_json: JsonFlag = False,
 ) -> None:
     """List compute sessions (live ones unless --all)."""
-    router = get_context(ctx).router
-    states = None if show_all else sorted(LIVE_STATES)
-    records = router.store.sessions.list(user_id=user, sandbox_id=sandbox, states=states)
-    now = router.clock.now()
+    client = client_for(ctx, user)
+    if client is not None:
+        found = client.compute.sessions.list(sandbox, include_ended=show_all)
+        records = [s.to_record() for s in found]
+        now = time.time()
+    else:
+        router = get_context(ctx).router
+        states = None if show_all else sorted(LIVE_STATES)
+        records = router.store.sessions.list(user_id=user, sandbox_id=sandbox, states=states)
+        now = router.clock.now()
     if as_json:
         print_json([session_dict(r, now) for r in records])
         return
@@ -135,10 +151,30 @@ def list_sessions(
 @sessions_app.command("show")
 def show(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -> None:
     """Show one session, with its recent lifecycle history."""
-    _show(ctx, get_context(ctx).router.get(session_id), as_json=as_json, took_s=None)
+    client = client_for(ctx, None)
+    record = (
+        get_context(ctx).router.get(session_id)
+        if client is None
+        else client.compute.sessions.get(session_id).to_record()
+    )
+    _show(ctx, record, as_json=as_json, took_s=None)
 
 
 def _action(ctx: typer.Context, verb: str, session_id: str, as_json: bool) -> None:
+    client = client_for(ctx, None)
+    if client is not None and verb != "recover":
+        sessions = client.compute.sessions
+        act = {
+            "suspend": sessions.suspend,
+            "resume": sessions.resume,
+            "archive": sessions.archive,
+            "destroy": sessions.destroy,
+        }[verb]
+        started = time.perf_counter()
+        with console.status(f"{verb} {markup_safe(session_id)}…", spinner="dots"):
+            record = act(session_id).to_record()
+        _show(ctx, record, as_json=as_json, took_s=time.perf_counter() - started)
+        return
     if verb in ("suspend", "resume"):
         lifecycle_on_demand(ctx)  # the session is left live: it still suspends or archives
     router = get_context(ctx).router

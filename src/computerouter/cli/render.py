@@ -155,4 +155,4 @@ def detail_table(record: SessionRecord, history: list[TransitionRow], now: float
 
 
 def print_json(value: Any) -> None:
-    print(json.dumps(value, indent=None, sort_keys=False))
+    print(json.dumps(value, indent=None, sort_keys=False), flush=True)

@@ -17,10 +17,10 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from computerouter.agents.model import ensure_standin
-from computerouter.agents.router import AgentRun
 from computerouter.cli.agents import SandboxOpt, UserOpt, agent_router, user_option
 from computerouter.cli.context import get_context
 from computerouter.cli.daemon import lifecycle_on_demand
+from computerouter.cli.remote import RemoteRun, RunHandle, client_for
 from computerouter.cli.render import console, err_console
 from computerouter.cli.terminal import for_terminal, markup_safe
 from computerouter.config import Settings
@@ -50,7 +50,7 @@ __all__ = ["Renderer", "prepare_runtime", "run", "stream_run"]
 _END = object()
 
 
-def _pump(agent_run: AgentRun, out: queue.Queue[object]) -> None:
+def _pump(agent_run: RunHandle, out: queue.Queue[object]) -> None:
     try:
         for event in agent_run.events():
             out.put(event)
@@ -170,10 +170,18 @@ def run(
         raise InputError("give --approve or --deny, not both")
     if region is not None:
         known_region(region)
-    lifecycle_on_demand(ctx)
     acting = user_option(ctx, user)
     where = AgentAddress.parse(address, default_sandbox=sandbox)
     given = read_input(text, input_file)
+    client = client_for(ctx, user)
+    if client is not None:  # on a server: its runtime, its placement
+        started = client.runs.start(str(where), given)
+        if not stream_run(
+            RemoteRun(client, started.run_id), Renderer(as_json), approve=approve, deny=deny
+        ):
+            raise typer.Exit(1)
+        return
+    lifecycle_on_demand(ctx)
     settings = get_context(ctx).settings
     router = agent_router(ctx)
     agent_run = router.run(user_id=acting, address=where, text=given, region=region or "")
@@ -215,7 +223,7 @@ def prepare_runtime(settings: Settings, backend: str, *, quiet: bool) -> None:
         )
 
 
-def stream_run(agent_run: AgentRun, renderer: Renderer, *, approve: bool, deny: bool) -> bool:
+def stream_run(agent_run: RunHandle, renderer: Renderer, *, approve: bool, deny: bool) -> bool:
     """Render a run's events as they come; Ctrl-C cancels it. True if it completed."""
     events: queue.Queue[object] = queue.Queue()
     worker = threading.Thread(target=_pump, args=(agent_run, events), daemon=True)
