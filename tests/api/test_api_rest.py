@@ -204,3 +204,32 @@ def test_an_admin_pauses_and_unpauses_a_user_through_the_api(api: Api) -> None:
     )
     assert left == []
     assert isinstance(list(alice.runs.stream("sb1/support", "hello"))[-1], RunCompleted)
+
+
+def test_route_explain_over_the_api_and_the_async_sdk(api: Api) -> None:
+    import asyncio
+
+    from computerouter.client import AsyncClient
+
+    alice = api.client(api.alice)
+    alice.agents.create(
+        "sb1", slug="cheap", model_settings={"compute_policy": "cost-aware"}, prompt="p"
+    )
+    decision = alice.agents.route("sb1", "cheap")
+    assert decision["agent"] == "sb1/cheap"
+    assert decision["policy"] == "cost-aware"
+    assert decision["candidates"] == ["local"]
+    row = decision["providers"][0]
+    assert (row["provider"], row["kept"], row["rank"]) == ("local", True, 1)
+    what_if = alice.agents.route("sb1", "cheap", policy="latency-aware")
+    assert what_if["policy"] == "latency-aware"
+
+    async def from_async() -> dict[str, object]:
+        async with AsyncClient(api.url, api.alice) as client:
+            return await client.agents.route("sb1", "cheap")
+
+    assert asyncio.run(from_async())["candidates"] == ["local"]
+    with pytest.raises(InputError, match="unknown compute policy 'cheapest'"):
+        alice.agents.route("sb1", "cheap", policy="cheapest")
+    with pytest.raises(AgentNotFound):
+        api.client(api.bob).agents.route("sb1", "cheap")  # another tenant's: not found

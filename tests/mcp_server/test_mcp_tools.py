@@ -26,7 +26,7 @@ TOOLS = {
     "agents_create", "agents_list", "agents_show", "agents_update", "agents_delete",
     "sessions_list", "sessions_show", "sessions_suspend", "sessions_resume",
     "sessions_archive", "sessions_destroy", "pauses_list", "pause", "unpause",
-    "usage", "usage_run", "credits", "providers_list",
+    "usage", "usage_run", "credits", "providers_list", "route_explain",
 }  # fmt: skip
 DESTRUCTIVE = {"agents_delete", "sessions_destroy", "pause"}
 
@@ -94,6 +94,9 @@ def test_every_tool_over_stdio_acting_as_one_key(api: Api) -> None:
             assert [a["slug"] for a in await call(alice, "agents_list")] == ["cheap"]
             shown = await call(alice, "agents_show", sandbox_id="sb1", slug="cheap")
             assert shown["prompt"] == "You are cheap."
+            route = await call(alice, "route_explain", sandbox_id="sb1", slug="cheap")
+            assert route["policy"] == "cost-aware"
+            assert route["candidates"] == ["local"]
             pinned = await call(
                 alice, "agents_update", sandbox_id="sb1", slug="cheap", compute_provider="local"
             )

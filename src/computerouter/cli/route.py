@@ -22,11 +22,12 @@ from computerouter.cli.render import console, print_json
 from computerouter.cli.terminal import markup_safe
 from computerouter.compute.offers import placement
 from computerouter.domain.agents import AgentAddress
-from computerouter.domain.placement import Placement, check_policy
+from computerouter.domain.placement import check_policy
 from computerouter.domain.regions import known_region
 from computerouter.ledger.money import MICRO
+from computerouter.wire.placement import placement_dict
 
-__all__ = ["app", "placement_dict", "price_text"]
+__all__ = ["app", "price_text"]
 
 app = typer.Typer(help="Routing: how placement picks a provider.", no_args_is_help=True)
 
@@ -37,47 +38,6 @@ def price_text(micro_per_hour: Decimal | None) -> str:
         return "-"
     credits = (micro_per_hour / MICRO).quantize(Decimal("0.000001")).normalize()
     return f"{credits:f}"
-
-
-def _price_json(micro_per_hour: Decimal | None) -> str | None:
-    return None if micro_per_hour is None else f"{micro_per_hour.normalize():f}"
-
-
-def placement_dict(result: Placement) -> dict[str, object]:
-    rows: list[dict[str, object]] = [
-        {
-            "provider": c.provider,
-            "region": c.region,
-            "kept": True,
-            "rank": i + 1,
-            "price_micro_per_hour": _price_json(c.price_per_hour),
-            "warm_start_ms": c.warm_start_ms,
-            "health": c.health,
-            "reason": c.reason,
-        }
-        for i, c in enumerate(result.candidates)
-    ]
-    rows += [
-        {
-            "provider": d.provider,
-            "region": d.region,
-            "kept": False,
-            "rank": None,
-            "price_micro_per_hour": _price_json(d.price_per_hour),
-            "warm_start_ms": d.warm_start_ms,
-            "health": d.health,
-            "reason": d.reason,
-        }
-        for d in result.dropped
-    ]
-    return {
-        "policy": result.policy,
-        "caller_region": result.caller_region or None,
-        "pinned_region": result.pinned_region or None,
-        "candidates": [c.provider for c in result.candidates],
-        "refusal": result.refusal or None,
-        "providers": rows,
-    }
 
 
 @app.command("explain")

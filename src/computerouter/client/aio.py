@@ -129,6 +129,19 @@ class AsyncAgents:
         path = f"/v1/sandboxes/{sandbox_id}/agents/{slug}"
         return AgentOut.model_validate(await self._c.json("PATCH", path, json=body))
 
+    async def route(
+        self,
+        sandbox_id: str,
+        slug: str,
+        *,
+        region: str | None = None,
+        policy: str | None = None,
+    ) -> dict[str, Any]:
+        """The placement decision for the agent's next new session (``route explain``)."""
+        params = {k: v for k, v in (("region", region), ("policy", policy)) if v}
+        path = f"/v1/sandboxes/{sandbox_id}/agents/{slug}/route"
+        return dict(await self._c.json("GET", path, params=params))
+
     async def delete(self, sandbox_id: str, slug: str) -> None:
         await self._c.request("DELETE", f"/v1/sandboxes/{sandbox_id}/agents/{slug}")
 

@@ -133,6 +133,19 @@ class Agents:
             self._c.json("PATCH", f"/v1/sandboxes/{sandbox_id}/agents/{slug}", json=body)
         )
 
+    def route(
+        self,
+        sandbox_id: str,
+        slug: str,
+        *,
+        region: str | None = None,
+        policy: str | None = None,
+    ) -> dict[str, Any]:
+        """The placement decision for the agent's next new session (``route explain``)."""
+        params = {k: v for k, v in (("region", region), ("policy", policy)) if v}
+        path = f"/v1/sandboxes/{sandbox_id}/agents/{slug}/route"
+        return dict(self._c.json("GET", path, params=params))
+
     def delete(self, sandbox_id: str, slug: str) -> None:
         self._c.request("DELETE", f"/v1/sandboxes/{sandbox_id}/agents/{slug}")
 

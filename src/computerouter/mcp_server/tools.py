@@ -35,10 +35,12 @@ INSTRUCTIONS = (
 )
 
 
-def _out(value: BaseModel | list[Any] | None) -> dict[str, Any]:
+def _out(value: BaseModel | list[Any] | dict[str, Any] | None) -> dict[str, Any]:
     """One JSON object per answer (a list comes as ``{"items": [...]}``)."""
     if value is None:
         return {"ok": True}
+    if isinstance(value, dict):
+        return value
     if isinstance(value, list):
         return {"items": [v.model_dump(mode="json") for v in value]}
     return value.model_dump(mode="json")
@@ -131,6 +133,20 @@ def build_server(client_for: ClientFor) -> MCPServer:
     def agents_delete(ctx: Context, sandbox_id: str, slug: str) -> dict[str, Any]:
         """Delete an agent (its sandbox's sessions and their memory stay)."""
         return _call(lambda: client_for(ctx).agents.delete(sandbox_id, slug))
+
+    @server.tool(annotations=READ)
+    def route_explain(
+        ctx: Context,
+        sandbox_id: str,
+        slug: str,
+        region: str | None = None,
+        policy: Literal["latency-aware", "cost-aware"] | None = None,
+    ) -> dict[str, Any]:
+        """Where the agent's next new session would go and why: each provider kept or dropped,
+        with its region, price per hour, warm start and health (`policy`: what if)."""
+        return _call(
+            lambda: client_for(ctx).agents.route(sandbox_id, slug, region=region, policy=policy)
+        )
 
     # -- compute sessions ------------------------------------------------------------------
 

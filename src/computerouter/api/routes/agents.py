@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Response
 
 from computerouter.api.deps import ActingUser, Server
+from computerouter.compute.offers import placement
 from computerouter.domain.agents import AgentAddress
+from computerouter.domain.placement import check_policy
+from computerouter.domain.regions import known_region
 from computerouter.wire.models import AgentIn, AgentOut, AgentUpdate
+from computerouter.wire.placement import placement_dict
 
 __all__ = ["router"]
 
@@ -62,3 +68,25 @@ def update_agent(
 def delete_agent(sandbox_id: str, slug: str, user: ActingUser, parts: Server) -> Response:
     parts.agents.agents.delete(user, _address(sandbox_id, slug))
     return Response(status_code=204)
+
+
+@router.get("/v1/sandboxes/{sandbox_id}/agents/{slug}/route")
+def route_agent(
+    sandbox_id: str,
+    slug: str,
+    user: ActingUser,
+    parts: Server,
+    region: str | None = None,
+    policy: str | None = None,
+) -> dict[str, object]:
+    """Where the agent's next new session would go, and why: each provider kept (in fail-over
+    order) or dropped, with its region, price per hour, warm start and health. ``region`` is
+    the caller's; ``policy`` asks what a policy would do instead of the agent's pin or policy."""
+    if region is not None:
+        known_region(region)
+    agent = parts.agents.resolve(user, _address(sandbox_id, slug))
+    settings = agent.settings
+    if policy is not None:
+        settings = replace(settings, compute_provider=None, compute_policy=check_policy(policy))
+    result = placement(parts.agents.compute, settings, region=region, unoffered=True)
+    return {"agent": str(agent.address), **placement_dict(result)}
