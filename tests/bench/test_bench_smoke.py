@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Each script with the smallest arguments that still exercise every path it measures.
 SMOKE = {
     "lifecycle.py": ["--rounds", "2", "--creates", "1"],
-    "ledger.py": ["--writes", "20", "--runs", "5"],
+    "ensure.py": ["--calls", "20"],
+    "ledger.py": ["--writes", "16", "--runs", "8"],
     "turns.py": ["--turns", "1"],
     "isolation.py": ["--creates", "1"],
     "providers.py": ["--rounds", "1", "--speed", "100"],

@@ -6,6 +6,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
@@ -27,6 +28,7 @@ from computerouter.cli import (
 from computerouter.cli.agents import agent_app
 from computerouter.cli.context import CliContext
 from computerouter.cli.run import run
+from computerouter.errors import InputError
 
 __all__ = ["app"]
 
@@ -76,6 +78,24 @@ def _root(
         str | None,
         typer.Option(help="Database URL [env: COMPUTEROUTER_DATABASE_URL; default SQLite]."),
     ] = None,
+    server: Annotated[
+        str,
+        typer.Option(
+            "--server",
+            envvar="COMPUTEROUTER_URL",
+            help="Act on this ComputeRouter API server instead [env: COMPUTEROUTER_URL].",
+            show_default=False,
+        ),
+    ] = "",
+    api_key: Annotated[
+        str,
+        typer.Option(
+            "--api-key",
+            envvar="COMPUTEROUTER_API_KEY",
+            help="The API key for --server [env: COMPUTEROUTER_API_KEY].",
+            show_default=False,
+        ),
+    ] = "",
     version: Annotated[
         bool,
         typer.Option(
@@ -86,4 +106,10 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    ctx.obj = CliContext(home=home, database_url=database_url)
+    if server:
+        parts = urlsplit(server)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InputError(f"--server must be an http(s):// URL, not {server!r}")
+    ctx.obj = CliContext(
+        home=home, database_url=database_url, server=server.rstrip("/"), api_key=api_key
+    )

@@ -8,9 +8,11 @@ from typing import Any
 
 import typer
 
+from computerouter.client import Client
 from computerouter.compute.factory import open_router
 from computerouter.compute.router import ComputeRouter
 from computerouter.config import Settings
+from computerouter.errors import InputError
 
 __all__ = ["CliContext", "get_context"]
 
@@ -19,6 +21,10 @@ __all__ = ["CliContext", "get_context"]
 class CliContext:
     home: Path | None = None
     database_url: str | None = None
+    server: str = ""
+    """``--server``: the API server the commands act on (through the SDK), instead of the
+    embedded store and providers."""
+    api_key: str = field(default="", repr=False)
     _settings: Settings | None = field(default=None, repr=False)
     _router: ComputeRouter | None = field(default=None, repr=False)
 
@@ -45,8 +51,22 @@ class CliContext:
         """The router if this command opened one, else ``None`` (opens nothing)."""
         return self._router
 
+    def client(self, act_for: str | None = None) -> Client | None:
+        """The SDK client of ``--server`` (acting for ``act_for``, with an admin key), or None
+        when the command runs embedded."""
+        if not self.server:
+            return None
+        if not self.api_key:
+            raise InputError("--server needs an API key: --api-key or COMPUTEROUTER_API_KEY")
+        return Client(self.server, self.api_key, act_for=act_for)
+
     @property
     def router(self) -> ComputeRouter:
+        if self.server:
+            raise InputError(
+                f"this command works on this machine's own store and providers; it is not "
+                f"available with --server {self.server}"
+            )
         if self._router is None:
             self._router = open_router(self.settings)
         return self._router

@@ -39,6 +39,9 @@ def reap_once(router: ComputeRouter) -> ReapReport:
     """
     report = ReapReport()
     store = router.store
+    # Activity this process holds back (debounced) counts: no session is judged idle on a
+    # last_active_at older than what it did.
+    store.sessions.flush_activity()
     overrides = store.sandboxes.all()
     defaults = router.settings
     in_flight = store.runs.all_in_flight()

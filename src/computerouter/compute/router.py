@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
 
+from computerouter.compute.create import create_with_failover
 from computerouter.compute.gates import Gates
 from computerouter.compute.health import ProviderHealth
 from computerouter.compute.liveness import Keepalive
@@ -30,7 +31,6 @@ from computerouter.compute.runs import RunLease, hold_run
 from computerouter.compute.runtime_switch import SWITCHABLE_STATES, switch_runtime
 from computerouter.config import Settings
 from computerouter.domain.clock import Clock, SystemClock
-from computerouter.domain.ids import new_session_id
 from computerouter.domain.instances import Instance, InstanceState
 from computerouter.domain.session import SessionRecord
 from computerouter.domain.states import SessionState, require_transition
@@ -38,7 +38,6 @@ from computerouter.domain.values import Resources, SessionKey
 from computerouter.errors import (
     ComputeRouterError,
     Conflict,
-    FailoverAttempt,
     InputError,
     ProviderError,
     ProviderUnavailable,
@@ -149,8 +148,8 @@ class ComputeRouter:
             try:
                 if record is None:
                     self._refuse_if_data_kept(key)
-                    made = self._create_with_failover(
-                        key, providers, runtime_name, resources, agent_id, run_id
+                    made = create_with_failover(
+                        self, key, providers, runtime_name, resources, agent_id, run_id
                     )
                     if made is not None:
                         return made
@@ -162,8 +161,11 @@ class ComputeRouter:
                     switch_runtime(self, record, runtime_name)
                     continue
                 elif record.state is S.RUNNING:
-                    now = self.clock.now()
-                    self.store.sessions.touch(record.id, now=now, agent_id=agent_id, run_id=run_id)
+                    # The warm path: one read above, and the activity debounced (no write
+                    # per call; the lifecycle pass flushes it before deciding anything).
+                    self.store.sessions.record_activity(
+                        record.id, now=self.clock.now(), agent_id=agent_id, run_id=run_id
+                    )
                     return record
                 elif record.state in (S.SUSPENDED, S.ARCHIVED):
                     revived = self._revive(record)
@@ -186,156 +188,6 @@ class ComputeRouter:
                 )
             self.clock.sleep(pause)
             pause = min(pause * 2, 0.05)
-
-    def _create_with_failover(
-        self,
-        key: SessionKey,
-        providers: tuple[tuple[str, str], ...],
-        runtime_name: str,
-        resources: Resources,
-        agent_id: str,
-        run_id: str,
-    ) -> SessionRecord | None:
-        """Create on the first ``(provider, region)`` that can; ``None`` if another caller got
-        the key first.
-
-        Candidates whose circuit is open are skipped; if every one is, the one whose cool-down
-        ends first is tried anyway (never every provider ejected at once).
-        """
-        history: list[FailoverAttempt] = []
-        skipped: list[tuple[str, str]] = []
-        for name, region in providers:
-            if not self.health.available(name, now=self.clock.now(), region=region):
-                skipped.append((name, region))
-                history.append(
-                    FailoverAttempt(
-                        provider=name, error_code="cooling_down", message="failed recently"
-                    )
-                )
-                continue
-            done, made = self._attempt(
-                key, name, runtime_name, resources, region, agent_id, run_id, history
-            )
-            if done:
-                return made
-        if skipped and len(skipped) == len(providers):
-            reopens = {(c.provider, c.region): c.open_until for c in self.health.circuits()}
-            name, region = min(skipped, key=lambda p: reopens.get(p, 0.0))
-            done, made = self._attempt(
-                key, name, runtime_name, resources, region, agent_id, run_id, history
-            )
-            if done:
-                return made
-        tried = ", ".join(f"{a.provider} ({a.message})" for a in history)
-        raise SessionUnavailable(
-            f"no provider could create a session for {key}: {tried}", failover_history=history
-        )
-
-    def _attempt(
-        self,
-        key: SessionKey,
-        name: str,
-        runtime_name: str,
-        resources: Resources,
-        region: str,
-        agent_id: str,
-        run_id: str,
-        history: list[FailoverAttempt],
-    ) -> tuple[bool, SessionRecord | None]:
-        """One create on ``name``: ``(True, session)``, ``(True, None)`` when another caller
-        took the key first, or ``(False, None)`` when it failed and fail-over goes on."""
-        created = self._insert(key, name, runtime_name, resources, region, agent_id, run_id)
-        if created is None:
-            return True, None
-        failpoint("create.inserted")
-        try:
-            session = self._provision(created)
-        except SessionUnavailable as exc:
-            history.extend(exc.failover_history)
-            if not exc.retryable:
-                # Bad input, isolation missing, ...: another provider would not help, and
-                # this one is not unhealthy for it.
-                raise SessionUnavailable(
-                    str(exc), failover_history=history, retryable=False
-                ) from exc.__cause__
-            cause = exc.__cause__
-            self.health.failed(
-                name,
-                now=self.clock.now(),
-                region=region,
-                retry_after_s=cause.retry_after_s if isinstance(cause, ProviderError) else None,
-                error=str(cause or exc),
-            )
-            return False, None
-        self.health.succeeded(name, region=region)
-        return True, session
-
-    def _insert(
-        self,
-        key: SessionKey,
-        provider_name: str,
-        runtime_name: str,
-        resources: Resources,
-        region: str,
-        agent_id: str,
-        run_id: str,
-    ) -> SessionRecord | None:
-        now = self.clock.now()
-        record = SessionRecord(
-            id=new_session_id(),
-            user_id=key.user_id,
-            sandbox_id=key.sandbox_id,
-            provider=provider_name,
-            runtime=runtime_name,
-            region=region,
-            state=S.PROVISIONING,
-            version=1,
-            resources=resources,
-            agent_id=agent_id,
-            run_id=run_id,
-            owner=self.owner,
-            lease_expires_at=now + self.settings.lease_s,
-            created_at=now,
-            updated_at=now,
-            state_changed_at=now,
-            last_active_at=now,
-        )
-        inserted = self.store.sessions.insert_provisioning(
-            record, max_live_per_user=self.settings.max_live_sessions_per_user
-        )
-        return record if inserted else None
-
-    def _provision(self, record: SessionRecord) -> SessionRecord:
-        provider = self.provider(record.provider)
-        try:
-            with self.keepalive.lease(record.id):
-                instance = provider.create(self.instance_spec(record))
-        except ComputeRouterError as exc:
-            self._fail(record, S.PROVISIONING, exc)
-            raise SessionUnavailable(
-                f"could not create a session for {record.key}: {exc}",
-                failover_history=[
-                    FailoverAttempt(
-                        provider=record.provider,
-                        error_code=exc.code,
-                        message=str(exc),
-                        retryable=exc.retryable,
-                    )
-                ],
-                retryable=exc.retryable,
-            ) from exc
-        return self._settle(
-            record,
-            S.PROVISIONING,
-            S.RUNNING,
-            Transition(
-                instance_id=instance.instance_id,
-                endpoint=instance.endpoint,
-                release_lease=True,
-                touch=True,
-                reason="created",
-            ),
-        )
 
     def _revive(self, record: SessionRecord) -> SessionRecord:
         """Thaw a suspended session or restore an archived one. Raises StaleState if beaten.

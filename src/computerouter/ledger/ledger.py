@@ -28,6 +28,7 @@ from computerouter.errors import (
     InputError,
     InsufficientCredit,
     NotFound,
+    SessionNotFound,
 )
 from computerouter.ledger import billing
 from computerouter.ledger.metering import to_ms
@@ -229,17 +230,42 @@ class Ledger:
     def settle_run(self, run_id: str, *, cpu_seconds: float | None = None) -> RunBill:
         """Write the ended run's token entry, then its compute entry (freeing its hold).
 
-        Each write is its own idempotent transaction: calling this again, or after a crash
-        between the two, writes only what is missing.
+        One transaction for the whole settle (the CPU note, both entries, the hold freed), so
+        a settle costs one commit; each entry stays idempotent on ``(run_id, kind)``: calling
+        this again, or after a crash, writes only what is missing. With the ``after_entry``
+        seam, each step commits on its own, so a fault between the two writes can be shown.
         """
+        if self._after_entry is not None:
+            return self._settle_stepwise(run_id, cpu_seconds=cpu_seconds)
+        now = self.clock.now()
+        with self.ledger_store.transaction() as txn:
+            run = txn.run(run_id)
+            if run is None:
+                raise NotFound(f"no run with id {run_id!r}")
+            session = txn.session(run.session_id)
+            if session is None:
+                raise SessionNotFound(run.session_id)
+            # The lock order of every ledger writer (meter, run rows, accounts), kept across
+            # both entries: the session's meter first, though only the compute entry needs it.
+            txn.lock_meter(session.id, start_ms=to_ms(session.created_at))
+            if (
+                cpu_seconds is not None
+                and run.state != RunState.RUNNING
+                and txn.run_entry(run_id, EntryKind.COMPUTE) is None
+            ):
+                txn.note_cpu(run, max(0, round(cpu_seconds * 1000)), now=now)
+            token = billing.bill_tokens(txn, run_id, self.prices, now=now)
+            compute = billing.bill_compute(txn, run_id, session, self.prices, now=now)
+        return RunBill(run_id=run_id, token=token, compute=compute)
+
+    def _settle_stepwise(self, run_id: str, *, cpu_seconds: float | None) -> RunBill:
+        assert self._after_entry is not None
         if cpu_seconds is not None:
             self._note_cpu(run_id, cpu_seconds)
         token = self.bill_tokens(run_id)
-        if self._after_entry is not None:
-            self._after_entry(token)
+        self._after_entry(token)
         compute = self.bill_compute(run_id)
-        if self._after_entry is not None:
-            self._after_entry(compute)
+        self._after_entry(compute)
         return RunBill(run_id=run_id, token=token, compute=compute)
 
     def bill_tokens(self, run_id: str) -> LedgerEntry:

@@ -22,6 +22,7 @@ class Store:
     sandboxes: SandboxStore
 
     def close(self) -> None:
+        self.sessions.close()
         self.engine.dispose()
 
 

@@ -11,11 +11,12 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from computerouter.errors import ConfigError, StoreError
 
-__all__ = ["HEAD_REVISION", "create_engine", "migrate", "parse_database_url"]
+__all__ = ["HEAD_REVISION", "create_engine", "migrate", "parse_database_url", "read_connection"]
 
 HEAD_REVISION = "0012"
 """The newest migration; a test pins it to the head of ``migrations/versions``."""
 
+_READ_ONLY = "computerouter_read_only"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_LOCK_KEY = 0x636F6D7075746572  # "computer": serialises concurrent migrations on PostgreSQL
 
@@ -104,7 +105,21 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not conn.get_execution_options().get(_READ_ONLY):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def read_connection(engine: Engine) -> Connection:
+    """A connection for one read statement on a hot path: no transaction is opened for it.
+
+    SQLite runs the statement in its own implicit read snapshot instead of taking the write
+    lock at ``BEGIN IMMEDIATE``; PostgreSQL runs it in autocommit, sparing the ``BEGIN`` and
+    the ``ROLLBACK`` round trips. Only for a single ``SELECT``: nothing written through it.
+    """
+    conn = engine.connect()
+    if engine.dialect.name == "postgresql":
+        return conn.execution_options(isolation_level="AUTOCOMMIT", **{_READ_ONLY: True})
+    return conn.execution_options(**{_READ_ONLY: True})
 
 
 def migrate(engine: Engine) -> None:

@@ -26,11 +26,11 @@ from dataclasses import asdict
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from computerouter.domain.session import RunRecord
+from computerouter.domain.session import RunRecord, SessionRecord
 from computerouter.domain.states import SessionState
+from computerouter.store import ledger_statements as q
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.ledger_queries import LedgerQueries
 from computerouter.store.ledger_rows import (
@@ -53,15 +53,10 @@ from computerouter.store.schema import (
     ledger_meters,
     ledger_runs,
     ledger_usage,
-    runs,
-    session_transitions,
 )
+from computerouter.store.sessions import SessionStore
 
 __all__ = ["LedgerStore", "LedgerTxn"]
-
-
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def _insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> bool:
@@ -71,7 +66,7 @@ def _insert_ignore(conn: Connection, table: sa.Table, values: Mapping[str, Any])
     ``INSERT ... ON CONFLICT``.
     """
     key = next(iter(table.primary_key.columns))
-    statement = _insert(conn, table).values(**values).on_conflict_do_nothing().returning(key)
+    statement = q.insert(conn, table).values(**values).on_conflict_do_nothing().returning(key)
     return conn.execute(statement).first() is not None
 
 
@@ -105,13 +100,7 @@ class LedgerTxn:
             self._move(account, delta, now=entry.at)
         values = asdict(entry)
         values["kind"] = entry.kind.value
-        statement = (
-            _insert(self.conn, ledger_entries)
-            .values(**values)
-            .on_conflict_do_nothing()
-            .returning(*ledger_entries.c)
-        )
-        row = self.conn.execute(statement).mappings().first()
+        row = self.conn.execute(q.prepared(self.conn, "post"), values).mappings().first()
         if row is None:  # a replay: put the balances back, in this same transaction
             for account, delta in moves:
                 self._move(account, -delta, now=entry.at)
@@ -119,15 +108,11 @@ class LedgerTxn:
         return to_entry(row)
 
     def _move(self, account_id: str, delta: int, *, now: float) -> None:
-        update = (
-            ledger_accounts.update()
-            .where(ledger_accounts.c.id == account_id)
-            .values(balance=ledger_accounts.c.balance + delta)
-        )
-        if self.conn.execute(update).rowcount == 1:
+        params = {"account_id": account_id, "delta": delta}
+        if self.conn.execute(q.MOVE, params).rowcount == 1:
             return
         self.ensure_account(account_id, user_id=account_id.removeprefix("user:"), now=now)
-        self.conn.execute(update)
+        self.conn.execute(q.MOVE, params)
 
     def entry(self, key: str) -> LedgerEntry | None:
         query = ledger_entries.select().where(ledger_entries.c.key == key)
@@ -135,15 +120,8 @@ class LedgerTxn:
         return None if row is None else to_entry(row)
 
     def run_entry(self, run_id: str, kind: EntryKind) -> LedgerEntry | None:
-        row = (
-            self.conn.execute(
-                ledger_entries.select().where(
-                    ledger_entries.c.run_id == run_id, ledger_entries.c.kind == kind.value
-                )
-            )
-            .mappings()
-            .first()
-        )
+        params = {"run_id": run_id, "kind": kind.value}
+        row = self.conn.execute(q.RUN_ENTRY, params).mappings().first()
         return None if row is None else to_entry(row)
 
     def account(self, account_id: str, *, lock: bool = False) -> AccountBalance | None:
@@ -212,63 +190,37 @@ class LedgerTxn:
         used = min(amount, run.hold)
         if used <= 0:
             return
-        self.conn.execute(
-            ledger_runs.update()
-            .where(ledger_runs.c.run_id == run_id)
-            .values(hold=ledger_runs.c.hold - used)
-        )
-        self.conn.execute(
-            ledger_accounts.update()
-            .where(ledger_accounts.c.id == account_id)
-            .values(reserved=ledger_accounts.c.reserved - used)
-        )
+        self.conn.execute(q.HOLD_LESS, {"b_run_id": run_id, "amount": used})
+        self.conn.execute(q.RESERVED_LESS, {"account_id": account_id, "amount": used})
 
     def release(self, run_id: str, *, account_id: str) -> bool:
         """Give a run's hold back (settled or abandoned); ``False`` if nothing was held."""
         run = self.ledger_run(run_id, lock=True)
         if run is None or run.hold_state is not HoldState.HELD:
             return False
-        self.conn.execute(
-            ledger_runs.update()
-            .where(ledger_runs.c.run_id == run_id)
-            .values(hold_state=HoldState.RELEASED.value)
-        )
-        self.conn.execute(
-            ledger_accounts.update()
-            .where(ledger_accounts.c.id == account_id)
-            .values(reserved=ledger_accounts.c.reserved - run.hold)
-        )
+        self.conn.execute(q.HOLD_RELEASED, {"b_run_id": run_id})
+        self.conn.execute(q.RESERVED_LESS, {"account_id": account_id, "amount": run.hold})
         return True
 
     # -- runs, usage, meters ------------------------------------------------------------------
 
     def ledger_run(self, run_id: str, *, lock: bool = False) -> LedgerRun | None:
-        query = ledger_runs.select().where(ledger_runs.c.run_id == run_id)
-        if lock:
-            query = query.with_for_update()
-        row = self.conn.execute(query).mappings().first()
+        query = q.LEDGER_RUN_LOCKED if lock else q.LEDGER_RUN
+        row = self.conn.execute(query, {"run_id": run_id}).mappings().first()
         return None if row is None else to_ledger_run(row)
 
     def add_busy(self, run: RunRecord, busy_ms: int, *, now: float) -> None:
         """Add metered busy time to the run's row (made if new), which stays locked."""
-        statement = _insert(self.conn, ledger_runs).values(
-            run_id=run.run_id,
-            user_id=run.user_id,
-            sandbox_id=run.sandbox_id,
-            agent_id=run.agent_id,
-            session_id=run.session_id,
-            busy_ms=busy_ms,
-            created_at=now,
-        )
-        self.conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["run_id"],
-                set_={
-                    "busy_ms": ledger_runs.c.busy_ms + busy_ms,
-                    "session_id": run.session_id,
-                },
-            )
-        )
+        values = {
+            "run_id": run.run_id,
+            "user_id": run.user_id,
+            "sandbox_id": run.sandbox_id,
+            "agent_id": run.agent_id,
+            "session_id": run.session_id,
+            "busy_ms": busy_ms,
+            "created_at": now,
+        }
+        self.conn.execute(q.prepared(self.conn, "add_busy"), values)
 
     def note_cpu(self, run: RunRecord, cpu_ms: int, *, now: float) -> None:
         self.add_busy(run, 0, now=now)
@@ -279,7 +231,7 @@ class LedgerTxn:
     def set_usage(self, usage: UsageRow) -> None:
         values = asdict(usage)
         self.conn.execute(
-            _insert(self.conn, ledger_usage)
+            q.insert(self.conn, ledger_usage)
             .values(**values)
             .on_conflict_do_update(
                 index_elements=["run_id", "model"],
@@ -305,17 +257,15 @@ class LedgerTxn:
 
     def lock_meter(self, session_id: str, *, start_ms: int) -> MeterRow:
         """The session's meter, locked for this transaction (made at ``start_ms`` if new)."""
-        query = (
-            ledger_meters.select().where(ledger_meters.c.session_id == session_id).with_for_update()
-        )
-        row = self.conn.execute(query).mappings().first()
+        params = {"session_id": session_id}
+        row = self.conn.execute(q.METER_LOCKED, params).mappings().first()
         if row is None:
             _insert_ignore(
                 self.conn,
                 ledger_meters,
                 {"session_id": session_id, "metered_to_ms": start_ms},
             )
-            row = self.conn.execute(query).mappings().one()
+            row = self.conn.execute(q.METER_LOCKED, params).mappings().one()
         return MeterRow(
             session_id=row["session_id"],
             metered_to_ms=row["metered_to_ms"],
@@ -326,36 +276,32 @@ class LedgerTxn:
 
     def save_meter(self, meter: MeterRow) -> None:
         self.conn.execute(
-            ledger_meters.update()
-            .where(ledger_meters.c.session_id == meter.session_id)
-            .values(
-                metered_to_ms=meter.metered_to_ms,
-                running_ms=meter.running_ms,
-                idle_ms=meter.idle_ms,
-                carry=meter.carry,
-            )
+            q.SAVE_METER,
+            {
+                "meter_id": meter.session_id,
+                "b_metered_to_ms": meter.metered_to_ms,
+                "b_running_ms": meter.running_ms,
+                "b_idle_ms": meter.idle_ms,
+                "b_carry": meter.carry,
+            },
         )
 
     def transitions(self, session_id: str) -> list[tuple[SessionState, float]]:
-        query = (
-            sa.select(session_transitions.c.to_state, session_transitions.c.at)
-            .where(session_transitions.c.session_id == session_id)
-            .order_by(session_transitions.c.id)
-        )
-        return [(SessionState(state), at) for state, at in self.conn.execute(query)]
+        rows = self.conn.execute(q.TRANSITIONS, {"session_id": session_id})
+        return [(SessionState(state), at) for state, at in rows]
 
     def session_runs(self, session_id: str, *, after: float, before: float) -> list[RunRecord]:
         """Runs on the session that overlap ``[after, before)`` (in flight or ended)."""
-        query = runs.select().where(
-            runs.c.session_id == session_id,
-            runs.c.started_at < before,
-            sa.or_(runs.c.ended_at.is_(None), runs.c.ended_at >= after),
-        )
-        return [to_run(r) for r in self.conn.execute(query).mappings()]
+        params = {"session_id": session_id, "after": after, "before": before}
+        return [to_run(r) for r in self.conn.execute(q.SESSION_RUNS, params).mappings()]
 
     def run(self, run_id: str) -> RunRecord | None:
-        row = self.conn.execute(runs.select().where(runs.c.run_id == run_id)).mappings().first()
+        row = self.conn.execute(q.RUN, {"run_id": run_id}).mappings().first()
         return None if row is None else to_run(row)
+
+    def session(self, session_id: str) -> SessionRecord | None:
+        """The session row, read in this transaction (a settle needs its provider and size)."""
+        return SessionStore.read(self.conn, session_id)
 
 
 class LedgerStore(LedgerQueries):

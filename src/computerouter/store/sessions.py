@@ -7,9 +7,13 @@ in ``session_transitions``, in one transaction; losing the race raises
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import json
+import threading
+import weakref
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,14 +24,34 @@ from sqlalchemy.exc import IntegrityError
 from computerouter.domain.session import SessionRecord
 from computerouter.domain.states import LIVE_STATES, SessionState, require_transition
 from computerouter.domain.values import Endpoint, Resources, SessionKey
-from computerouter.errors import CapReached, Conflict, SessionNotFound, StaleState
+from computerouter.errors import (
+    CapReached,
+    ComputeRouterError,
+    Conflict,
+    SessionNotFound,
+    StaleState,
+)
+from computerouter.store.engine import read_connection
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.gates import lock_user
-from computerouter.store.schema import session_transitions, sessions
+from computerouter.store.schema import LIVE_PREDICATE, session_transitions, sessions
 
-__all__ = ["SessionStore", "Transition", "TransitionRow"]
+__all__ = ["ACTIVITY_DEBOUNCE_S", "SessionStore", "Transition", "TransitionRow"]
+
+ACTIVITY_DEBOUNCE_S = 1.0
+"""At most one activity write per session per this many seconds (see
+:meth:`SessionStore.record_activity`)."""
 
 _UNSET: Any = object()
+_WRITTEN_KEPT = 4096
+
+# Built once: the warm path should not pay for building and coercing the same query per call.
+# Its predicate is the partial unique index's own, so the index answers it.
+_FIND_LIVE = sessions.select().where(
+    sessions.c.user_id == sa.bindparam("user_id"),
+    sessions.c.sandbox_id == sa.bindparam("sandbox_id"),
+    sa.text(LIVE_PREDICATE),
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -52,6 +76,20 @@ class Transition:
     error: str | None = None
     touch: bool = False
     reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Activity:
+    at: float
+    agent_id: str
+    run_id: str
+
+
+def _flush_at_exit(ref: weakref.ref[SessionStore]) -> None:
+    store = ref()
+    if store is not None:
+        with suppress(ComputeRouterError):
+            store.flush_activity()
 
 
 def _to_record(row: RowMapping) -> SessionRecord:
@@ -88,8 +126,16 @@ def _to_record(row: RowMapping) -> SessionRecord:
 
 
 class SessionStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, debounce_s: float = ACTIVITY_DEBOUNCE_S) -> None:
         self._engine = engine
+        self._debounce_s = debounce_s
+        # Debounced activity, per session: what was last written, and what waits to be.
+        self._activity_guard = threading.Lock()
+        self._written: dict[str, _Activity] = {}
+        self._pending: dict[str, _Activity] = {}
+        self._flusher: threading.Timer | None = None
+        # A process that exits without closing its store still writes what it held back.
+        atexit.register(_flush_at_exit, weakref.ref(self))
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -243,6 +289,84 @@ class SessionStore:
         with translate_store_errors(), self._engine.begin() as conn:
             conn.execute(sessions.update().where(sessions.c.id == session_id).values(**values))
 
+    def record_activity(
+        self, session_id: str, *, now: float, agent_id: str = "", run_id: str = ""
+    ) -> None:
+        """:meth:`touch`, debounced: at most one write per session per ``debounce_s``.
+
+        The first activity of a window is written at once; later ones in the window are kept
+        here and written when the window closes (a timer), by :meth:`flush_activity` (which the
+        lifecycle pass calls before it decides anything), or on :meth:`close`. So a reader in
+        this process that flushes first sees every activity, and one in another process sees
+        the stored ``last_active_at`` at most ``debounce_s`` behind. New agent or run labels
+        are not activity: they are written at once.
+        """
+        with self._activity_guard:
+            last = self._written.get(session_id)
+            labels_kept = (
+                last is not None and agent_id in ("", last.agent_id) and run_id in ("", last.run_id)
+            )
+            if last is not None and labels_kept and 0 <= now - last.at < self._debounce_s:
+                waiting = self._pending.get(session_id)
+                if waiting is None or now > waiting.at:
+                    self._pending[session_id] = _Activity(
+                        at=now, agent_id=last.agent_id, run_id=last.run_id
+                    )
+                self._arm_flusher()
+                return
+            self._pending.pop(session_id, None)
+            if len(self._written) > _WRITTEN_KEPT:  # only the open windows matter
+                self._written = {
+                    k: v for k, v in self._written.items() if now - v.at < self._debounce_s
+                }
+            self._written[session_id] = _Activity(
+                at=now,
+                agent_id=agent_id or (last.agent_id if last else ""),
+                run_id=run_id or (last.run_id if last else ""),
+            )
+        self._write_activity(session_id, now=now, agent_id=agent_id, run_id=run_id)
+
+    def flush_activity(self) -> int:
+        """Write every activity still held back by :meth:`record_activity`; how many."""
+        with self._activity_guard:
+            due, self._pending = self._pending, {}
+            if self._flusher is not None:
+                self._flusher.cancel()
+                self._flusher = None
+        for session_id, activity in due.items():
+            self._write_activity(session_id, now=activity.at)
+        return len(due)
+
+    def close(self) -> None:
+        """Write what activity is held back; no timer is left running."""
+        self.flush_activity()
+
+    def _arm_flusher(self) -> None:
+        if self._flusher is None:
+            self._flusher = threading.Timer(self._debounce_s, self._flush_from_timer)
+            self._flusher.daemon = True
+            self._flusher.start()
+
+    def _flush_from_timer(self) -> None:
+        with self._activity_guard:
+            self._flusher = None
+        # A store closed meanwhile is not an error here; its close() flushed already.
+        with suppress(ComputeRouterError):
+            self.flush_activity()
+
+    def _write_activity(
+        self, session_id: str, *, now: float, agent_id: str = "", run_id: str = ""
+    ) -> None:
+        # Never moves the idle clock back: a late flush may land after a newer write.
+        later = sa.case((sessions.c.last_active_at < now, now), else_=sessions.c.last_active_at)
+        values: dict[str, Any] = {"last_active_at": later, "updated_at": now}
+        if agent_id:
+            values["agent_id"] = agent_id
+        if run_id:
+            values["run_id"] = run_id
+        with translate_store_errors(), self._engine.begin() as conn:
+            conn.execute(sessions.update().where(sessions.c.id == session_id).values(**values))
+
     def take_over(
         self, record: SessionRecord, *, owner: str, lease_expires_at: float, now: float
     ) -> SessionRecord | None:
@@ -288,13 +412,14 @@ class SessionStore:
         return record
 
     def find_live(self, key: SessionKey) -> SessionRecord | None:
-        query = sessions.select().where(
-            sessions.c.user_id == key.user_id,
-            sessions.c.sandbox_id == key.sandbox_id,
-            sessions.c.state.in_([s.value for s in LIVE_STATES]),
-        )
-        with translate_store_errors(), self._engine.connect() as conn:
-            row = conn.execute(query).mappings().first()
+        """The live session of ``key``: one read on the partial unique index of live keys,
+        in no transaction (the hot path of every warm ``ensure_session``)."""
+        with translate_store_errors(), read_connection(self._engine) as conn:
+            row = (
+                conn.execute(_FIND_LIVE, {"user_id": key.user_id, "sandbox_id": key.sandbox_id})
+                .mappings()
+                .first()
+            )
         return None if row is None else _to_record(row)
 
     def list(
@@ -336,6 +461,11 @@ class SessionStore:
             ]
 
     # -- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def read(conn: Connection, session_id: str) -> SessionRecord | None:
+        """The session row, read on ``conn`` (inside a caller's transaction)."""
+        return SessionStore._get(conn, session_id)
 
     @staticmethod
     def _get(conn: Connection, session_id: str) -> SessionRecord | None:

@@ -1,7 +1,8 @@
 """Request and response bodies of the HTTP API, shared by the server and the SDK.
 
 Pydantic models at the wire only; the core keeps its frozen dataclasses, and the ``from_*``
-constructors here are the one place each is turned into its wire form.
+constructors and ``to_record`` methods here are the one place each is turned into its wire
+form and back (the CLI against a server renders what the SDK gets as the core's records).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from computerouter.domain.agents import AgentRecord, ModelSettings
 from computerouter.domain.session import RunRecord, SessionRecord
+from computerouter.domain.states import SessionState
+from computerouter.domain.values import Resources
 from computerouter.ledger import AccountBalance, LedgerEntry, UsageLine
 
 __all__ = [
@@ -109,6 +112,18 @@ class AgentOut(_Model):
             updated_at=agent.updated_at,
         )
 
+    def to_record(self) -> AgentRecord:
+        return AgentRecord(
+            id=self.id,
+            user_id=self.user_id,
+            sandbox_id=self.sandbox_id,
+            slug=self.slug,
+            settings=self.model_settings.to_domain(),
+            prompt=self.prompt,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
 
 class SessionEnsure(_Model):
     sandbox_id: str = Field(max_length=128)
@@ -155,6 +170,28 @@ class SessionOut(_Model):
             state_changed_at=record.state_changed_at,
             last_active_at=record.last_active_at,
             error=record.error,
+        )
+
+    def to_record(self) -> SessionRecord:
+        """The session as the server described it (no instance, endpoint or owner: those stay
+        on the server)."""
+        return SessionRecord(
+            id=self.id,
+            user_id=self.user_id,
+            sandbox_id=self.sandbox_id,
+            provider=self.provider,
+            runtime=self.runtime,
+            state=SessionState(self.state),
+            version=0,
+            resources=Resources(cpus=self.cpus, memory_mb=self.memory_mb),
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            state_changed_at=self.state_changed_at,
+            last_active_at=self.last_active_at,
+            region=self.region,
+            agent_id=self.agent_id,
+            run_id=self.run_id,
+            error=self.error,
         )
 
 

@@ -1,0 +1,108 @@
+"""The ledger's hot statements, built once with bound parameters.
+
+(In an ``UPDATE``, a parameter may not share a column's name: those are ``b_...``.)
+
+A settle runs a few dozen statements; building and coercing each anew cost several times what
+the database spends on it, so the ones on the settle and grant paths are built here once (the
+dialect-specific upserts once per dialect) and executed with parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from computerouter.store.ledger_rows import HoldState
+from computerouter.store.schema import (
+    ledger_accounts,
+    ledger_entries,
+    ledger_meters,
+    ledger_runs,
+    runs,
+    session_transitions,
+)
+
+
+def insert(conn: Connection, table: sa.Table) -> Any:
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+A = ledger_accounts.c
+MOVE = (
+    ledger_accounts.update()
+    .where(A.id == sa.bindparam("account_id"))
+    .values(balance=A.balance + sa.bindparam("delta"))
+)
+RUN_ENTRY = ledger_entries.select().where(
+    ledger_entries.c.run_id == sa.bindparam("run_id"),
+    ledger_entries.c.kind == sa.bindparam("kind"),
+)
+LEDGER_RUN = ledger_runs.select().where(ledger_runs.c.run_id == sa.bindparam("run_id"))
+LEDGER_RUN_LOCKED = LEDGER_RUN.with_for_update()
+RESERVED_LESS = (
+    ledger_accounts.update()
+    .where(A.id == sa.bindparam("account_id"))
+    .values(reserved=A.reserved - sa.bindparam("amount"))
+)
+HOLD_LESS = (
+    ledger_runs.update()
+    .where(ledger_runs.c.run_id == sa.bindparam("b_run_id"))
+    .values(hold=ledger_runs.c.hold - sa.bindparam("amount"))
+)
+HOLD_RELEASED = (
+    ledger_runs.update()
+    .where(ledger_runs.c.run_id == sa.bindparam("b_run_id"))
+    .values(hold_state=HoldState.RELEASED.value)
+)
+METER_LOCKED = (
+    ledger_meters.select()
+    .where(ledger_meters.c.session_id == sa.bindparam("session_id"))
+    .with_for_update()
+)
+SAVE_METER = (
+    ledger_meters.update()
+    .where(ledger_meters.c.session_id == sa.bindparam("meter_id"))
+    .values(
+        metered_to_ms=sa.bindparam("b_metered_to_ms"),
+        running_ms=sa.bindparam("b_running_ms"),
+        idle_ms=sa.bindparam("b_idle_ms"),
+        carry=sa.bindparam("b_carry"),
+    )
+)
+TRANSITIONS = (
+    sa.select(session_transitions.c.to_state, session_transitions.c.at)
+    .where(session_transitions.c.session_id == sa.bindparam("session_id"))
+    .order_by(session_transitions.c.id)
+)
+SESSION_RUNS = runs.select().where(
+    runs.c.session_id == sa.bindparam("session_id"),
+    runs.c.started_at < sa.bindparam("before"),
+    sa.or_(runs.c.ended_at.is_(None), runs.c.ended_at >= sa.bindparam("after")),
+)
+RUN = runs.select().where(runs.c.run_id == sa.bindparam("run_id"))
+_PREPARED: dict[tuple[str, str], Any] = {}
+
+
+def prepared(conn: Connection, name: str) -> Any:
+    """The dialect's own form of an upsert (``ON CONFLICT``), built once per dialect."""
+    key = (conn.dialect.name, name)
+    found = _PREPARED.get(key)
+    if found is None:
+        if name == "post":
+            found = (
+                insert(conn, ledger_entries).on_conflict_do_nothing().returning(*ledger_entries.c)
+            )
+        else:
+            statement = insert(conn, ledger_runs)
+            found = statement.on_conflict_do_update(
+                index_elements=["run_id"],
+                set_={
+                    "busy_ms": ledger_runs.c.busy_ms + statement.excluded.busy_ms,
+                    "session_id": statement.excluded.session_id,
+                },
+            )
+        _PREPARED[key] = found
+    return found
