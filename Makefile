@@ -21,5 +21,4 @@ bench: bootstrap
 	.venv/bin/python bench/ledger.py
 	.venv/bin/python bench/isolation.py
 	.venv/bin/python bench/providers.py
-	.venv/bin/python bench/fly_sprites_wake.py
 	.venv/bin/python bench/api.py --litellm "$$(scripts/litellm-venv)"

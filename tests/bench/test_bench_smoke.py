@@ -24,7 +24,6 @@ SMOKE = {
     "turns.py": ["--turns", "1"],
     "isolation.py": ["--creates", "1"],
     "providers.py": ["--rounds", "1", "--speed", "100"],
-    "fly_sprites_wake.py": ["--rounds", "1", "--creates", "1"],
     "api.py": [
         *("--rounds", "1", "--stream-turns", "2", "--stream-concurrency", "2"),
         *("--requests", "4", "--concurrency", "2"),
@@ -35,11 +34,20 @@ NEEDS_ISOLATION = {
     "turns.py",
     "isolation.py",
     "providers.py",
-    "fly_sprites_wake.py",
     "api.py",
 }
 # LiteLLM is measured only where `make bench` has made its venv (scripts/litellm-venv).
 LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
+PROVIDER_ROWS = [
+    "local: cold create → 200",
+    "local: resume → 200",
+    "daytona: cold create → 200",
+    "daytona: resume → 200",
+    "fly_sprites: cold create → 200",
+    "fly_sprites: resume → 200",
+    "fly_sprites: warm wake → 200",
+    "fly_sprites: cold wake → 200",
+]
 API_ROWS = [
     "router ensure, cold (new session)",
     "(a) Hermes, unix socket, c=1",
@@ -98,6 +106,17 @@ def test_benchmark_runs_and_reports(script: str, tmp_path: Path) -> None:
     assert data, f"{script} wrote an empty report"
     if script == "api.py":
         assert_every_api_row(data, with_litellm=bool(extra))
+    if script == "providers.py":
+        assert_every_provider_row(data)
+
+
+def assert_every_provider_row(data: dict[str, Any]) -> None:
+    """Every provider in the one run, each row measured, each against the emulated figure."""
+    assert list(data) == PROVIDER_ROWS
+    for name, row in data.items():
+        assert row["n"] > 0, name
+        emulated = name.startswith("daytona") or "wake" in name
+        assert (row["emulated_figure_ms"] is not None) is emulated, name
 
 
 def assert_every_api_row(data: dict[str, Any], *, with_litellm: bool) -> None:

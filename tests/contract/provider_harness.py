@@ -9,6 +9,7 @@ check outcomes without trusting the provider's own report.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from computerouter.providers.base import InstanceSpec, Provider
 from computerouter.providers.daytona.provider import DaytonaProvider
 from computerouter.providers.fly_sprites.provider import FlySpritesProvider
 from computerouter.providers.local import LocalProvider, probe
+from computerouter.testing import FakeProvider
+from computerouter.testing.served import serving_threads
 
 SpecFactory = Callable[..., InstanceSpec]
 """``make_spec(key=None, **labels)``: an echo-runtime InstanceSpec with a fresh session id."""
@@ -219,7 +222,68 @@ def _sprites_holdings(provider: Provider, instance_id: str) -> dict[str, int]:
     }
 
 
+# -- fake (in memory, serve=True) ----------------------------------------------------------------
+# An in-memory provider has no machine to look at: its table is the machine. "Processes" are
+# the threads serving an instance (found by name among the live threads, not through the
+# fake), "frozen" is its served runtime holding requests, and what it still holds is its
+# record in the table (an archived record is the archive), those threads and its open port
+# (probed by connecting).
+
+_PORTS: dict[str, int] = {}
+"""Instance id -> the last port it served on, remembered so a destroyed one can be probed."""
+
+
+def _fake(provider: Provider) -> FakeProvider:
+    assert isinstance(provider, FakeProvider)
+    return provider
+
+
+def _fake_open_ports(provider: Provider, instance_id: str) -> list[int]:
+    served = _fake(provider).served(instance_id)
+    if served is not None:
+        _PORTS[instance_id] = served.port
+    port = _PORTS.get(instance_id)
+    if port is None:
+        return []
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+    except OSError:
+        return []
+    return [port]
+
+
+def _fake_frozen(provider: Provider, instance_id: str) -> bool:
+    served = _fake(provider).served(instance_id)
+    return served is not None and served.frozen
+
+
+def _fake_leftovers(provider: Provider, instance_id: str) -> list[str]:
+    out = [f"record {instance_id}"] if provider.get(instance_id) is not None else []
+    out += [f"thread {tid}" for tid in serving_threads(instance_id)]
+    out += [f"port {port}" for port in _fake_open_ports(provider, instance_id)]
+    return out
+
+
+def _fake_holdings(provider: Provider, instance_id: str) -> dict[str, int]:
+    return {
+        "record": int(provider.get(instance_id) is not None),
+        "threads": len(serving_threads(instance_id)),
+        "port": len(_fake_open_ports(provider, instance_id)),
+    }
+
+
 HARNESSES: dict[str, ProviderHarness] = {
+    "fake": ProviderHarness(
+        name="fake",
+        unavailable=lambda: None,
+        make=lambda tmp: FakeProvider(serve=True),
+        processes=lambda p, i: serving_threads(i),
+        frozen=_fake_frozen,
+        leftovers=_fake_leftovers,
+        holdings=_fake_holdings,
+        unknown_id="fk-never-made",
+        close=lambda p: _fake(p).close(),
+    ),
     "local": ProviderHarness(
         name="local",
         unavailable=_local_unavailable,

@@ -20,6 +20,7 @@ from computerouter.errors import (
     RuntimeFailure,
 )
 from computerouter.providers.base import Capabilities, InstanceSpec
+from computerouter.testing.served import ServedRuntime
 
 __all__ = ["FakeClock", "FakeProvider", "FakeRuntime"]
 
@@ -51,11 +52,19 @@ class _FakeInstance:
     workspace: dict[str, bytes]
     cpu_seconds: float = 0.0
     log: list[LogLine] = field(default_factory=list)
+    pid: int = 0
+    served: ServedRuntime | None = None
 
 
 class FakeProvider:
     """Keeps instances in a dict. ``fail_next`` makes the next call of an operation raise;
-    ``before_create`` runs inside ``create`` (to hold it open, or count concurrent calls)."""
+    ``before_create`` runs inside ``create`` (to hold it open, or count concurrent calls).
+
+    By default nothing runs and endpoints lead nowhere. With ``serve=True`` each running
+    instance has a :class:`~computerouter.testing.served.ServedRuntime` that answers like the
+    echo runtime on ``http://127.0.0.1:<port>``, freezes while suspended, closes its port when
+    archived, and is shut down on destroy; :meth:`close` shuts down every one left.
+    """
 
     def __init__(
         self,
@@ -63,8 +72,11 @@ class FakeProvider:
         *,
         capabilities: Capabilities | None = None,
         create_delay_s: float = 0.0,
+        serve: bool = False,
     ) -> None:
         self._name = name
+        self._serve = serve
+        self._pids = 4000
         self._capabilities = capabilities or Capabilities(
             suspend=True, archive=True, exec=False, warm_start_ms=0.1
         )
@@ -98,13 +110,35 @@ class FakeProvider:
     def _set(self, instance_id: str, state: InstanceState) -> Instance:
         with self._lock:
             found = self._require(instance_id)
+            found.log.append(LogLine(source=SESSION_LOG, text=f"instance {state.value}"))
             endpoint = found.instance.endpoint if state is InstanceState.RUNNING else None
-            if state is InstanceState.RUNNING and endpoint is None:
+            if self._serve:
+                endpoint = self._place(found, state)
+            elif state is InstanceState.RUNNING and endpoint is None:
                 endpoint = Endpoint(kind="unix", address=f"/fake/{instance_id}.sock")
             found.instance = replace(found.instance, state=state, endpoint=endpoint)
-            found.log.append(LogLine(source=SESSION_LOG, text=f"instance {state.value}"))
             self._logged.notify_all()
             return found.instance
+
+    def _place(self, found: _FakeInstance, state: InstanceState) -> Endpoint | None:
+        """Bring an instance's served runtime in line with ``state``; its endpoint then."""
+        served = found.served
+        if state is InstanceState.SUSPENDED and served is not None:
+            served.freeze()
+            return None
+        if state is not InstanceState.RUNNING:
+            if served is not None:
+                served.close()
+                found.served = None
+            return None
+        if served is None:
+            served = ServedRuntime(
+                instance_id=found.instance.instance_id, pid=found.pid, workspace=found.workspace
+            )
+            found.served = served
+            found.log.append(LogLine(source=SESSION_LOG, text=served.banner))
+        served.thaw()
+        return Endpoint(kind="http", address=served.address)
 
     def create(self, spec: InstanceSpec) -> Instance:
         self.calls.append(("create", spec.idempotency_key))
@@ -126,12 +160,18 @@ class FakeProvider:
                 endpoint=Endpoint(kind="unix", address=f"/fake/{instance_id}.sock"),
                 region=spec.region,
             )
-            self._instances[instance_id] = _FakeInstance(
+            found = _FakeInstance(
                 instance=instance,
                 workspace={},
                 log=[LogLine(source=SESSION_LOG, text=f"started runtime {spec.launch.runtime}")],
+                pid=self._pids,
             )
-            return instance
+            self._pids += 1
+            if self._serve:
+                endpoint = self._place(found, InstanceState.RUNNING)
+                found.instance = replace(instance, endpoint=endpoint)
+            self._instances[instance_id] = found
+            return found.instance
 
     def get(self, instance_id: str) -> Instance | None:
         with self._lock:
@@ -182,7 +222,9 @@ class FakeProvider:
         self.calls.append(("destroy", instance_id))
         self._fail("destroy")
         with self._lock:
-            self._instances.pop(instance_id, None)
+            found = self._instances.pop(instance_id, None)
+            if found is not None and found.served is not None:
+                found.served.close()
             self._logged.notify_all()
 
     def usage(self, instance_id: str) -> InstanceUsage:
@@ -190,6 +232,8 @@ class FakeProvider:
             return InstanceUsage(cpu_seconds=self._require(instance_id).cpu_seconds)
 
     def exec(self, instance_id: str, argv: Sequence[str], *, timeout_s: float = 30.0) -> ExecResult:
+        with self._lock:
+            self._require(instance_id)
         raise ProviderError("exec is not supported", provider=self._name)
 
     def logs(
@@ -235,7 +279,25 @@ class FakeProvider:
     def vanish(self, instance_id: str) -> None:
         """Make an instance disappear behind the router's back (a host died, say)."""
         with self._lock:
-            self._instances.pop(instance_id, None)
+            found = self._instances.pop(instance_id, None)
+            if found is not None and found.served is not None:
+                found.served.close()
+
+    def served(self, instance_id: str) -> ServedRuntime | None:
+        """The runtime served for an instance (``serve=True``), or None."""
+        with self._lock:
+            found = self._instances.get(instance_id)
+            return None if found is None else found.served
+
+    def close(self) -> None:
+        """Shut down every served runtime still running; their instances stay, stopped."""
+        with self._lock:
+            for found in self._instances.values():
+                if found.served is not None:
+                    self._place(found, InstanceState.STOPPED)
+                    found.instance = replace(
+                        found.instance, state=InstanceState.STOPPED, endpoint=None
+                    )
 
     def count(self, *, session_id: str | None = None) -> int:
         with self._lock:
