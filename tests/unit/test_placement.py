@@ -198,11 +198,12 @@ def test_circuit_is_per_region() -> None:
     assert order(ModelSettings(), [sick_us, HOME], region="iad") == ("home",)
 
 
-def test_cool_down_over_is_tried_after_the_healthy() -> None:
+def test_cool_down_over_is_tried_in_its_place_as_the_probe() -> None:
+    """Behind the healthy ones, a recovered primary would never be probed while they serve."""
     probe = offer("home", warm=2, price=1, health={"": Health(state=OPEN, open_until=NOW - 1)})
     result = place(ModelSettings(), CallerContext(now=NOW), [probe, FAST_DEAR])
-    assert result.providers == ("fastdear", "home")
-    assert "half-open probe" in result.candidates[1].reason
+    assert result.providers == ("home", "fastdear")
+    assert "half-open probe" in result.candidates[0].reason
 
 
 def test_probe_in_flight_elsewhere_is_dropped() -> None:

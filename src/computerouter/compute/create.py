@@ -92,7 +92,7 @@ def _attempt(
         return True, None
     failpoint("create.inserted")
     try:
-        session = _provision(router, created)
+        session = _provision(router, created, history)
     except SessionUnavailable as exc:
         history.extend(exc.failover_history)
         if not exc.retryable:
@@ -150,7 +150,9 @@ def _insert(
     return record if inserted else None
 
 
-def _provision(router: ComputeRouter, record: SessionRecord) -> SessionRecord:
+def _provision(
+    router: ComputeRouter, record: SessionRecord, history: list[FailoverAttempt]
+) -> SessionRecord:
     provider = router.provider(record.provider)
     try:
         with router.keepalive.lease(record.id):
@@ -178,6 +180,15 @@ def _provision(router: ComputeRouter, record: SessionRecord) -> SessionRecord:
             endpoint=instance.endpoint,
             release_lease=True,
             touch=True,
-            reason="created",
+            reason=_created(history),
         ),
     )
+
+
+def _created(history: list[FailoverAttempt]) -> str:
+    """The ``created`` transition's reason; after a fail-over it keeps what each provider
+    tried before said (the session's history is where a success keeps ``failover_history``)."""
+    if not history:
+        return "created"
+    tried = "; ".join(f"{a.provider}: {a.error_code}: {a.message}" for a in history)
+    return f"created after failing over ({tried})"[:1000]

@@ -15,9 +15,11 @@ Rules, in order:
    each provider is placed in its region nearest the caller (:mod:`.regions`), or in its first
    region when the caller's region is unknown.
 4. Health: a provider whose circuit is open (or whose half-open probe is in flight elsewhere)
-   is dropped; one whose cool-down is over is kept for its probe, after the healthy ones. Never
-   every provider at once: if health alone would drop them all, the one whose cool-down ends
-   first is kept, and its reason says so.
+   is dropped; one whose cool-down is over is kept in its usual place, for its probe (placed
+   behind the healthy ones, a recovered primary would never be tried while its secondary
+   serves, and never come back; only the caller that claims the probe tries it, the others
+   skip it). Never every provider at once: if health alone would drop them all, the one whose
+   cool-down ends first is kept, and its reason says so.
 5. Order: ``latency-aware`` (the default) by warm-start latency, ``cost-aware`` by price per
    hour (then latency); either way a provider at capacity spills behind those with room.
    Ties go to the nearer region, then the name, so the order is deterministic.
@@ -147,7 +149,6 @@ class _Kept:
     region: str
     distance: int | None
     notes: tuple[str, ...]
-    probing: bool
 
 
 def place(settings: ModelSettings, caller: CallerContext, offers: Sequence[Offer]) -> Placement:
@@ -180,7 +181,6 @@ def place(settings: ModelSettings, caller: CallerContext, offers: Sequence[Offer
             region=region,
             distance=distance,
             notes=(note,) if note else (),
-            probing=False,
         )
         health_note, ok = _health(circuit, caller.now)
         if not ok:
@@ -193,7 +193,6 @@ def place(settings: ModelSettings, caller: CallerContext, offers: Sequence[Offer
                 region=region,
                 distance=distance,
                 notes=(*entry.notes, health_note),
-                probing=True,
             )
         kept.append(entry)
     if not kept and cooling:
@@ -251,7 +250,6 @@ def _with(entry: _Kept, note: str) -> _Kept:
         region=entry.region,
         distance=entry.distance,
         notes=(*entry.notes, note),
-        probing=True,
     )
 
 
@@ -260,7 +258,7 @@ def _order(policy: str) -> Callable[[_Kept], tuple[object, ...]]:
         price = k.offer.price(k.region)
         cost = price if price is not None else Decimal("Infinity")
         near = k.distance if k.distance is not None else float("inf")
-        head = (bool(k.offer.full), k.probing)
+        head = (bool(k.offer.full),)
         if policy == "cost-aware":
             return (*head, cost, k.offer.warm_start_ms, near, k.offer.provider)
         return (*head, k.offer.warm_start_ms, cost, near, k.offer.provider)

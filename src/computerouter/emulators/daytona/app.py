@@ -38,9 +38,17 @@ class Emulator:
         self.sandboxes = Sandboxes(settings=settings, root=root)
         self.faults = Faults()
         self.unimplemented: list[str] = []
+        self.requests: list[str] = []
+        """Every request line let past the API key check (``POST /api/sandbox``), so tests can
+        count the calls that reached the vendor."""
         self.event_connections = 0
         """socket.io clients accepted so far (the SDK waits on events, polling only as a net)."""
         self.base_url = ""
+
+    def received(self, request_line: str) -> Fault | None:
+        """Log a request (after its API key was checked) and take the fault it meets, if any."""
+        self.requests.append(request_line)
+        return self.faults.take(request_line)
 
 
 def create_app(emulator: Emulator) -> Any:
@@ -88,7 +96,7 @@ def create_app(emulator: Emulator) -> Any:
         protected = path.startswith(("/api", "/toolbox"))
         if protected and request.headers.get("authorization") != f"Bearer {settings.api_key}":
             return JSONResponse(error_body(401, "Invalid API key", "Unauthorized"), 401)
-        fault = emulator.faults.take(f"{request.method} {path}")
+        fault = emulator.received(f"{request.method} {path}")
         if fault is not None:
             if fault.delay_s:
                 await asyncio.sleep(fault.delay_s)
