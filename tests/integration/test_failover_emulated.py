@@ -177,6 +177,24 @@ def test_an_open_circuit_skips_the_primary_until_one_probe_closes_it(rig: Rig) -
     assert _new(rig, "d") == "daytona"
 
 
+def test_while_another_replica_holds_the_probe_the_primary_is_skipped(rig: Rig) -> None:
+    rig.fail_daytona(503)
+    assert _new(rig, "a") == "fly_sprites"
+    rig.heal_daytona()
+    rig.clock.advance(COOLDOWN_S + 1)
+    (circuit,) = rig.router.health.circuits()
+    assert rig.router.health.store.claim_probe(
+        "daytona", circuit.region, owner="another-replica", now=rig.clock.now(), probe_s=60.0
+    )
+
+    assert _new(rig, "b") == "fly_sprites"
+    assert rig.daytona_creates() == 1, "only the replica holding the probe may try it"
+
+    rig.clock.advance(61.0)  # that replica went quiet: its probe is given to the next caller
+    assert _new(rig, "c") == "daytona"
+    assert rig.circuit("daytona") == "closed"
+
+
 def test_retry_after_outlasts_a_shorter_cool_down(rig: Rig) -> None:
     rig.fail_daytona(429, count=1, retry_after_s=30.0)
     assert _new(rig, "a") == "fly_sprites"
