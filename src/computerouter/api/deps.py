@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from computerouter.agents.router import AgentRouter
 from computerouter.api.live_runs import LiveRuns
@@ -47,7 +48,12 @@ class Parts:
     limiter: RateLimiter
 
 
-def _parts(request: Request) -> Parts:
+# The dependencies are ``async def`` because they do no blocking I/O (FastAPI runs a sync one in
+# the threadpool, a hop per dependency per request); the one that may read the store, the key
+# check, hops to the threadpool only when the key is not remembered (see ApiKeys.cached).
+
+
+async def _parts(request: Request) -> Parts:
     parts = request.app.state.parts
     assert isinstance(parts, Parts)
     return parts
@@ -58,13 +64,16 @@ Server = Annotated[Parts, Depends(_parts)]
 _bearer = HTTPBearer(auto_error=False, description="An API key: `computerouter keys create`.")
 
 
-def _caller(
+async def _caller(
     parts: Server,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise Unauthorized("no API key: send Authorization: Bearer <key>")
-    principal = parts.keys.authenticate(credentials.credentials)
+    token = credentials.credentials
+    principal = parts.keys.cached(token)
+    if principal is None:
+        principal = await run_in_threadpool(parts.keys.authenticate, token)
     parts.limiter.check(principal.key_id)
     return principal
 
@@ -72,7 +81,7 @@ def _caller(
 Caller = Annotated[Principal, Depends(_caller)]
 
 
-def _admin(caller: Caller) -> Principal:
+async def _admin(caller: Caller) -> Principal:
     if not caller.admin:
         raise Forbidden("this operation needs an admin key")
     return caller
@@ -81,7 +90,7 @@ def _admin(caller: Caller) -> Principal:
 Admin = Annotated[Principal, Depends(_admin)]
 
 
-def _acting_user(
+async def _acting_user(
     caller: Caller,
     as_user: Annotated[
         str | None,

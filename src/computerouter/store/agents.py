@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from computerouter.domain.agents import AgentAddress, AgentRecord, ModelSettings
 from computerouter.errors import Conflict, NotFound
+from computerouter.store.engine import read_connection
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.schema import metadata
 
@@ -101,7 +102,7 @@ class AgentStore:
             agents.c.sandbox_id == address.sandbox_id,
             agents.c.slug == address.slug,
         )
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             row = conn.execute(query).mappings().first()
         if row is None:
             raise AgentNotFound(user_id, address)
@@ -112,7 +113,7 @@ class AgentStore:
         if sandbox_id is not None:
             query = query.where(agents.c.sandbox_id == sandbox_id)
         query = query.order_by(agents.c.sandbox_id, agents.c.slug)
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             return [_to_agent(r) for r in conn.execute(query).mappings()]
 
     def update(self, agent: AgentRecord) -> AgentRecord:

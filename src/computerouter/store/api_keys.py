@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine, RowMapping
 
 from computerouter.domain.api_keys import ApiKeyRecord
 from computerouter.errors import NotFound
+from computerouter.store.engine import read_connection
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.schema import metadata
 
@@ -62,7 +63,8 @@ class ApiKeyStore:
             )
 
     def get(self, key_id: str) -> ApiKeyRecord | None:
-        with translate_store_errors(), self._engine.connect() as conn:
+        # On every request: one SELECT, so no write lock (see read_connection).
+        with translate_store_errors(), read_connection(self._engine) as conn:
             row = conn.execute(api_keys.select().where(api_keys.c.id == key_id)).mappings().first()
         return None if row is None else _to_key(row)
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from computerouter.domain.gates import Pause, PauseMode, PauseScope, ScopeKind
 from computerouter.domain.session import RunState
 from computerouter.errors import CapReached
+from computerouter.store.engine import read_connection
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.schema import pause_events, pauses, run_permits, runs, sessions
 
@@ -79,7 +80,7 @@ class GateStore:
         return True
 
     def active(self) -> builtins.list[Pause]:
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             rows = conn.execute(pauses.select().order_by(pauses.c.at)).mappings().all()
         return [
             Pause(
