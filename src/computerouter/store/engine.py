@@ -63,7 +63,11 @@ def create_engine(raw_url: str) -> Engine:
         if url.get_backend_name() == "sqlite":
             assert url.database is not None
             _check_sqlite_path(Path(url.database).expanduser())
-            engine = sa.create_engine(url, connect_args={"timeout": 60})
+            # As many pooled connections as the server's threadpool runs at once (AnyIO's 40):
+            # a connection past the pool is closed on return and reopened, PRAGMAs and all.
+            engine = sa.create_engine(
+                url, connect_args={"timeout": 60}, pool_size=40, max_overflow=10
+            )
             _tune_sqlite(engine)
             return engine
         return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
