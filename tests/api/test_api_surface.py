@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ from served import CLI, serve
 
 from computerouter.api import create_app
 from computerouter.domain.events import RunCompleted
+from computerouter.secrets.api_keys import MAX_CACHE_TTL_S
 from computerouter.testing.live_api import Api, LiveServer
 
 
@@ -120,5 +122,7 @@ def test_keys_cli_and_serve_command(tmp_path: Path) -> None:
         assert reply.json() == {"object": "list", "data": []}
         revoked = run("keys", "revoke", created["key"]["id"])
         assert revoked.returncode == 0, revoked.stderr
+        # Revoked by another process: the server may remember the key for the cache's TTL.
+        time.sleep(MAX_CACHE_TTL_S)
         assert httpx.get(f"{served.url}/v1/models", headers=auth).status_code == 401
     assert f"computerouter API on {served.url}" in served.stderr[0]
