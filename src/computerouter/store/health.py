@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from computerouter.store.engine import read_connection
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.schema import provider_health
 
@@ -58,14 +59,15 @@ class HealthStore:
         self._engine = engine
 
     def get(self, provider: str, region: str = "") -> Circuit | None:
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             return self._get(conn, provider, region, lock=False)
 
     def all(self) -> builtins.list[Circuit]:
         query = provider_health.select().order_by(
             provider_health.c.provider, provider_health.c.region
         )
-        with translate_store_errors(), self._engine.connect() as conn:
+        # Read by every placement, so by every ensure: one SELECT, no write lock.
+        with translate_store_errors(), read_connection(self._engine) as conn:
             return [_circuit(row) for row in conn.execute(query).mappings()]
 
     def claim_probe(
