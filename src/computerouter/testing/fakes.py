@@ -328,15 +328,19 @@ class ProbedFakeProvider(FakeProvider):
     """A :class:`FakeProvider` that also offers the health probe
     (:class:`~computerouter.providers.base.HealthProbe`): each probe is recorded in ``calls``
     as ``("probe", region)``; it raises ``down`` while that is set (an outage), or the error
-    in ``fail_next["probe"]`` once."""
+    in ``fail_next["probe"]`` once. ``before_probe`` runs inside each probe (to act while one
+    is in flight)."""
 
     def __init__(self, name: str = "fake", *, capabilities: Capabilities | None = None) -> None:
         super().__init__(name, capabilities=capabilities)
         self.down: ProviderError | None = None
+        self.before_probe: Callable[[], None] | None = None
 
     def probe(self, region: str) -> None:
         with self._lock:
             self.calls.append(("probe", region))
+        if self.before_probe is not None:
+            self.before_probe()
         self._fail("probe")
         if self.down is not None:
             raise self.down
