@@ -63,6 +63,12 @@ class Settings:
     replica; then one caller probes it."""
     provider_cooldown_max_s: float = 900.0
     """Each failed probe doubles the cool-down, up to this."""
+    provider_probe_interval_s: float = 60.0
+    """How often the lifecycle pass actively probes each provider and region (one cheap call,
+    no session made; at most once per interval across every replica): an open circuit past its
+    cool-down closes on success or re-opens for longer on failure, and a closed one opens on
+    failure before a user's request meets the outage. 0: no active probes (health is then
+    learnt from users' calls only)."""
     lease_s: float = 120.0
     """How long an operation may hold a session in a transitional state before others may
     take over (a crashed owner on this host is detected at once, by its pid)."""

@@ -50,6 +50,8 @@ def provider_dicts(router: ComputeRouter) -> list[dict[str, object]]:
                 "cooldown_s": c.cooldown_s,
                 "failures": c.failures,
                 "last_error": c.last_error,
+                "probed_at": c.probed_at,
+                "probe_error": c.probe_error,
             }
             for c in circuits
             if c.provider == record.name
@@ -78,13 +80,18 @@ def _health_text(rows: list[dict[str, object]], now: float) -> str:
         until = h.get("open_until")
         if state == "open" and isinstance(until, float) and until > now:
             state = f"open ({until - now:.0f} s left)"
+        probed = h.get("probed_at")
+        if isinstance(probed, float):
+            said = "failed" if h.get("probe_error") else "ok"
+            state += f", probed {max(0.0, now - probed):.0f} s ago: {said}"
         parts.append(where + state)
     return ", ".join(parts)
 
 
 def providers(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """Every registered provider: configured or what to set, regions, capabilities, list
-    prices (from the price table) and its circuits."""
+    prices (from the price table) and its circuits, with when each was last actively probed
+    and what the probe said."""
     router = get_context(ctx).router
     rows = provider_dicts(router)
     if as_json:

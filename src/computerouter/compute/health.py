@@ -7,6 +7,10 @@ for the cool-down (``provider_cooldown_s``, never shorter than Retry-After): fai
 → success closes it; failure re-opens it for twice as long (at most ``provider_cooldown_max_s``).
 So calls to a dead provider stay bounded: one probe per cool-down, whatever the traffic. A
 probe whose caller died is given to another after ``probe_s``.
+
+Besides a user's call, the lifecycle pass probes actively (:mod:`computerouter.compute.probes`):
+it claims the half-open probe the same way, so a circuit closes or re-opens without a user's
+request paying for it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,19 @@ class ProviderHealth:
             provider, region, owner=self._router.owner, now=now, probe_s=PROBE_S
         )
 
+    def claim_active_probe(self, provider: str, *, now: float, region: str = "") -> bool:
+        """May this replica actively probe ``provider`` in ``region`` now (see
+        :meth:`HealthStore.claim_active_probe`)? Closed circuits are probed too."""
+        return self.store.claim_active_probe(
+            provider,
+            region,
+            owner=self._router.owner,
+            now=now,
+            interval_s=self._router.settings.provider_probe_interval_s,
+            probe_s=PROBE_S,
+            closed_too=True,
+        )
+
     def failed(
         self,
         provider: str,
@@ -42,6 +59,7 @@ class ProviderHealth:
         region: str = "",
         retry_after_s: float | None = None,
         error: str = "",
+        probed: bool = False,
     ) -> Circuit:
         settings = self._router.settings
         return self.store.failed(
@@ -52,10 +70,11 @@ class ProviderHealth:
             max_s=max(settings.provider_cooldown_max_s, settings.provider_cooldown_s),
             retry_after_s=retry_after_s,
             error=error,
+            probed=probed,
         )
 
-    def succeeded(self, provider: str, *, region: str = "") -> None:
-        self.store.succeeded(provider, region, now=self._router.clock.now())
+    def succeeded(self, provider: str, *, region: str = "", probed: bool = False) -> None:
+        self.store.succeeded(provider, region, now=self._router.clock.now(), probed=probed)
 
     def cooling(self, *, now: float) -> dict[str, float]:
         """Providers whose circuit is open now, with the time they may be tried again."""
@@ -66,5 +85,6 @@ class ProviderHealth:
         }
 
     def circuits(self) -> list[Circuit]:
-        """Every circuit that is not closed (closed circuits keep no row)."""
+        """Every circuit that is not closed, and closed ones that were actively probed (other
+        closed circuits keep no row)."""
         return self.store.all()

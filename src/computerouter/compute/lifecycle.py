@@ -9,7 +9,9 @@ One pass is, in order:
    uptime are suspended (their runs cancelled first), sessions idle past their window are
    suspended, those idle past the archive window archived;
 3. the ledger's repair (:func:`~computerouter.ledger.repair`), when billing is on: missing run
-   entries written, idle tails metered, stale credit holds released.
+   entries written, idle tails metered, stale credit holds released;
+4. active health probes (:func:`~computerouter.compute.probes.probe_once`), every
+   ``provider_probe_interval_s``: circuits closed or opened without a user's call paying.
 
 ``computerouter compute reap`` runs one pass (``--every``: a pass per interval), and the
 per-home lifecycle daemon (:mod:`computerouter.compute.daemon`) runs one every
@@ -26,9 +28,10 @@ is idempotent.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
+from computerouter.compute.probes import ProbeReport, probe_once
 from computerouter.compute.reaper import ReapReport, reap_once
 from computerouter.compute.reconciler import ReconcileReport, reconcile
 from computerouter.domain.states import TRANSITIONAL_STATES, SessionState
@@ -61,6 +64,9 @@ _LABELS = {
     "runs_billed": "runs billed (repair)",
     "sessions_metered": "sessions metered",
     "holds_released": "credit holds released",
+    "circuits_closed": "circuits closed (probe)",
+    "circuits_reopened": "circuits re-opened (probe)",
+    "circuits_opened": "circuits opened (probe)",
 }
 
 
@@ -73,9 +79,10 @@ class LifecycleReport:
     repaired: RepairReport
     started_at: float
     finished_at: float
+    probed: ProbeReport = field(default_factory=ProbeReport)
 
     def _items(self) -> Iterator[tuple[str, list[str]]]:
-        for step in (self.reconciled, self.reaped, self.repaired):
+        for step in (self.reconciled, self.reaped, self.repaired, self.probed):
             for f in fields(step):
                 value = getattr(step, f.name)
                 if f.name != "errors" and isinstance(value, list):
@@ -89,7 +96,12 @@ class LifecycleReport:
 
     @property
     def errors(self) -> list[str]:
-        return [*self.reconciled.errors, *self.reaped.errors, *self.repaired.errors]
+        return [
+            *self.reconciled.errors,
+            *self.reaped.errors,
+            *self.repaired.errors,
+            *self.probed.errors,
+        ]
 
     @property
     def changed(self) -> bool:
@@ -103,7 +115,7 @@ class LifecycleReport:
 
 
 def lifecycle_pass(router: ComputeRouter, *, ledger: Ledger | None = None) -> LifecycleReport:
-    """One pass: reconcile, reap, then repair the ledger.
+    """One pass: reconcile, reap, repair the ledger, then probe the providers.
 
     ``ledger`` is the ledger to repair; by default the router's credit gate when that is the
     ledger (billing on), else none. Errors on single sessions are collected in the report, not
@@ -115,10 +127,12 @@ def lifecycle_pass(router: ComputeRouter, *, ledger: Ledger | None = None) -> Li
     reconciled = reconcile(router)
     reaped = reap_once(router)
     repaired = repair(ledger) if ledger is not None else RepairReport()
+    probed = probe_once(router)
     return LifecycleReport(
         reconciled=reconciled,
         reaped=reaped,
         repaired=repaired,
+        probed=probed,
         started_at=started,
         finished_at=router.clock.now(),
     )

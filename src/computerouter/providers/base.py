@@ -40,7 +40,14 @@ from computerouter.domain.instances import ExecResult, Instance, InstanceUsage
 from computerouter.domain.logs import LogLine
 from computerouter.domain.values import Labels, LaunchSpec, Resources
 
-__all__ = ["Capabilities", "EgressControl", "InstanceSpec", "KeepAlive", "Provider"]
+__all__ = [
+    "Capabilities",
+    "EgressControl",
+    "HealthProbe",
+    "InstanceSpec",
+    "KeepAlive",
+    "Provider",
+]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -128,3 +135,18 @@ class KeepAlive(Protocol):
     calls as activity): the router calls ``keep_alive`` while a run holds the instance."""
 
     def keep_alive(self, instance_id: str) -> None: ...
+
+
+@runtime_checkable
+class HealthProbe(Protocol):
+    """A provider that can say, cheaply and without making a session, whether it can serve now:
+    the lifecycle pass probes it to close (or open) its circuit without a user's request paying
+    for it (:mod:`computerouter.compute.probes`).
+
+    ``probe(region)`` returns when the provider could create a session in ``region`` (``""``:
+    its default), and otherwise raises a :class:`~computerouter.errors.ProviderError`:
+    retryable for what may pass (an outage, a rate limit, with ``retry_after_s`` when the vendor
+    said), not retryable for what will not without an operator (a refused key, isolation
+    missing). One cheap call: no sandbox is made, nothing is billed."""
+
+    def probe(self, region: str) -> None: ...

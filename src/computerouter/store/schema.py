@@ -178,6 +178,8 @@ provider_health = Table(
     Column("probe_until", Float),
     Column("last_error", Text),
     Column("updated_at", Float, nullable=False),
+    Column("probed_at", Float),
+    Column("probe_error", Text),
 )
 
 sandbox_settings = Table(

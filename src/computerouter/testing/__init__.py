@@ -5,7 +5,7 @@ Fakes, not mocks: they keep real state and obey the same contract as the real th
 """
 
 from computerouter.testing.agent_fakes import FakeAgentRuntime, FakeTurn
-from computerouter.testing.fakes import FakeClock, FakeProvider, FakeRuntime
+from computerouter.testing.fakes import FakeClock, FakeProvider, FakeRuntime, ProbedFakeProvider
 from computerouter.testing.records import session_record
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "FakeProvider",
     "FakeRuntime",
     "FakeTurn",
+    "ProbedFakeProvider",
     "session_record",
 ]

@@ -22,7 +22,7 @@ from computerouter.errors import (
 from computerouter.providers.base import Capabilities, InstanceSpec
 from computerouter.testing.served import ServedRuntime
 
-__all__ = ["FakeClock", "FakeProvider", "FakeRuntime"]
+__all__ = ["FakeClock", "FakeProvider", "FakeRuntime", "ProbedFakeProvider"]
 
 
 class FakeClock:
@@ -322,3 +322,28 @@ class FakeRuntime:
     def check(self, client: httpx.Client) -> None:
         if not self.healthy:
             raise RuntimeFailure("fake runtime is unhealthy")
+
+
+class ProbedFakeProvider(FakeProvider):
+    """A :class:`FakeProvider` that also offers the health probe
+    (:class:`~computerouter.providers.base.HealthProbe`): each probe is recorded in ``calls``
+    as ``("probe", region)``; it raises ``down`` while that is set (an outage), or the error
+    in ``fail_next["probe"]`` once. ``before_probe`` runs inside each probe (to act while one
+    is in flight)."""
+
+    def __init__(self, name: str = "fake", *, capabilities: Capabilities | None = None) -> None:
+        super().__init__(name, capabilities=capabilities)
+        self.down: ProviderError | None = None
+        self.before_probe: Callable[[], None] | None = None
+
+    def probe(self, region: str) -> None:
+        with self._lock:
+            self.calls.append(("probe", region))
+        if self.before_probe is not None:
+            self.before_probe()
+        self._fail("probe")
+        if self.down is not None:
+            raise self.down
+
+    def probes(self) -> int:
+        return sum(1 for call in self.calls if call[0] == "probe")

@@ -30,6 +30,8 @@ from computerouter.providers.daytona.states import GONE, instance_state
 __all__ = ["ROUTER_LABEL", "DaytonaProvider"]
 
 ROUTER_LABEL = "computerouter"
+PROBE_LABEL = "computerouter_probe"
+"""A label no sandbox carries: the health probe lists by it, so the answer is empty."""
 _CLK_TCK = 100
 
 
@@ -132,6 +134,16 @@ class DaytonaProvider:
         except InstanceNotFound:
             return None
         return self._instance(sandbox, port=self._port(sandbox))
+
+    def probe(self, region: str) -> None:
+        """One list call filtered on a label no sandbox carries (an empty answer): the API
+        answers and takes the key. Daytona's targets share one API, so ``region`` does not
+        change the call."""
+        from daytona import ListSandboxesQuery
+
+        with translate("probe"):
+            query = ListSandboxesQuery(labels={**self._labels(), PROBE_LABEL: "probe"})
+            list(self._client.list(query, request_timeout=self._request_timeout_s))
 
     def list(self) -> Sequence[Instance]:
         from daytona import ListSandboxesQuery

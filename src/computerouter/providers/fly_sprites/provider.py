@@ -236,6 +236,14 @@ class FlySpritesProvider:
         headers = (("Authorization", f"Bearer {self._token}"),) if auth != "public" else ()
         return Endpoint(kind="http", address=sprite.url.rstrip("/"), headers=headers)
 
+    def probe(self, region: str) -> None:
+        """One page of at most one sprite of ours: the API answers and takes the token. The
+        Sprites API is one endpoint for every region, so ``region`` does not change the call."""
+        from sprites.types import ListOptions
+
+        with translate("probe"):
+            self._client.list_sprites(ListOptions(prefix=PREFIX, max_results=1))
+
     def list(self) -> Sequence[Instance]:
         with translate("list"):
             names = [s.name for s in self._client.list_all_sprites(prefix=PREFIX)]

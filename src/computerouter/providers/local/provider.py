@@ -69,6 +69,7 @@ from computerouter.providers.local.observe import (
     require_observed,
     require_record,
 )
+from computerouter.providers.local.readiness import check_ready
 from computerouter.providers.local.sandbox import SandboxMode, egress_socket_name
 from computerouter.providers.local.teardown import discard_archives, remove_session_files, teardown
 from computerouter.providers.local.uids import MACHINE_REGISTRY, UidRange
@@ -134,6 +135,12 @@ class LocalProvider:
             exec=host.sandbox is SandboxMode.NONE
             or (tools.nsenter is not None and not host.userns),
             warm_start_ms=2.0,
+        )
+
+    def probe(self, region: str) -> None:
+        """The health probe: see :func:`~computerouter.providers.local.readiness.check_ready`."""
+        check_ready(
+            host=self._layout.host, root=self._layout.root, allow_unisolated=self._allow_unisolated
         )
 
     # -- reading -----------------------------------------------------------------------------
