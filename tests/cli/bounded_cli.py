@@ -117,28 +117,22 @@ def inprocess_cli(
 
 
 def agent_pinned_elsewhere(home: Path, address: str, provider: str = "daytona") -> None:
-    """An agent row pinned to a provider this router does not offer, written straight to the
-    store (``agent create`` accepts only registered providers): a run that gets past the input
-    checks fails with exit 1 naming the provider, and never reaches compute."""
-    import time
-
-    from computerouter.domain.agents import AgentRecord, ModelSettings
-    from computerouter.store import open_store
-    from computerouter.store.agents import AgentStore
+    """An agent pinned to a provider that is registered but not configured here: a run that
+    gets past the input checks fails with exit 1 naming the provider, and never reaches
+    compute."""
+    from computerouter.agents.factory import agent_router_for
+    from computerouter.compute.factory import open_router
+    from computerouter.config import Settings
+    from computerouter.domain.agents import AgentAddress, ModelSettings
 
     home.mkdir(parents=True, exist_ok=True)
-    sandbox, _, slug = address.partition("/")
-    store = open_store(f"sqlite:///{home / 'computerouter.db'}")
-    now = time.time()
-    AgentStore(store.engine).create(
-        AgentRecord(
-            id=f"agt_pinned_{slug}",
+    router = open_router(Settings.load(env={}, home=home, lifecycle_daemon=False))
+    try:
+        agent_router_for(router).create_agent(
             user_id="local",
-            sandbox_id=sandbox,
-            slug=slug,
+            address=AgentAddress.parse(address),
             settings=ModelSettings(compute_provider=provider),
             prompt="You are support.",
-            created_at=now,
-            updated_at=now,
         )
-    )
+    finally:
+        router.store.close()

@@ -27,6 +27,7 @@ from computerouter.cli.run import Renderer, prepare_runtime, stream_run
 from computerouter.config import Settings
 from computerouter.domain.agents import AgentAddress, ModelSettings
 from computerouter.domain.events import AgentEvent, SessionReady
+from computerouter.domain.states import LIVE_STATES
 from computerouter.errors import InputError, NotFound
 from computerouter.ledger import MICRO, Ledger, format_credits
 
@@ -142,11 +143,8 @@ def demo(
             _flow(cli, sandbox or f"demo-{provider}", keep=False, provider=provider)
         finally:
             for session in cli.router.store.sessions.list():
-                if session.provider == provider and session.state.value not in _ENDED:
+                if session.provider == provider and session.state in LIVE_STATES:
                     cli.router.destroy(session.id)  # its emulator is about to stop
-
-
-_ENDED = ("destroyed", "failed")
 
 
 def _flow(cli: CliContext, sandbox: str, *, keep: bool, provider: str) -> None:

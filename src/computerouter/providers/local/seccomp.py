@@ -15,6 +15,7 @@ just before the runtime or an operator's command): ``no_new_privs``, then the fi
 
 from __future__ import annotations
 
+import functools
 import platform
 import struct
 
@@ -81,6 +82,7 @@ def _op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
     return struct.pack("<HBBI", code, jt, jf, k)
 
 
+@functools.cache
 def build_program() -> bytes:
     """The filter as ``struct sock_filter`` records, ready for ``PR_SET_SECCOMP``. The calls a
     process makes most (read, write, mmap, ...) number below every denied one, so they are
