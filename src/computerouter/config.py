@@ -135,6 +135,11 @@ class Settings:
     server answers 429 with ``Retry-After``."""
     api_rate_burst: int = 100
     """Requests an API key may make at once above its average rate."""
+    log_format: str = "text"
+    """How ``serve`` and the lifecycle daemon write their log lines: ``text`` for a terminal,
+    ``json`` (one object per line with the request, run and session ids) for a log shipper."""
+    api_access_log: bool = False
+    """``serve`` logs one line per request (method, path, status, ms, request id)."""
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """The ``[providers.NAME]`` tables of the file: each provider's own settings, read by its
     settings model (:mod:`computerouter.providers.settings`) with its environment variables."""
@@ -219,6 +224,8 @@ class Settings:
         for name, value in (("max_run_s", self.max_run_s), ("max_uptime_s", self.max_uptime_s)):
             if value <= 0:
                 raise ConfigError(f"setting {name} must be more than 0, not {value:g}")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"setting log_format must be text or json, not {self.log_format!r}")
         if not 1 <= self.standin_port <= 65_535:
             raise ConfigError(f"setting standin_port must be a TCP port, not {self.standin_port}")
 

@@ -123,7 +123,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.parts = parts
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, access=settings.api_access_log)
     app.add_exception_handler(ComputeRouterError, _on_product_error)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)

@@ -25,6 +25,7 @@ from computerouter.domain.events import (
     SessionReady,
 )
 from computerouter.errors import ComputeRouterError
+from computerouter.log_format import bind_ids, reset_ids
 
 __all__ = ["LiveRun", "LiveRuns"]
 
@@ -83,8 +84,17 @@ class LiveRun:
     # -- the pump (a thread) ---------------------------------------------------------------
 
     def _pump(self) -> None:
+        agent = self.run.agent
+        ids = bind_ids(
+            run_id=self.run_id,
+            user_id=agent.user_id,
+            sandbox_id=agent.sandbox_id,
+            agent_id=agent.id,
+        )
         try:
             for event in self.run.events():
+                if isinstance(event, SessionReady):
+                    bind_ids(session_id=event.session_id)
                 self._append(event)
         except ComputeRouterError as exc:
             self._fail(exc)
@@ -96,6 +106,11 @@ class LiveRun:
                 self.done = True
                 self.ended_at = time.time()
             self._wake()
+            took_ms = round((self.ended_at - self.created_at) * 1000)
+            log.info(
+                "run %s %s", self.run_id, self.state, extra={"outcome": self.state, "ms": took_ms}
+            )
+            reset_ids(ids)
 
     def _fail(self, exc: ComputeRouterError) -> None:
         with self._lock:

@@ -7,7 +7,6 @@ stops with sessions still live, the home's on-demand lifecycle daemon takes over
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Annotated
 
@@ -21,6 +20,7 @@ from computerouter.cli.render import err_console
 from computerouter.compute.lifecycle_loop import LifecycleLoop
 from computerouter.errors import InputError
 from computerouter.ledger import Ledger
+from computerouter.log_format import configure_logging
 from computerouter.secrets.api_keys import ApiKeys
 from computerouter.store.api_keys import ApiKeyStore
 
@@ -40,7 +40,6 @@ def serve(
     import uvicorn
 
     from computerouter.api import create_app
-    from computerouter.api.request_ids import RequestIdFilter
 
     settings = get_context(ctx).settings
     bind_host = host or settings.api_host
@@ -57,12 +56,7 @@ def serve(
             "[yellow]no API keys yet: every request will be refused; "
             "create one with `computerouter keys create --user U`[/]"
         )
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RequestIdFilter())
+    configure_logging(settings.log_format)
     gate = agents.compute.credit_gate
     loop = LifecycleLoop(
         router=agents.compute,

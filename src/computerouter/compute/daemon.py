@@ -51,6 +51,7 @@ from computerouter.compute.owner import current_owner, stat_fields
 from computerouter.compute.router import ComputeRouter
 from computerouter.config import Settings
 from computerouter.errors import ComputeRouterError, ConfigError
+from computerouter.log_format import IdsFilter, JsonFormatter
 
 __all__ = ["daemon_status", "ensure_daemon", "run_daemon", "stop_daemon"]
 
@@ -184,11 +185,15 @@ class _Recorder:
             log.warning("cannot write %s: %s", self.files.status, exc)
 
 
-def _log_to(files: DaemonFiles) -> None:
+def _log_to(files: DaemonFiles, log_format: str) -> None:
     handler = logging.FileHandler(files.log)
-    handler.setFormatter(
-        logging.Formatter(f"%(asctime)s %(levelname)s [{os.getpid()}] %(message)s")
-    )
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(IdsFilter())
+    else:
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s %(levelname)s [{os.getpid()}] %(message)s")
+        )
     root = logging.getLogger("computerouter")
     root.addHandler(handler)
     if sys.stderr is not None and sys.stderr.isatty():  # ``daemon run`` by hand, in a terminal
@@ -204,7 +209,7 @@ def run_daemon(settings: Settings) -> LoopExit | None:
     router = open_router(settings)
     files = DaemonFiles.of(settings.home)
     files.dir.mkdir(parents=True, exist_ok=True)
-    _log_to(files)
+    _log_to(files, settings.log_format)
     lock = HomeLock(files.lock)
     # Retry a moment: a starter or ``daemon status`` probing the lock holds it for microseconds.
     if not lock.acquire(within_s=2.0):

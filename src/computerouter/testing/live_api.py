@@ -70,12 +70,15 @@ class Api:
 
 
 @contextmanager
-def live_api(tmp_path: Path) -> Iterator[Api]:
+def live_api(tmp_path: Path, **overrides: object) -> Iterator[Api]:
     """A live server over fake compute in ``tmp_path``, with alice's, bob's and an admin's
-    keys, stopped on exit."""
-    settings = Settings.load(
-        env={}, home=tmp_path, default_provider="local", wait_timeout_s=20.0, api_rate_per_s=0
-    )
+    keys, stopped on exit; ``overrides`` are settings."""
+    defaults: dict[str, object] = {
+        "default_provider": "local",
+        "wait_timeout_s": 20.0,
+        "api_rate_per_s": 0,
+    }
+    settings = Settings.load(env={}, home=tmp_path, **(defaults | overrides))
     store = open_store(settings.effective_database_url)
     ledger = Ledger(store=store, prices=default_prices())
     runtime = FakeAgentRuntime()
