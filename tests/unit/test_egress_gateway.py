@@ -129,7 +129,8 @@ def test_the_default_gateway_refuses_everything_and_logs_it(closed: Gateway, tar
     lines = closed.refusals()
     assert [line["destination"] for line in lines] == [f"127.0.0.1:{target}", "example.com:443"]
     assert all(line["run"] == "run_1" and line["agent"] == "agt_1" for line in lines)
-    assert lines[0]["session"] == "ses_test" and lines[0]["event"] == "egress.refused"
+    assert lines[0]["session"] == "ses_test"
+    assert lines[0]["event"] == "egress.refused"
     assert meter(closed.control, "run_1", end=True, provider="local").refused == 2
 
 
@@ -137,7 +138,8 @@ def test_an_operator_address_rule_lets_one_destination_through(tmp_path: Path, t
     rules = parse_allowlist(f"127.0.0.1:{target}, *:443", operator=True)
     for gateway in start(tmp_path, rules):
         plain = gateway.get(f"http://127.0.0.1:{target}/plain?q=1")
-        assert plain.startswith(b"HTTP/1.0 200") and plain.endswith(b"allowed-target /plain?q=1")
+        assert plain.startswith(b"HTTP/1.0 200")
+        assert plain.endswith(b"allowed-target /plain?q=1")
         inner = b"GET /tunnelled HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         tunnelled = gateway.tunnel(f"127.0.0.1:{target}", inner)
         assert tunnelled.startswith(b"HTTP/1.1 200 Connection Established")

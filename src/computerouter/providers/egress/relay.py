@@ -33,6 +33,12 @@ cut down to what the run's budget has left after its running time; a call the bu
 cover is refused (402, ``credit``). The response's ``usage`` then replaces the worst case. With
 ``metered`` set, model calls outside any run are refused too. Errors name the endpoint's URL,
 never its key.
+
+**Gateway.** With ``"gateway": true`` (and ``"allow"``: rules, ``"labels"``: who the session
+is) the script is instead a forward proxy to what the rules name (see :class:`Gateway` and
+``computerouter.domain.gateway``): its refusals go to stdout, which the launcher points at the
+session's gateway log. Its turn may carry ``allow`` (the rules from now on) and ``labels``
+(the caller: ``agent``, ``run``, ...); ``meter``/``end`` report a run's refusals.
 """
 
 import asyncio
@@ -52,6 +58,8 @@ Json = dict[str, Any]
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 32 * 1024 * 1024
+MAX_LOG = 16 * 1024 * 1024
+"""Bytes of refusals a gateway logs per start; past it, one ``egress.log_full`` line."""
 DEFAULT_MAX_TOKENS = 65536
 HOP = {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"te"}
 OURS = {b"host", b"content-length", b"accept-encoding"}
@@ -456,6 +464,7 @@ class Gateway(Controlled):
         self.runs: dict[str, dict[str, str]] = {}
         """Labels of the runs in flight, by run id, in the order their turns came."""
         self.refusals: dict[str, int] = {}
+        self.logged = 0
 
     def command(self, message: Json) -> Json:
         op = message.get("op")
@@ -495,8 +504,17 @@ class Gateway(Controlled):
                 line["runs_in_flight"] = runs
         for run_id in runs:
             self.refusals[run_id] = self.refusals.get(run_id, 0) + 1
+        text = json.dumps(line) + "\n"
+        if self.logged + len(text) > MAX_LOG:
+            if self.logged >= MAX_LOG:
+                return  # a session cannot fill the host's disk by asking again and again
+            text = json.dumps({"ts": line["ts"], "event": "egress.log_full", **self.labels})
+            text += "\n"
+            self.logged = MAX_LOG
+        else:
+            self.logged += len(text)
         with contextlib.suppress(OSError, ValueError):
-            sys.stdout.write(json.dumps(line) + "\n")
+            sys.stdout.write(text)
             sys.stdout.flush()
 
     async def permitted(self, host: str, port: int) -> IP:
