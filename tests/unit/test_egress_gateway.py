@@ -5,6 +5,7 @@ the run its turn was pushed for."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -12,9 +13,11 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -208,3 +211,51 @@ def test_rules_read_back_as_written() -> None:
         "10.0.0.0/8:*",
         "::1/128:80",
     ]
+
+
+def _gateway_module() -> Any:
+    """The gateway script as a module, to ask it about addresses without connecting."""
+    module = types.ModuleType("gateway_script")
+    exec(compile(relay_source(), "relay.py", "exec"), module.__dict__)
+    return module
+
+
+def _resolving(module: Any, answers: dict[str, str]) -> Any:
+    gateway = module.Gateway({"allow": []})
+
+    async def getaddrinfo(host: str, port: int, **_: object) -> list[tuple[object, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[host], port))]
+
+    async def ask(host: str, port: int) -> str:
+        asyncio.get_running_loop().getaddrinfo = getaddrinfo  # type: ignore[method-assign]
+        try:
+            return str(await gateway.permitted(host, port))
+        except module.Refused as refused:
+            return f"refused: {refused.message}"
+
+    gateway.ask = lambda host, port: asyncio.run(ask(host, port))
+    return gateway
+
+
+def test_an_agents_rules_hold_while_its_run_is_in_flight() -> None:
+    """A run's own (user) rules open public names for that run only; a name that resolves to
+    a refused range stays shut (DNS rebinding gains nothing). No connection is made here."""
+    module = _gateway_module()
+    gateway = _resolving(
+        module, {"api.example.com": "93.184.216.34", "rebind.example.com": "127.0.0.1"}
+    )
+    user = parse_allowlist("api.example.com:443 rebind.example.com:443", operator=False)
+    assert gateway.ask("api.example.com", 443).startswith("refused")
+    gateway.command(
+        {
+            "op": "turn",
+            "allow": [r.as_json() for r in user],
+            "labels": {"run": "run_a", "agent": "agt_a"},
+            "active": ["run_a"],
+        }
+    )
+    assert gateway.ask("api.example.com", 443) == "93.184.216.34"
+    assert "loopback" in gateway.ask("rebind.example.com", 443)
+    assert "allowlist" in gateway.ask("api.example.com", 80)
+    gateway.command({"op": "end", "run_id": "run_a"})
+    assert "allowlist" in gateway.ask("api.example.com", 443)

@@ -18,6 +18,7 @@ import httpx
 
 from computerouter.domain.egress import EgressTurn
 from computerouter.domain.events import AgentEvent
+from computerouter.domain.gateway import AllowRule
 from computerouter.domain.values import LaunchSpec
 
 __all__ = [
@@ -121,6 +122,9 @@ class GatewayEgress(Protocol):
     """A runtime whose session's general way out is an egress gateway route: each turn, the
     gateway is told the allowlist and who is calling (:meth:`gateway_egress`)."""
 
-    def gateway_egress(self, labels: tuple[tuple[str, str], ...]) -> tuple[str, EgressTurn]:
-        """The route's name, and its turn carrying ``labels`` (session, sandbox, agent, run)."""
+    def gateway_egress(
+        self, labels: tuple[tuple[str, str], ...], extra: tuple[AllowRule, ...] = ()
+    ) -> tuple[str, EgressTurn]:
+        """The route's name, and its turn carrying ``labels`` (session, sandbox, agent, run)
+        and the allowlist for the run: the operator's and ``extra`` (the agent's own)."""
         ...

@@ -463,19 +463,26 @@ class Gateway(Controlled):
         self.controllers = {int(u) for u in config.get("controllers", [0])}
         self.runs: dict[str, dict[str, str]] = {}
         """Labels of the runs in flight, by run id, in the order their turns came."""
+        self.run_rules: dict[str, list[Rule]] = {}
+        """Rules a run in flight brought (its agent's): allowed while it is in flight."""
         self.refusals: dict[str, int] = {}
         self.logged = 0
 
     def command(self, message: Json) -> Json:
         op = message.get("op")
         if op == "turn":
-            if "allow" in message:
-                self.rules = [Rule(r) for r in message["allow"]]
-            if "active" in message:
-                active = set(message["active"])
-                self.runs = {k: v for k, v in self.runs.items() if k in active}
             labels = {str(k): str(v) for k, v in dict(message.get("labels", {})).items()}
             run_id = labels.get("run", "")
+            if "allow" in message:
+                rules = [Rule(r) for r in message["allow"]]
+                if run_id:
+                    self.run_rules[run_id] = rules
+                else:
+                    self.rules = rules
+            if "active" in message:
+                active = set(message["active"]) | ({run_id} if run_id else set())
+                self.runs = {k: v for k, v in self.runs.items() if k in active}
+                self.run_rules = {k: v for k, v in self.run_rules.items() if k in active}
             if run_id:
                 self.runs.pop(run_id, None)
                 self.runs[run_id] = labels
@@ -484,6 +491,7 @@ class Gateway(Controlled):
             run_id = str(message["run_id"])
             if op == "end":
                 self.runs.pop(run_id, None)
+                self.run_rules.pop(run_id, None)
                 return {"run_id": run_id, "refused": self.refusals.pop(run_id, 0)}
             return {"run_id": run_id, "refused": self.refusals.get(run_id, 0)}
         return {"error": f"unknown op {op!r}"}
@@ -523,7 +531,8 @@ class Gateway(Controlled):
             literal: IP | None = ipaddress.ip_address(host)
         except ValueError:
             literal = None
-        named = any(rule.names(host.lower(), port) for rule in self.rules)
+        rules = [*self.rules, *(r for rules in self.run_rules.values() for r in rules)]
+        named = any(rule.names(host.lower(), port) for rule in rules)
         if literal is not None:
             addresses = [literal]
         else:
@@ -538,7 +547,7 @@ class Gateway(Controlled):
             addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
         why = ""
         for address in addresses:
-            held = [rule for rule in self.rules if rule.holds(address, port)]
+            held = [rule for rule in rules if rule.holds(address, port)]
             why = refused_range(address)
             if why:
                 if any(rule.operator for rule in held):

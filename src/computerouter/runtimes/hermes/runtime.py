@@ -175,9 +175,13 @@ class HermesRuntime:
             upstream=self.model.base_url, headers=self._model_headers(), model=self.model.model
         )
 
-    def gateway_egress(self, labels: tuple[tuple[str, str], ...]) -> tuple[str, EgressTurn]:
-        """The gateway route and its turn: the current allowlist, and who is calling."""
-        return GATEWAY_ROUTE, EgressTurn(upstream="", allow=self._egress_allow, labels=labels)
+    def gateway_egress(
+        self, labels: tuple[tuple[str, str], ...], extra: tuple[AllowRule, ...] = ()
+    ) -> tuple[str, EgressTurn]:
+        """The gateway route and its turn: the operator's allowlist and ``extra`` (the
+        agent's), and who is calling."""
+        allow = (*self._egress_allow, *extra)
+        return GATEWAY_ROUTE, EgressTurn(upstream="", allow=allow, labels=labels)
 
     def check(self, client: httpx.Client) -> None:
         try:
