@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bounded_cli import inprocess_cli, one_error_line
+from bounded_cli import cli_env, inprocess_cli, measured_cli, one_error_line
 
 from computerouter.domain.agents import AgentAddress
 from computerouter.store import open_store
@@ -55,3 +55,18 @@ def test_a_bad_rule_is_refused_and_changes_nothing(
     assert result.returncode == 2, result.stderr
     assert "egress rule" in one_error_line(result.stderr)
     assert agent_rules(tmp_path) == "pypi.org:443"
+
+
+@pytest.mark.parametrize("value", ["10.0.0.1", "example.com:99999", "[::1:80"])
+def test_a_bad_operator_allowlist_is_one_line(tmp_path: Path, value: str) -> None:
+    result = measured_cli(
+        tmp_path,
+        "credits",
+        "show",
+        "--user",
+        "alice",
+        env=cli_env(tmp_path, COMPUTEROUTER_EGRESS_ALLOW=value),
+    )
+    assert result.returncode == 2, result.stderr[-1500:]
+    assert "setting egress_allow: egress rule" in one_error_line(result.stderr)
+    assert not (tmp_path / "computerouter.db").exists()
