@@ -130,3 +130,27 @@ def test_only_the_allowlisted_destination_answers(world: World, target: int) -> 
         assert line["sandbox"] == "sb1"
         assert str(line["agent"]).startswith("agt")
     assert f"{TARGET_HOST}:{target}" not in refused
+
+
+def test_each_refusal_names_the_run_in_flight_then(world: World) -> None:
+    """The next run's refusals carry its own run id, not the last one's."""
+    ids = []
+    for _ in range(2):
+        events = turn(
+            world, "RUN: curl -s -m 5 -o /dev/null -w 'code %{http_code}' http://10.9.8.7/"
+        )
+        last = events[-1]
+        assert isinstance(last, RunCompleted), events[-3:]
+        assert "code 403" in last.output
+        ids.append(last.run_id)
+    ready = events[0]
+    assert isinstance(ready, SessionReady)
+    record = world.agents.compute.get(ready.session_id)
+    assert record.instance_id is not None
+    lines = [
+        json.loads(line.text)
+        for line in world.agents.compute.provider("local").logs(record.instance_id, lines=100)
+        if line.source == GATEWAY_LOG
+    ]
+    runs = [line["run"] for line in lines if line["destination"] == "10.9.8.7:80"]
+    assert runs == ids
