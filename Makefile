@@ -21,4 +21,5 @@ bench: bootstrap
 	.venv/bin/python bench/ledger.py
 	.venv/bin/python bench/isolation.py
 	.venv/bin/python bench/providers.py
+	.venv/bin/python bench/gateway.py
 	.venv/bin/python bench/api.py --litellm "$$(scripts/litellm-venv)"

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from computerouter.domain.gateway import parse_allowlist
 from computerouter.domain.limits import CONFIG_FILE_MAX_BYTES
-from computerouter.errors import ConfigError
+from computerouter.errors import ConfigError, InputError
 from computerouter.inputs import read_bounded_text
 
 __all__ = ["Settings", "coerce_setting"]
@@ -114,6 +115,12 @@ class Settings:
     """Default ceiling on a session's uptime since it last started or resumed: the lifecycle
     pass suspends a session up this long even with runs in flight (it cancels them first), so
     nothing stays up and billed for ever. A sandbox's ``--max-uptime`` wins."""
+    egress_allow: str = ""
+    """Destinations every session's processes may reach through the egress gateway (its
+    ``HTTP_PROXY``/``HTTPS_PROXY``), ``HOST:PORT`` rules separated by commas (see
+    :mod:`computerouter.domain.gateway`). The operator's rules may name loopback or private
+    addresses and networks; a name never unlocks them. Empty: the gateway refuses everything
+    (the model endpoint and the router's own routes do not go through it)."""
     turn_timeout_s: float = 600.0
     """A turn that produces no event for this long is stopped and reported failed."""
     api_host: str = "127.0.0.1"
@@ -226,6 +233,10 @@ class Settings:
                 raise ConfigError(f"setting {name} must be more than 0, not {value:g}")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"setting log_format must be text or json, not {self.log_format!r}")
+        try:
+            parse_allowlist(self.egress_allow, operator=True)
+        except InputError as exc:
+            raise ConfigError(f"setting egress_allow: {exc}") from None
         if not 1 <= self.standin_port <= 65_535:
             raise ConfigError(f"setting standin_port must be a TCP port, not {self.standin_port}")
 

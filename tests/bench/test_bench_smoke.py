@@ -24,6 +24,7 @@ SMOKE = {
     "turns.py": ["--turns", "1"],
     "isolation.py": ["--creates", "1"],
     "providers.py": ["--rounds", "1", "--speed", "100"],
+    "gateway.py": ["--calls", "3"],
     "api.py": [
         *("--rounds", "1", "--stream-turns", "2", "--stream-concurrency", "2"),
         *("--requests", "4", "--concurrency", "2"),

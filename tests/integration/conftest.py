@@ -35,7 +35,9 @@ class World:
     settings: Settings
 
 
-def make_world(home: Path, model: StandinModel, base_url: str | None = None) -> World:
+def make_world(
+    home: Path, model: StandinModel, base_url: str | None = None, **overrides: str
+) -> World:
     settings = Settings.load(
         env={},
         home=home,
@@ -44,6 +46,7 @@ def make_world(home: Path, model: StandinModel, base_url: str | None = None) -> 
         model_api_key=MODEL_KEY,
         model_name="standin-model",
         turn_timeout_s=60.0,
+        **overrides,
     )
     agents = agent_router_for(open_router(settings))
     ledger = agents.compute.credit_gate

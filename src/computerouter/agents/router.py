@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from computerouter import metrics
 from computerouter.agents.ceiling import CEILING, RunCeiling
+from computerouter.agents.gateway import GatewayTurn
 from computerouter.agents.spend import CREDIT, RunSpend
 from computerouter.compute.offers import placement
 from computerouter.compute.router import ComputeRouter, RunLease
@@ -158,9 +159,12 @@ class AgentRun:
             except ComputeRouterError as exc:
                 # The ledger still caps what the run is billed at its hold.
                 log.warning("run %s: the egress relay was not reconfigured: %s", self.run_id, exc)
+            gateway = GatewayTurn(compute=compute, runtime=runtime, agent=agent, run_id=self.run_id)
+            gateway.start(session)
             try:
                 yield from self._turn_events(lease, session, runtime, context, spend, ceiling)
             finally:
+                gateway.close()
                 self._bill_metered(spend.close())
             self.outcome = lease.outcome
 

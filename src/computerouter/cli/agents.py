@@ -47,6 +47,14 @@ MaxRunOpt = Annotated[
         help="Ceiling on one run's running time, e.g. 90, 90s, 15m ('default': the sandbox's).",
     ),
 ]
+EgressAllowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--egress-allow",
+        help="HOST:PORT rules its runs may reach through the egress gateway, comma separated "
+        "('' for none beyond the operator's).",
+    ),
+]
 
 
 def parse_max_run(text: str) -> float | None:
@@ -89,6 +97,7 @@ def agent_dict(agent: AgentRecord) -> dict[str, object]:
             "compute_policy": agent.settings.compute_policy,
             "compute_region": agent.settings.compute_region,
             "max_run_s": agent.settings.max_run_s,
+            "egress_allow": agent.settings.egress_allow,
         },
         "prompt": agent.prompt,
         "created_at": agent.created_at,
@@ -102,7 +111,8 @@ def _compute(agent: AgentRecord) -> str:
         f"pinned: {s.compute_provider}" if s.compute_provider else f"policy: {s.effective_policy}"
     )
     where += f", region {s.compute_region}" if s.compute_region else ""
-    return where + (f", max run {format_duration(s.max_run_s)}" if s.max_run_s else "")
+    where += f", max run {format_duration(s.max_run_s)}" if s.max_run_s else ""
+    return where + (f", egress {s.egress_allow}" if s.egress_allow else "")
 
 
 def _print(agent: AgentRecord, as_json: bool, verb: str) -> None:
@@ -129,6 +139,7 @@ def create(
     compute_policy: PolicyOpt = None,
     compute_region: RegionOpt = None,
     max_run: MaxRunOpt = None,
+    egress_allow: EgressAllowOpt = None,
     user: UserOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -141,6 +152,7 @@ def create(
         compute_policy=compute_policy,
         compute_region=compute_region,
         max_run_s=None if max_run is None else parse_max_run(max_run),
+        egress_allow=egress_allow or None,
     )
     prompt = _read_prompt(prompt_file)
     agent = agents_for(ctx, user).create_agent(
@@ -207,6 +219,7 @@ def update(
     compute_policy: PolicyOpt = None,
     compute_region: RegionOpt = None,
     max_run: MaxRunOpt = None,
+    egress_allow: EgressAllowOpt = None,
     user: UserOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -232,6 +245,7 @@ def update(
         ),
         compute_region=compute_region if compute_region is not None else current.compute_region,
         max_run_s=max_run_s if max_run is not None else current.max_run_s,
+        egress_allow=(egress_allow or None) if egress_allow is not None else current.egress_allow,
     )
     _print(router.update_agent(agent, settings=settings, prompt=prompt), as_json, "updated")
 

@@ -2,7 +2,9 @@
 
 The compute axis is two orthogonal fields: ``backend`` picks the runtime, ``compute_provider``
 (a pin) or ``compute_policy`` picks where it runs; ``compute_region`` pins a region.
-``max_run_s`` is the agent's ceiling on one run's running time.
+``max_run_s`` is the agent's ceiling on one run's running time; ``egress_allow`` adds the
+destinations its runs may reach through the session's egress gateway (the user's rules: see
+:mod:`computerouter.domain.gateway`; they never unlock private or loopback addresses).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from computerouter.domain.ceilings import check_ceiling
+from computerouter.domain.gateway import AllowRule, parse_allowlist
 from computerouter.domain.limits import check_region
 from computerouter.errors import InputError
 
@@ -31,6 +34,7 @@ _PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 """What a provider name looks like; which providers exist is the provider registry's."""
 COMPUTE_POLICIES = ("latency-aware", "cost-aware")
 
+EGRESS_ALLOW_MAX_CHARS = 4096
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
@@ -43,8 +47,14 @@ class ModelSettings:
     max_run_s: float | None = None
     """This agent's ceiling on one run's running time; ``None``: its sandbox's, else the
     default (see :mod:`computerouter.domain.ceilings`)."""
+    egress_allow: str | None = None
+    """``HOST:PORT`` rules its runs may reach besides the operator's (``None``: none)."""
 
     def __post_init__(self) -> None:
+        if self.egress_allow is not None:
+            if len(self.egress_allow) > EGRESS_ALLOW_MAX_CHARS:
+                raise InputError(f"egress_allow is at most {EGRESS_ALLOW_MAX_CHARS} characters")
+            parse_allowlist(self.egress_allow, operator=False)
         if self.max_run_s is not None:
             check_ceiling(self.max_run_s, what="the run ceiling (max_run_s)")
         if self.compute_region is not None:
@@ -66,6 +76,11 @@ class ModelSettings:
                 f"unknown compute policy {self.compute_policy!r} "
                 f"(known: {', '.join(COMPUTE_POLICIES)})"
             )
+
+    @property
+    def egress_rules(self) -> tuple[AllowRule, ...]:
+        """The agent's own gateway rules (never the operator's: they unlock no refused range)."""
+        return parse_allowlist(self.egress_allow or "", operator=False)
 
     @property
     def effective_policy(self) -> str:

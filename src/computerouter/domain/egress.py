@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from computerouter.domain.gateway import AllowRule
+
 __all__ = ["EgressBudget", "EgressFailure", "EgressMeter", "EgressTurn"]
 
 
@@ -56,6 +58,11 @@ class EgressTurn:
     active: tuple[str, ...] | None = None
     """The runs in flight on the session: the relay forgets budgets of any other (a run whose
     control plane died). ``None``: leave them."""
+    allow: tuple[AllowRule, ...] | None = None
+    """A gateway route's allowlist from now on (``None``: leave it)."""
+    labels: tuple[tuple[str, str], ...] = ()
+    """Who is calling this turn (``session``, ``sandbox``, ``agent``, ``run``): a gateway
+    route writes them on each line it logs."""
 
     def __repr__(self) -> str:  # never print the headers: they hold credentials
         return f"EgressTurn(upstream={self.upstream!r}, model={self.model!r}, headers=<redacted>)"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SESSION_LOG", "LogLine"]
+__all__ = ["GATEWAY_LOG", "SESSION_LOG", "LogLine"]
 
 SESSION_LOG = "session"
 """The source name of what the instance's processes wrote to stdout and stderr."""
+GATEWAY_LOG = "gateway"
+"""Source of the egress gateway's lines: one JSON object per refused request."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from computerouter.domain.gateway import AllowRule
 from computerouter.domain.ids import is_valid_key_part
 from computerouter.errors import InputError
 
@@ -134,6 +135,12 @@ class EgressRoute:
     metered: bool = False
     """Model calls are charged to the run in flight (see
     :mod:`computerouter.domain.egress`); none is let out when no run holds credit."""
+    gateway: bool = False
+    """An HTTP forward proxy (absolute-URI requests and CONNECT) to the destinations
+    ``allow`` names, instead of a relay to ``upstream`` (:mod:`computerouter.domain.gateway`)."""
+    allow: tuple[AllowRule, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    """Who the session is (``session``, ``sandbox``), written on each line the route logs."""
 
     def __repr__(self) -> str:  # never print the headers: they hold credentials
         return f"EgressRoute(name={self.name!r}, upstream={self.upstream!r}, headers=<redacted>)"

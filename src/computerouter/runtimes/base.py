@@ -18,11 +18,13 @@ import httpx
 
 from computerouter.domain.egress import EgressTurn
 from computerouter.domain.events import AgentEvent
+from computerouter.domain.gateway import AllowRule
 from computerouter.domain.values import LaunchSpec
 
 __all__ = [
     "AgentRuntime",
     "EventContext",
+    "GatewayEgress",
     "ModelEgress",
     "Runtime",
     "TurnHandle",
@@ -112,4 +114,17 @@ class ModelEgress(Protocol):
 
     def model_egress(self) -> tuple[str, EgressTurn]:
         """The route's name, and the current endpoint, key and model name."""
+        ...
+
+
+@runtime_checkable
+class GatewayEgress(Protocol):
+    """A runtime whose session's general way out is an egress gateway route: each turn, the
+    gateway is told the allowlist and who is calling (:meth:`gateway_egress`)."""
+
+    def gateway_egress(
+        self, labels: tuple[tuple[str, str], ...], extra: tuple[AllowRule, ...] = ()
+    ) -> tuple[str, EgressTurn]:
+        """The route's name, and its turn carrying ``labels`` (session, sandbox, agent, run)
+        and the allowlist for the run: the operator's and ``extra`` (the agent's own)."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from computerouter.config import Settings
+from computerouter.domain.gateway import parse_allowlist
 from computerouter.runtimes.base import Runtime
 from computerouter.runtimes.echo import EchoRuntime
 from computerouter.runtimes.hermes import HermesImage, HermesRuntime, ModelEndpoint
@@ -22,5 +23,6 @@ def build_runtimes(settings: Settings) -> dict[str, Runtime]:
         secret=RouterSecret.load_or_create(settings.home),
         turn_timeout_s=settings.turn_timeout_s,
         metered=settings.billing,
+        egress_allow=parse_allowlist(settings.egress_allow, operator=True),
     )
     return {"echo": EchoRuntime(), "hermes": hermes}

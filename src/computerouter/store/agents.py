@@ -28,6 +28,7 @@ agents = sa.Table(
     sa.Column("compute_policy", sa.String(32)),
     sa.Column("compute_region", sa.String(64)),
     sa.Column("max_run_s", sa.Float),
+    sa.Column("egress_allow", sa.Text),
     sa.Column("prompt", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
@@ -55,6 +56,7 @@ def _to_agent(row: RowMapping) -> AgentRecord:
             compute_policy=row["compute_policy"],
             compute_region=row["compute_region"],
             max_run_s=row["max_run_s"],
+            egress_allow=row["egress_allow"],
         ),
         prompt=row["prompt"],
         created_at=row["created_at"],
@@ -69,6 +71,7 @@ def _settings_columns(settings: ModelSettings) -> dict[str, str | float | None]:
         "compute_policy": settings.compute_policy,
         "compute_region": settings.compute_region,
         "max_run_s": settings.max_run_s,
+        "egress_allow": settings.egress_allow,
     }
 
 

@@ -55,6 +55,7 @@ class ModelSettingsIn(_Model):
     compute_policy: str | None = None
     compute_region: str | None = None
     max_run_s: float | None = None
+    egress_allow: str | None = Field(default=None, max_length=4096)
 
     def to_domain(self) -> ModelSettings:
         return ModelSettings(
@@ -63,6 +64,7 @@ class ModelSettingsIn(_Model):
             compute_policy=self.compute_policy,
             compute_region=self.compute_region,
             max_run_s=self.max_run_s,
+            egress_allow=self.egress_allow,
         )
 
     @classmethod
@@ -73,6 +75,7 @@ class ModelSettingsIn(_Model):
             compute_policy=settings.compute_policy,
             compute_region=settings.compute_region,
             max_run_s=settings.max_run_s,
+            egress_allow=settings.egress_allow,
         )
 
 

@@ -53,6 +53,8 @@ def plan(launch: LaunchSpec) -> LaunchPlan:
     env: dict[str, str] = {}
     allow: list[str] = []
     for route in launch.egress:
+        if route.gateway:
+            continue  # no host-side gateway is reachable from a remote sandbox yet
         if route.headers:
             raise ProviderError(
                 f"egress route {route.name!r} adds credentials on the host side, which a "

@@ -62,6 +62,10 @@ def push_turn(name: str, turn: EgressTurn, *, provider: str) -> None:
     }
     if turn.active is not None:
         message["active"] = list(turn.active)
+    if turn.allow is not None:
+        message["allow"] = [rule.as_json() for rule in turn.allow]
+    if turn.labels:
+        message["labels"] = dict(turn.labels)
     _ask(name, message, provider=provider)
 
 

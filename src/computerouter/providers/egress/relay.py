@@ -33,10 +33,17 @@ cut down to what the run's budget has left after its running time; a call the bu
 cover is refused (402, ``credit``). The response's ``usage`` then replaces the worst case. With
 ``metered`` set, model calls outside any run are refused too. Errors name the endpoint's URL,
 never its key.
+
+**Gateway.** With ``"gateway": true`` (and ``"allow"``: rules, ``"labels"``: who the session
+is) the script is instead a forward proxy to what the rules name (see :class:`Gateway` and
+``computerouter.domain.gateway``): its refusals go to stdout, which the launcher points at the
+session's gateway log. Its turn may carry ``allow`` (the rules from now on) and ``labels``
+(the caller: ``agent``, ``run``, ...); ``meter``/``end`` report a run's refusals.
 """
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 import socket
@@ -51,6 +58,8 @@ Json = dict[str, Any]
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 32 * 1024 * 1024
+MAX_LOG = 16 * 1024 * 1024
+"""Bytes of refusals a gateway logs per start; past it, one ``egress.log_full`` line."""
 DEFAULT_MAX_TOKENS = 65536
 HOP = {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"te"}
 OURS = {b"host", b"content-length", b"accept-encoding"}
@@ -103,7 +112,35 @@ class Run:
         }
 
 
-class Relay:
+class Controlled:
+    """Something the control plane reconfigures over the control channel."""
+
+    controllers: set[int]
+
+    def command(self, message: Json) -> Json:
+        raise NotImplementedError
+
+    async def on_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            sock = writer.get_extra_info("socket")
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            _pid, uid, _gid = struct.unpack("3i", creds)
+            if uid not in self.controllers:
+                return
+            line = await reader.readline()
+            try:
+                answer = self.command(json.loads(line))
+            except (ValueError, KeyError, TypeError) as exc:
+                answer = {"error": f"{exc.__class__.__name__}: {exc}"}
+            writer.write(json.dumps(answer).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+
+class Relay(Controlled):
     def __init__(self, config: Json) -> None:
         self.upstream = Upstream(config["upstream"], config.get("headers", []))
         self.prefix = str(config.get("prefix") or self.upstream.path).rstrip("/")
@@ -141,25 +178,6 @@ class Relay:
             out["upstream"] = self.upstream.url
             return out
         return {"error": f"unknown op {op!r}"}
-
-    async def on_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            sock = writer.get_extra_info("socket")
-            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-            _pid, uid, _gid = struct.unpack("3i", creds)
-            if uid not in self.controllers:
-                return
-            line = await reader.readline()
-            try:
-                answer = self.command(json.loads(line))
-            except (ValueError, KeyError, TypeError) as exc:
-                answer = {"error": f"{exc.__class__.__name__}: {exc}"}
-            writer.write(json.dumps(answer).encode() + b"\n")
-            await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
 
     # -- the data path ------------------------------------------------------------------------
 
@@ -378,6 +396,243 @@ class Scanner:
         return found
 
 
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+SHARED = ipaddress.ip_network("100.64.0.0/10")
+
+
+class Rule:
+    """One allowlist rule (``computerouter.domain.gateway.AllowRule.as_json``)."""
+
+    def __init__(self, raw: Json) -> None:
+        self.host = str(raw.get("host") or "")
+        self.network = ipaddress.ip_network(raw["network"]) if raw.get("network") else None
+        self.low, self.high = int(raw.get("low", 1)), int(raw.get("high", 65535))
+        self.operator = bool(raw.get("operator"))
+
+    def names(self, host: str, port: int) -> bool:
+        if not self.low <= port <= self.high or self.network is not None:
+            return False
+        if self.host == "*":
+            return True
+        if self.host.startswith("*."):
+            return host.endswith(self.host[1:])
+        return host == self.host
+
+    def holds(self, address: IP, port: int) -> bool:
+        return (
+            self.network is not None
+            and self.low <= port <= self.high
+            and address.version == self.network.version
+            and address in self.network
+        )
+
+
+def refused_range(address: IP) -> str:
+    """Why ``address`` is not for a session to reach on its own ('' if it may be)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return refused_range(address.ipv4_mapped)
+    if address in METADATA:
+        return "the cloud metadata address"
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_unspecified or address.is_multicast:
+        return "an unroutable address"
+    if address.is_private or (address.version == 4 and address in SHARED):
+        return "a private address"
+    if not address.is_global:
+        return "a reserved address"
+    return ""
+
+
+class Gateway(Controlled):
+    """An HTTP forward proxy to the destinations the allowlist names, and to nothing else.
+
+    A request is ``CONNECT host:port`` (a TLS tunnel: the gateway never sees inside) or an
+    absolute-URI ``http://`` request. The gateway checks the name against the rules before
+    any DNS lookup, resolves it here, checks every address it got and connects to the first
+    one allowed (never to a name, so DNS rebinding gains nothing). Each refusal is one JSON
+    line on stdout (the session's gateway log) naming the session, sandbox, agent and run."""
+
+    def __init__(self, config: Json) -> None:
+        self.rules = [Rule(r) for r in config.get("allow", [])]
+        self.labels = {str(k): str(v) for k, v in dict(config.get("labels", {})).items()}
+        self.control = config.get("control") or ""
+        self.controllers = {int(u) for u in config.get("controllers", [0])}
+        self.runs: dict[str, dict[str, str]] = {}
+        """Labels of the runs in flight, by run id, in the order their turns came."""
+        self.run_rules: dict[str, list[Rule]] = {}
+        """Rules a run in flight brought (its agent's): allowed while it is in flight."""
+        self.refusals: dict[str, int] = {}
+        self.logged = 0
+
+    def command(self, message: Json) -> Json:
+        op = message.get("op")
+        if op == "turn":
+            labels = {str(k): str(v) for k, v in dict(message.get("labels", {})).items()}
+            run_id = labels.get("run", "")
+            if "allow" in message:
+                rules = [Rule(r) for r in message["allow"]]
+                if run_id:
+                    self.run_rules[run_id] = rules
+                else:
+                    self.rules = rules
+            if "active" in message:
+                active = set(message["active"]) | ({run_id} if run_id else set())
+                self.runs = {k: v for k, v in self.runs.items() if k in active}
+                self.run_rules = {k: v for k, v in self.run_rules.items() if k in active}
+            if run_id:
+                self.runs.pop(run_id, None)
+                self.runs[run_id] = labels
+            return {"ok": True}
+        if op in ("meter", "end"):
+            run_id = str(message["run_id"])
+            if op == "end":
+                self.runs.pop(run_id, None)
+                self.run_rules.pop(run_id, None)
+                return {"run_id": run_id, "refused": self.refusals.pop(run_id, 0)}
+            return {"run_id": run_id, "refused": self.refusals.get(run_id, 0)}
+        return {"error": f"unknown op {op!r}"}
+
+    def log_refusal(self, method: str, host: str, port: int, reason: str) -> None:
+        line: Json = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "event": "egress.refused",
+            "method": method,
+            "destination": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+            "reason": reason,
+        }
+        line.update(self.labels)
+        runs = list(self.runs)
+        if runs:
+            line.update(self.runs[runs[-1]])
+            if len(runs) > 1:
+                line["runs_in_flight"] = runs
+        for run_id in runs:
+            self.refusals[run_id] = self.refusals.get(run_id, 0) + 1
+        text = json.dumps(line) + "\n"
+        if self.logged + len(text) > MAX_LOG:
+            if self.logged >= MAX_LOG:
+                return  # a session cannot fill the host's disk by asking again and again
+            text = json.dumps({"ts": line["ts"], "event": "egress.log_full", **self.labels})
+            text += "\n"
+            self.logged = MAX_LOG
+        else:
+            self.logged += len(text)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    async def permitted(self, host: str, port: int) -> IP:
+        """The address to connect to for ``host:port``; raises Refused (logged by the caller)."""
+        try:
+            literal: IP | None = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        rules = [*self.rules, *(r for rules in self.run_rules.values() for r in rules)]
+        named = any(rule.names(host.lower(), port) for rule in rules)
+        if literal is not None:
+            addresses = [literal]
+        else:
+            if not named:
+                raise Refused(403, f"{host}:{port} is not on this session's egress allowlist")
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM
+                )
+            except (OSError, UnicodeError):
+                raise Refused(502, f"{host} does not resolve") from None
+            addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+        why = ""
+        for address in addresses:
+            held = [rule for rule in rules if rule.holds(address, port)]
+            why = refused_range(address)
+            if why:
+                if any(rule.operator for rule in held):
+                    return address
+                continue
+            if named or held:
+                return address
+            why = "not on this session's egress allowlist"
+        shown = f"{host}:{port}" if literal is not None else f"{host}:{port} ({addresses[-1]})"
+        raise Refused(403, f"{shown} is {why}")
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        method, host, port = "", "", 0
+        try:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+                return
+            lines = head[:-4].split(b"\r\n")
+            parts = lines[0].decode("latin-1").split(" ")
+            if len(parts) != 3:
+                raise Refused(400, "not an HTTP request")
+            method, target, _version = parts
+            if method == "CONNECT":
+                host, port = split_hostport(target, 443)
+            else:
+                url = urlsplit(target)
+                if url.scheme != "http" or not url.hostname:
+                    raise Refused(400, "send http:// requests as absolute URIs, https via CONNECT")
+                host, port = url.hostname, url.port or 80
+            address = await self.permitted(host, port)
+            try:
+                up_reader, up_writer = await asyncio.wait_for(
+                    asyncio.open_connection(str(address), port), timeout=10
+                )
+            except (TimeoutError, OSError) as exc:
+                raise Refused(502, f"{host}:{port} unreachable: {exc.__class__.__name__}") from None
+            if method == "CONNECT":
+                writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                await writer.drain()
+            else:
+                path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+                out = [f"{method} {path} HTTP/1.1".encode("latin-1")]
+                for line in lines[1:]:
+                    key = line.partition(b":")[0].strip().lower()
+                    if key not in HOP and not key.startswith(b"proxy-"):
+                        out.append(line)
+                out.append(b"Connection: close")
+                up_writer.write(b"\r\n".join(out) + b"\r\n\r\n")
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        except Refused as refused:
+            if host and refused.status == 403:
+                self.log_refusal(method, host, port, refused.message)
+            with contextlib.suppress(ConnectionError, OSError):
+                await reply(writer, refused.status, refused.message)
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, OSError):
+            pass
+        finally:
+            writer.close()
+
+
+def split_hostport(target: str, default: int) -> tuple[str, int]:
+    host, sep, port = target.rpartition(":")
+    if not sep or "]" in port:
+        host, port = target, str(default)
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise Refused(400, f"bad proxy target {target!r}")
+    return host, int(port)
+
+
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            chunk = await reader.read(65536)
+            if not chunk:
+                break
+            writer.write(chunk)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, OSError):
+        pass
+
+
 async def reply(
     writer: asyncio.StreamWriter, status: int, text: str, kind: str = "egress_refused"
 ) -> None:
@@ -399,7 +654,8 @@ async def reply(
 
 async def main(path: str) -> None:
     try:
-        relay = Relay(json.loads(sys.stdin.read()))
+        config = json.loads(sys.stdin.read())
+        relay: Relay | Gateway = Gateway(config) if config.get("gateway") else Relay(config)
     except (ValueError, KeyError, TypeError) as exc:
         raise SystemExit(f"relay: bad configuration: {exc}") from None
     servers = []

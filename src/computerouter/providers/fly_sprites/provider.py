@@ -34,7 +34,7 @@ import httpx
 
 from computerouter.domain.instances import ExecResult, Instance, InstanceState, InstanceUsage
 from computerouter.domain.logs import LogLine
-from computerouter.domain.values import Endpoint, LaunchSpec
+from computerouter.domain.values import EgressRoute, Endpoint, LaunchSpec
 from computerouter.errors import InstanceNotFound, LogsArchived, ProviderError, RuntimeFailure
 from computerouter.providers.base import Capabilities, InstanceSpec
 from computerouter.providers.fly_sprites.errors import PROVIDER, translate
@@ -87,7 +87,7 @@ class FlySpritesProvider:
         from sprites.types import NetworkPolicy, PolicyRule, SpriteConfig, URLSettings
 
         launch = spec.launch
-        for route in launch.egress:
+        for route in _relayed(launch):
             if route.headers:
                 raise ProviderError(
                     f"egress route {route.name!r} adds headers on the host side, which a remote "
@@ -113,8 +113,9 @@ class FlySpritesProvider:
                     url_settings=URLSettings(auth=self._url_auth),
                 )
         sprite = self._client.sprite(name)
-        if launch.egress:
-            rules = [PolicyRule(domain=_host(r.upstream), action="allow") for r in launch.egress]
+        routes = _relayed(launch)
+        if routes:
+            rules = [PolicyRule(domain=_host(r.upstream), action="allow") for r in routes]
             with translate("network policy", name):
                 sprite.update_network_policy(NetworkPolicy(rules=rules))
         if launch.image is not None:
@@ -148,7 +149,7 @@ class FlySpritesProvider:
                 "COMPUTEROUTER_WORKSPACE": WORKSPACE,
                 "COMPUTEROUTER_RUNTIME_DIR": RUNTIME_DIR,
             }
-            for route in launch.egress:
+            for route in _relayed(launch):
                 env[f"COMPUTEROUTER_EGRESS_{route.name.upper()}"] = _hostport(route.upstream)
             # Output to a log file the provider serves as the session's own (``logs``).
             shell = f'exec "$@" >>{shlex.quote(SESSION_LOG)} 2>&1'
@@ -398,3 +399,9 @@ def _hostport(upstream: str) -> str:
 
 def _host(upstream: str) -> str:
     return httpx.URL(upstream).host
+
+
+def _relayed(launch: LaunchSpec) -> tuple[EgressRoute, ...]:
+    """The routes a sprite reaches over its network: no host-side gateway is reachable from a
+    remote sandbox yet, so gateway routes are left out (its proxy variables lead nowhere)."""
+    return tuple(route for route in launch.egress if not route.gateway)

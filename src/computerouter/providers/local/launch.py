@@ -95,7 +95,7 @@ def log_tail(paths: InstancePaths) -> str:
 def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: ProcessTree) -> None:
     """Start the runtime of an instance whose record and workspace exist; wait for health."""
     paths, launch = spec.paths, spec.launch
-    relays = _relay_configs(launch.egress, paths.sock_dir)
+    relays = _relay_configs(launch.egress, paths.sock_dir, instance_id=paths.instance_id)
     if relays and host.tools.python is None:
         raise ProviderError("egress relays need /usr/bin/python3 on the host", provider=PROVIDER)
     _write_runtime_files(paths, launch.files)
@@ -129,9 +129,12 @@ def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: Pro
         source = relay_source().decode() if relays else ""
         relay_launches = [
             RelayLaunch(
-                fd=fd, socket_name=name, argv=relay_argv(host.tools, uid=spec.uid, source=source)
+                fd=fd,
+                socket_name=name,
+                argv=relay_argv(host.tools, uid=spec.uid, source=source),
+                log=str(paths.gateway_log) if route.gateway else "",
             )
-            for (name, _), fd in zip(relays, relay_fds, strict=True)
+            for (name, _), fd, route in zip(relays, relay_fds, launch.egress, strict=True)
         ]
         inherited = ([] if bwrap_fd is None else [bwrap_fd]) + relay_fds
         if bpf_fd is not None:
@@ -218,7 +221,9 @@ def _session_command(
     return command
 
 
-def _relay_configs(routes: Sequence[EgressRoute], sock_dir: Path) -> list[tuple[str, bytes]]:
+def _relay_configs(
+    routes: Sequence[EgressRoute], sock_dir: Path, *, instance_id: str
+) -> list[tuple[str, bytes]]:
     """(socket name, config JSON) per route."""
     if len(routes) > _MAX_ROUTES:
         raise InputError(f"at most {_MAX_ROUTES} egress routes per session, not {len(routes)}")
@@ -236,6 +241,9 @@ def _relay_configs(routes: Sequence[EgressRoute], sock_dir: Path) -> list[tuple[
                 "control": control_name(sock_dir / socket_name),
                 # Only root and this control plane's uid may reconfigure the relay.
                 "controllers": sorted({0, os.geteuid()}),
+                "gateway": route.gateway,
+                "allow": [rule.as_json() for rule in route.allow],
+                "labels": {"instance": instance_id, **dict(route.labels)},
             }
         ).encode()
         if len(config) > _PIPE_SAFE_BYTES:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from computerouter.domain.logs import SESSION_LOG, LogLine
+from computerouter.domain.logs import GATEWAY_LOG, SESSION_LOG, LogLine
 from computerouter.providers.local.errors import translate
 from computerouter.providers.local.layout import Layout
 from computerouter.providers.local.metadata import InstanceRecord
@@ -145,7 +145,10 @@ def read_logs(
     """The last ``lines`` lines of each log, then (``follow``) new lines as they come, until
     the caller stops or the instance's directory is gone (destroyed)."""
     paths = layout.paths(instance_id)
-    sources = [_Source(name=SESSION_LOG, root=paths.log, relative=None)]
+    sources = [
+        _Source(name=SESSION_LOG, root=paths.log, relative=None),
+        _Source(name=GATEWAY_LOG, root=paths.gateway_log, relative=None),
+    ]
     for name in record.log_files if record is not None else ():
         relative = safe_log_path(name)
         if relative is not None:

@@ -135,6 +135,11 @@ class InstancePaths:
         return self.dir / "session.log"
 
     @property
+    def gateway_log(self) -> Path:
+        """The egress gateway's refusals, one JSON line each (outside the session's view)."""
+        return self.dir / "gateway.log"
+
+    @property
     def pidfile(self) -> Path:
         """Pid of the session leader, written by the launcher once it has joined the cgroups."""
         return self.dir / "leader.pid"

@@ -230,6 +230,9 @@ class RelayLaunch:
     socket_name: str
     """Socket file the relay listens on, in the session's socket directory."""
     argv: tuple[str, ...]
+    log: str = ""
+    """File its standard output appends to (a gateway's refusals), opened by the launcher
+    outside the session; '' leaves it with the session's log."""
 
 
 def egress_socket_name(route_name: str) -> str:
@@ -261,7 +264,10 @@ def launcher_argv(
     lines += [f"echo $$ > {q(f)} || exit 125" for f in (*join_files, pidfile)]
     relay_fds = [r.fd for r in relays]
     for relay in relays:
-        redirects = [f"<&{relay.fd}", f"{relay.fd}<&-"] + [
+        redirects = [f"<&{relay.fd}", f"{relay.fd}<&-"]
+        if relay.log:
+            redirects.append(f">>{q(relay.log)}")
+        redirects += [
             f"{fd}<&-" for fd in dict.fromkeys((*inherited_fds, *relay_fds)) if fd != relay.fd
         ]
         lines.append(

@@ -10,6 +10,10 @@ Inside the session (no network but loopback) three things run, started by one co
   calls ``/v1``; the relay maps it to the endpoint's path, and each turn tells the relay the
   current endpoint, key and model (:meth:`HermesRuntime.model_egress`), so a changed
   configuration reaches a live session by its next turn;
+- every other way out is the egress gateway: ``HTTP_PROXY``/``HTTPS_PROXY`` name
+  127.0.0.1:18089, which the bridge relays to the ``gateway`` route, a forward proxy on the
+  host side that lets through only what the operator's ``egress_allow`` names and logs every
+  refusal with the run (each turn tells it who is calling, :meth:`HermesRuntime.gateway_egress`);
 - ``HERMES_HOME`` is ``/workspace/.hermes``: its memory and state databases live in the
   workspace, so they survive suspend, archive and restore and move with the session.
 """
@@ -22,6 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from computerouter.domain.egress import EgressTurn
+from computerouter.domain.gateway import AllowRule
 from computerouter.domain.values import EgressRoute, FileSpec, LaunchSpec
 from computerouter.errors import RuntimeFailure
 from computerouter.runtimes.base import EventContext, TurnRequest
@@ -42,6 +47,11 @@ SANDBOX_MODEL_KEY = "sk-egress-bridge-supplies-the-real-key"
 # The path Hermes calls inside the session; the relay maps it to the endpoint's own path.
 SESSION_MODEL_PATH = "/v1"
 MODEL_ROUTE = "model"
+GATEWAY_ROUTE = "gateway"
+GATEWAY_PORT = 18089
+_PROXY = f"http://127.0.0.1:{GATEWAY_PORT}"
+_NO_PROXY = "127.0.0.1,localhost,::1"
+"""The session's own loopback (Hermes's model and MCP routes) is not proxied."""
 
 
 class ModelEndpoint:
@@ -92,12 +102,14 @@ class HermesRuntime:
         secret: RouterSecret,
         turn_timeout_s: float = 600.0,
         metered: bool = False,
+        egress_allow: tuple[AllowRule, ...] = (),
     ) -> None:
         self.image = image
         self.model = model
         self._secret = secret
         self._turn_timeout_s = turn_timeout_s
         self._metered = metered
+        self._egress_allow = egress_allow
 
     def api_key(self, session_id: str) -> str:
         """Hermes's own API key for one session (required by Hermes even on loopback)."""
@@ -123,7 +135,8 @@ class HermesRuntime:
                 ("API_SERVER_PORT", str(HERMES_PORT)),
                 ("TIRITH_ENABLED", "false"),
                 ("BRIDGE_TARGET_PORT", str(HERMES_PORT)),
-                ("BRIDGE_EGRESS", f"{EGRESS_PORT}={MODEL_ROUTE}"),
+                ("BRIDGE_EGRESS", f"{EGRESS_PORT}={MODEL_ROUTE},{GATEWAY_PORT}={GATEWAY_ROUTE}"),
+                *_proxy_env(),
             ),
             files=(
                 FileSpec(name="bridge.py", content=_bridge_source()),
@@ -137,6 +150,13 @@ class HermesRuntime:
                     headers=self._model_headers(),
                     prefix=SESSION_MODEL_PATH,
                     metered=self._metered,
+                ),
+                EgressRoute(
+                    name=GATEWAY_ROUTE,
+                    upstream="",
+                    gateway=True,
+                    allow=self._egress_allow,
+                    labels=(("session", session_id),),
                 ),
             ),
             health_path="/health",
@@ -154,6 +174,14 @@ class HermesRuntime:
         return MODEL_ROUTE, EgressTurn(
             upstream=self.model.base_url, headers=self._model_headers(), model=self.model.model
         )
+
+    def gateway_egress(
+        self, labels: tuple[tuple[str, str], ...], extra: tuple[AllowRule, ...] = ()
+    ) -> tuple[str, EgressTurn]:
+        """The gateway route and its turn: the operator's allowlist and ``extra`` (the
+        agent's), and who is calling."""
+        allow = (*self._egress_allow, *extra)
+        return GATEWAY_ROUTE, EgressTurn(upstream="", allow=allow, labels=labels)
 
     def check(self, client: httpx.Client) -> None:
         try:
@@ -173,6 +201,15 @@ class HermesRuntime:
         return HermesTurn(
             client, request, context, model=self.model.model, turn_timeout_s=self._turn_timeout_s
         )
+
+
+def _proxy_env() -> tuple[tuple[str, str], ...]:
+    names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+    return (
+        *((name, _PROXY) for name in names),
+        ("NO_PROXY", _NO_PROXY),
+        ("no_proxy", _NO_PROXY),
+    )
 
 
 def _bridge_source() -> bytes:
