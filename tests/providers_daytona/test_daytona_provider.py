@@ -235,3 +235,45 @@ def test_a_failed_install_is_one_error_and_leaves_nothing(
         daytona.create(spec)
 
     assert daytona.list() == []
+
+
+class _StaleCopy:
+    """A sandbox copy whose ``start`` returned while a poll it had in flight wrote back the
+    ``starting`` it read before: the next reads say ``started``."""
+
+    id = "sb-stale"
+
+    def __init__(self, stale_reads: int) -> None:
+        self.state = "starting"
+        self._stale_reads = stale_reads
+        self.reads = 0
+
+    def refresh_data(self) -> None:
+        self.reads += 1
+        if self.reads > self._stale_reads:
+            self.state = "started"
+
+
+def test_a_start_whose_copy_still_says_starting_is_read_again_until_started(
+    daytona: DaytonaProvider,
+) -> None:
+    sandbox = _StaleCopy(stale_reads=2)
+
+    daytona._settle_started(sandbox)
+
+    assert sandbox.state == "started"
+    assert sandbox.reads == 3
+
+
+def test_a_copy_that_never_says_started_is_a_retryable_error(emulator: EmulatorServer) -> None:
+    provider = DaytonaProvider(
+        api_url=emulator.api_url,
+        api_key="emulator-key",
+        target="us",
+        router_id="test",
+        settle_timeout_s=0.05,
+    )
+    with pytest.raises(ProviderError) as raised:
+        provider._settle_started(_StaleCopy(stale_reads=10**9))
+    assert raised.value.retryable
+    assert "still starting" in str(raised.value)

@@ -198,6 +198,8 @@ class DaytonaProvider:
         )
         sandbox = self._create_sandbox(params)
         try:
+            with translate("create", sandbox.id):
+                self._settle_started(sandbox)
             if params.snapshot is None and launch.image is not None:
                 self._install(sandbox, launch.image)
             self._place(sandbox, spec)
@@ -247,6 +249,7 @@ class DaytonaProvider:
         if instance_state(sandbox.state) is not InstanceState.RUNNING:
             with translate("start", instance_id):
                 sandbox.start(timeout=self._settle_timeout_s)
+                self._settle_started(sandbox)
         port = self._port(sandbox)
         with translate("preview link", instance_id):
             target = placement.endpoint(sandbox, port)
@@ -264,6 +267,18 @@ class DaytonaProvider:
                 # Its launch script, written at create, starts it as it did then.
                 placement.wait_answering(target, health, self._settle_timeout_s, "session's")
         return self._instance(sandbox, port=port)
+
+    def _settle_started(self, sandbox: Any) -> None:
+        """Our copy of the sandbox says started. The SDK's ``start`` returns once its event
+        stream says so, but a poll it had in flight may land afterwards and write back the
+        ``starting`` it read before: read again until the copy agrees."""
+        deadline = time.monotonic() + self._settle_timeout_s
+        while instance_state(sandbox.state) is InstanceState.CREATING:
+            if time.monotonic() > deadline:
+                raise ProviderError(
+                    f"start {sandbox.id}: still {sandbox.state}", provider=PROVIDER, retryable=True
+                )
+            sandbox.refresh_data()
 
     def suspend(self, instance_id: str) -> Instance:
         sandbox = self._sandbox(instance_id)
