@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tarfile
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -10,7 +12,7 @@ from provider_harness import ProviderHarness, SpecFactory
 
 from computerouter.domain.instances import Instance, InstanceState
 from computerouter.errors import InstanceNotFound, LogsArchived
-from computerouter.providers.base import Provider
+from computerouter.providers.base import Provider, WorkspaceTransfer
 from computerouter.runtimes.transport import client_for
 
 pytestmark = pytest.mark.isolation
@@ -264,3 +266,39 @@ def test_logs_show_what_the_runtime_wrote_and_an_archive_says_where_they_went(
             provider.logs(instance.instance_id)
         assert archived.value.instance_id == instance.instance_id
         assert archived.value.location
+
+
+def test_a_workspace_starts_a_new_instance_from_its_portable_copy(
+    provider: Provider, make_spec: SpecFactory, tmp_path: Path
+) -> None:
+    if not isinstance(provider, WorkspaceTransfer):
+        pytest.skip(f"{provider.name} does not hand workspaces over")
+    instance = provider.create(make_spec())
+    iid = instance.instance_id
+    with _client(instance) as client:
+        assert client.put("/v1/workspace/notes.txt", content=b"moves along").status_code == 200
+        assert client.put("/v1/workspace/more.txt", content=b"nested").status_code == 200
+
+    running = tmp_path / "running.tar.gz"
+    provider.export_workspace(iid, running)
+
+    assert _answers(instance), "an export leaves a running instance running"
+    names = tarfile.open(running).getnames()
+    assert {"./notes.txt", "./more.txt"} <= set(names), names
+    assert not [n for n in names if ".computerouter" in n], "the provider's own files stay"
+
+    provider.archive(iid)
+    archived = tmp_path / "archived.tar.gz"
+    provider.export_workspace(iid, archived)
+    after = provider.get(iid)
+    assert after is not None
+    assert after.state is InstanceState.ARCHIVED, "an export leaves an archive archived"
+    assert not list(tmp_path.glob("*.part"))
+
+    moved = provider.create_from_workspace(make_spec(), archived)
+
+    assert moved.instance_id != iid
+    assert moved.state is InstanceState.RUNNING
+    with _client(moved) as client:
+        assert client.get("/v1/workspace/notes.txt").content == b"moves along"
+        assert client.get("/v1/workspace/more.txt").content == b"nested"

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from computerouter.domain.egress import EgressMeter, EgressTurn
@@ -47,6 +48,7 @@ __all__ = [
     "InstanceSpec",
     "KeepAlive",
     "Provider",
+    "WorkspaceTransfer",
 ]
 
 
@@ -150,3 +152,21 @@ class HealthProbe(Protocol):
     missing). One cheap call: no sandbox is made, nothing is billed."""
 
     def probe(self, region: str) -> None: ...
+
+
+@runtime_checkable
+class WorkspaceTransfer(Protocol):
+    """A provider that can hand a session's workspace over in a portable form and start a new
+    session from one, so a session can move between providers (memory included).
+
+    The portable form is a gzip-compressed tar of ``/workspace`` with paths relative to it,
+    without the provider's own files (its copy of the runtime): any provider can unpack it.
+
+    - ``export_workspace(id, dest)`` writes that copy to ``dest`` (complete and fsynced, or
+      not there at all) and leaves the instance in the state it found it;
+    - ``create_from_workspace(spec, source)`` is ``create`` whose workspace starts as the copy
+      at ``source``, unpacked before the runtime starts (the copy is only read)."""
+
+    def export_workspace(self, instance_id: str, dest: Path) -> None: ...
+
+    def create_from_workspace(self, spec: InstanceSpec, source: Path) -> Instance: ...

@@ -8,6 +8,7 @@ traffic of a sandbox to it over the session's unix socket ($COMPUTEROUTER_SOCKET
                                 -> {"exit_code", "stdout", "stderr"}
   POST /spawn                   {"command", "cwd", "env", "log"} -> {"pid"}: a long-running process
   POST /files                   {"path", "content_b64", "mode"}: write one file
+  POST /files/read              {"path"} -> {"content_b64"} (404: no such file)
   ANY  /proxy/<port>/<path>     relayed to 127.0.0.1:<port> inside the sandbox (preview links)
 
 AGENT_EGRESS="host:port=route,..." makes it listen on each allowlisted host:port of the
@@ -89,6 +90,14 @@ class Handler(BaseHTTPRequestHandler):
                 fh.write(base64.b64decode(request.get("content_b64", "")))
             os.chmod(path, int(request.get("mode", 0o644)))
             self._send(200, {"path": path})
+        elif self.path == "/files/read":
+            try:
+                with open(request["path"], "rb") as fh:
+                    content = fh.read()
+            except OSError as exc:
+                self._send(404, {"error": f"{request['path']}: {exc.strerror}"})
+                return
+            self._send(200, {"content_b64": base64.b64encode(content).decode()})
         else:
             self._send(404, {"error": f"no POST {self.path}"})
 

@@ -7,6 +7,7 @@ The SDK sends toolbox calls to ``{toolboxProxyUrl}/{sandboxId}/...``; preview li
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -101,6 +102,12 @@ def toolbox_router(sandboxes: Sandboxes) -> APIRouter:
             "stderr": done["stderr"],
         }
 
+    _file_routes(router, sandboxes, agent_post)
+    _preview_route(router, sandboxes)
+    return router
+
+
+def _file_routes(router: APIRouter, sandboxes: Sandboxes, agent_post: Any) -> None:
     @router.post("/toolbox/{sandbox_id}/files/bulk-upload")
     async def bulk_upload(sandbox_id: str, request: Request) -> Response:
         sandbox = _started(sandboxes, sandbox_id)
@@ -120,8 +127,36 @@ def toolbox_router(sandboxes: Sandboxes) -> APIRouter:
             )
         return Response(status_code=200)
 
-    _preview_route(router, sandboxes)
-    return router
+    @router.post("/toolbox/{sandbox_id}/files/bulk-download")
+    async def bulk_download(sandbox_id: str, request: Request) -> Response:
+        """Each requested path as one multipart part: ``file`` with its bytes, or ``error``
+        with a JSON reason, named by the path (what the SDK's parser reads)."""
+        body = await request.json()
+        sandbox = _started(sandboxes, sandbox_id)
+        boundary = uuid.uuid4().hex
+        parts: list[bytes] = []
+        for path in body.get("paths") or []:
+            with _agent(sandboxes, sandbox, 60.0) as client:
+                answer = await _in_thread(client.post, "/files/read", json={"path": path})
+            if answer.status_code == 200:
+                name, kind = "file", "application/octet-stream"
+                data = base64.b64decode(answer.json()["content_b64"])
+            else:
+                name, kind = "error", "application/json"
+                data = json.dumps(
+                    {"message": answer.json().get("error", "not found"), "statusCode": 404}
+                ).encode()
+            quoted = str(path).replace('"', "%22")
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                f'filename="{quoted}"\r\nContent-Type: {kind}\r\n\r\n'.encode()
+                + data
+                + b"\r\n"
+            )
+        parts.append(f"--{boundary}--\r\n".encode())
+        return Response(
+            content=b"".join(parts), media_type=f"multipart/form-data; boundary={boundary}"
+        )
 
 
 async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -16,6 +16,7 @@ import shlex
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from computerouter.domain.instances import ExecResult, Instance, InstanceState, InstanceUsage
@@ -24,6 +25,7 @@ from computerouter.domain.values import Labels, RuntimeImage
 from computerouter.errors import InstanceNotFound, LogsArchived, ProviderError, RuntimeFailure
 from computerouter.providers.base import Capabilities, InstanceSpec
 from computerouter.providers.daytona import launch as placement
+from computerouter.providers.daytona import transfer
 from computerouter.providers.daytona.errors import PROVIDER, translate
 from computerouter.providers.daytona.states import GONE, instance_state
 
@@ -166,6 +168,31 @@ class DaytonaProvider:
     # -- lifecycle -----------------------------------------------------------------------
 
     def create(self, spec: InstanceSpec) -> Instance:
+        return self._create(spec, None)
+
+    def create_from_workspace(self, spec: InstanceSpec, source: Path) -> Instance:
+        """``create``, the portable copy at ``source`` unpacked in the sandbox's workspace
+        before the runtime is placed (a retried call finds the sandbox the first one made)."""
+        return self._create(spec, source)
+
+    def export_workspace(self, instance_id: str, dest: Path) -> None:
+        """The portable copy of the workspace. The toolbox runs in the sandbox, so a stopped
+        or archived one is started for the export and stopped (or archived) again after."""
+        sandbox = self._sandbox(instance_id)
+        found = instance_state(sandbox.state)
+        if found is not InstanceState.RUNNING:
+            with translate("start", instance_id):
+                sandbox.start(timeout=self._settle_timeout_s)
+                self._settle_started(sandbox)
+        try:
+            transfer.export_to(sandbox, dest)
+        finally:
+            if found is InstanceState.ARCHIVED:
+                self.archive(instance_id)
+            elif found is InstanceState.SUSPENDED:
+                self.suspend(instance_id)
+
+    def _create(self, spec: InstanceSpec, seed: Path | None) -> Instance:
         from daytona import CreateSandboxFromSnapshotParams, ListSandboxesQuery
 
         launch = spec.launch
@@ -202,6 +229,8 @@ class DaytonaProvider:
                 self._settle_started(sandbox)
             if params.snapshot is None and launch.image is not None:
                 self._install(sandbox, launch.image)
+            if seed is not None:
+                transfer.seed(sandbox, seed)
             self._place(sandbox, spec)
         except BaseException:
             self.destroy(sandbox.id)

@@ -11,13 +11,26 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 from computerouter.errors import ProviderError
-from computerouter.providers.local.sandbox import Tools
+from computerouter.providers.local.sandbox import Tools, drop_privileges
 
-__all__ = ["ARCHIVE_SUFFIXES", "find_archive", "pack", "unpack"]
+__all__ = [
+    "ARCHIVE_SUFFIXES",
+    "PORTABLE_EXCLUDES",
+    "export_portable",
+    "find_archive",
+    "pack",
+    "unpack",
+    "unpack_portable",
+]
+
+PORTABLE_EXCLUDES = ("./.computerouter",)
+"""A provider's own files inside a workspace (its copy of the runtime): never in a portable
+copy, since the provider a session moves to places its own."""
 
 ARCHIVE_SUFFIXES = (".tar.zst", ".tar.gz")
 
@@ -55,14 +68,21 @@ def _tail(fh: IO[bytes]) -> str:
 
 
 def _pipeline(
-    first: list[str], second: list[str], *, stdout: IO[bytes] | int | None, what: str
+    first: list[str],
+    second: list[str],
+    *,
+    stdout: IO[bytes] | int | None,
+    what: str,
+    cwd: Path | None = None,
 ) -> None:
     with tempfile.TemporaryFile() as err1, tempfile.TemporaryFile() as err2:
         producer = subprocess.Popen(
             first, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err1
         )
         try:
-            consumer = subprocess.Popen(second, stdin=producer.stdout, stdout=stdout, stderr=err2)
+            consumer = subprocess.Popen(
+                second, stdin=producer.stdout, stdout=stdout, stderr=err2, cwd=cwd
+            )
         finally:
             assert producer.stdout is not None
             producer.stdout.close()
@@ -103,4 +123,65 @@ def unpack(archive: Path, workspace: Path, tools: Tools) -> None:
         [tools.tar, "-C", str(workspace), "--numeric-owner", "--same-owner", "-p", "-xf", "-"],
         stdout=subprocess.DEVNULL,
         what="restore",
+    )
+
+
+def _durable(dest: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``dest`` through ``.part``, fsynced and renamed: complete or not there."""
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        with open(part, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def export_portable(source: Path, dest: Path, tools: Tools) -> None:
+    """The portable copy (``.tar.gz``, paths relative to the workspace, without
+    :data:`PORTABLE_EXCLUDES`) of a workspace directory or of an archive of one."""
+    if not tools.tar or not tools.gzip:
+        raise ProviderError(
+            "a portable workspace copy needs tar and gzip on the host", provider="local"
+        )
+    excludes = [f"--exclude={pattern}" for pattern in PORTABLE_EXCLUDES]
+    tar, gzip = tools.tar, tools.gzip
+    if source.is_dir():
+        first = [tar, "-C", str(source), "--numeric-owner", *excludes, "-cf", "-", "."]
+    else:
+        # An archive of a local workspace (which holds no provider files): the same tar
+        # stream, recompressed.
+        first = _decompressor(tools, source)
+
+    def write(out: IO[bytes]) -> None:
+        _pipeline(first, [gzip, "-1", "-c"], stdout=out, what="workspace export")
+
+    _durable(dest, write)
+
+
+def unpack_portable(copy: Path, workspace: Path, tools: Tools, *, uid: int | None) -> None:
+    """Unpack a portable copy (which may come from another provider's sandbox, so it is not
+    trusted) into ``workspace`` as the session's own uid: it can write nowhere that uid could
+    not, and owns what it writes."""
+    if not tools.tar or not tools.gzip:
+        raise ProviderError(
+            "unpacking a workspace copy needs tar and gzip on the host", provider="local"
+        )
+    _pipeline(
+        [tools.gzip, "-d", "-c", str(copy)],
+        [
+            *drop_privileges(tools, uid),
+            tools.tar,
+            "--no-same-owner",
+            "--no-overwrite-dir",
+            *[f"--exclude={pattern}" for pattern in PORTABLE_EXCLUDES],
+            "-xf",
+            "-",
+        ],
+        stdout=subprocess.DEVNULL,
+        what="workspace import",
+        cwd=workspace,  # entered before the uid drops: the uid cannot reach it by path
     )

@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import replace
+from pathlib import Path
 
 from computerouter.domain.instances import Instance, InstanceState
 from computerouter.domain.values import LaunchSpec
 from computerouter.errors import ProviderError
 from computerouter.faults import failpoint
 from computerouter.providers.base import InstanceSpec
+from computerouter.providers.local.archive import unpack_portable
 from computerouter.providers.local.errors import PROVIDER
 from computerouter.providers.local.health import RESUME_TIMEOUT_S, health_status, wait_healthy
 from computerouter.providers.local.launch import SessionLaunch, start_session
@@ -42,8 +44,10 @@ def make(
     *,
     fs: HostFS,
     uids: UidRange,
+    seed: Path | None = None,
 ) -> Instance:
-    """Create the instance from nothing; on any failure, leave nothing of it behind."""
+    """Create the instance from nothing (its workspace from the portable copy ``seed`` when
+    given); on any failure, leave nothing of it behind."""
     paths = layout.paths(instance_id)
     paths.dir.mkdir(parents=True, exist_ok=True)
     paths.dir.chmod(0o700)
@@ -72,6 +76,9 @@ def make(
             commit(uid)
         record = replace(record, uid=uid)
         fresh_workspace(paths, layout.switch_uid(record))
+        if seed is not None:
+            unpack_portable(seed, paths.workspace, layout.host.tools, uid=layout.switch_uid(record))
+            failpoint("local.create.seeded")
         start_instance(layout, record, spec.launch, fs=fs)
         failpoint("local.create.started")
     except BaseException:

@@ -33,7 +33,7 @@ from computerouter.errors import (
 from computerouter.faults import failpoint
 from computerouter.providers.base import Capabilities, InstanceSpec
 from computerouter.providers.egress.control import control_name, meter, push_turn
-from computerouter.providers.local.archive import find_archive, pack, unpack
+from computerouter.providers.local.archive import export_portable, find_archive, pack, unpack
 from computerouter.providers.local.create import (
     adopt,
     fresh_workspace,
@@ -208,6 +208,44 @@ class LocalProvider:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def create(self, spec: InstanceSpec) -> Instance:
+        return self._create(spec, None)
+
+    def create_from_workspace(self, spec: InstanceSpec, source: Path) -> Instance:
+        """``create``, the workspace unpacked from the portable copy ``source`` first (a
+        retried call adopts the instance the first one made, as ``create`` does)."""
+        return self._create(spec, source)
+
+    def export_workspace(self, instance_id: str, dest: Path) -> None:
+        """The portable copy of the workspace, from the workspace itself (a running tree is
+        frozen while it is read, so the copy is consistent) or from the archive that holds
+        it; the instance is left as it was."""
+        self._known(instance_id)
+        with translate("export", instance_id), self._lock(instance_id):
+            record = require_record(self._layout, instance_id)
+            paths = self._layout.paths(instance_id)
+            archive = find_archive(paths.archive_stem)
+            if record.state in (RecordedState.ARCHIVED, RecordedState.RESTORING):
+                if archive is None:
+                    raise ProviderError(
+                        f"cannot export {instance_id}: its archive is missing", provider=PROVIDER
+                    )
+                export_portable(archive, dest, self._layout.host.tools)
+                return
+            if not paths.workspace.is_dir():
+                raise ProviderError(
+                    f"cannot export {instance_id}: it has no workspace", provider=PROVIDER
+                )
+            tree = self._layout.tree(instance_id)
+            thaw_after = bool(tree.pids()) and not tree.frozen()
+            if thaw_after:
+                tree.freeze()
+            try:
+                export_portable(paths.workspace, dest, self._layout.host.tools)
+            finally:
+                if thaw_after:
+                    tree.thaw()
+
+    def _create(self, spec: InstanceSpec, seed: Path | None) -> Instance:
         instance_id = instance_id_for(spec.idempotency_key)
         with translate("create", instance_id):
             self._require_isolation()
@@ -229,6 +267,7 @@ class LocalProvider:
                     spec,
                     fs=self._fs,
                     uids=self._uids,
+                    seed=seed,
                 )
 
     def suspend(self, instance_id: str) -> Instance:
