@@ -88,6 +88,11 @@ class Settings:
     and its session is then free to suspend on schedule."""
     wait_timeout_s: float = 120.0
     """How long ensure_session waits for another caller's operation on the same key."""
+    portable_copies: bool = True
+    """When a session is archived on a provider that can hand its workspace over, also keep a
+    portable copy of it under ``home/workspaces``, so an agent with ``on_provider_down =
+    "move"`` can carry on elsewhere while that provider is down (memory included). Replicas
+    on several hosts need ``home/workspaces`` on shared storage for that."""
     billing: bool = True
     """Hold credit before each run (refusing runs a user's balance cannot cover) and bill each
     run's token and compute cost to the ledger. Off: runs are neither gated nor billed."""

@@ -283,7 +283,8 @@ def test_a_workspace_starts_a_new_instance_from_its_portable_copy(
     provider.export_workspace(iid, running)
 
     assert _answers(instance), "an export leaves a running instance running"
-    names = tarfile.open(running).getnames()
+    with tarfile.open(running) as copy:
+        names = copy.getnames()
     assert {"./notes.txt", "./more.txt"} <= set(names), names
     assert not [n for n in names if ".computerouter" in n], "the provider's own files stay"
 

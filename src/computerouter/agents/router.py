@@ -117,6 +117,7 @@ class AgentRun:
                 provider=placed,
                 runtime=runtime.name,
                 on_cancel=self.cancel,
+                move_when_down=agent.settings.on_provider_down == "move",
             ) as lease,
             RunCeiling(
                 compute=compute,

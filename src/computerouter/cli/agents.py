@@ -55,6 +55,14 @@ EgressAllowOpt = Annotated[
         "('' for none beyond the operator's).",
     ),
 ]
+OnProviderDownOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--on-provider-down",
+        help="When its archived session's provider is down: wait (default) or move to another "
+        "of its providers, memory included.",
+    ),
+]
 
 
 def parse_max_run(text: str) -> float | None:
@@ -98,6 +106,7 @@ def agent_dict(agent: AgentRecord) -> dict[str, object]:
             "compute_region": agent.settings.compute_region,
             "max_run_s": agent.settings.max_run_s,
             "egress_allow": agent.settings.egress_allow,
+            "on_provider_down": agent.settings.on_provider_down,
         },
         "prompt": agent.prompt,
         "created_at": agent.created_at,
@@ -112,7 +121,8 @@ def _compute(agent: AgentRecord) -> str:
     )
     where += f", region {s.compute_region}" if s.compute_region else ""
     where += f", max run {format_duration(s.max_run_s)}" if s.max_run_s else ""
-    return where + (f", egress {s.egress_allow}" if s.egress_allow else "")
+    where += f", egress {s.egress_allow}" if s.egress_allow else ""
+    return where + (", moves when its provider is down" if s.on_provider_down == "move" else "")
 
 
 def _print(agent: AgentRecord, as_json: bool, verb: str) -> None:
@@ -140,6 +150,7 @@ def create(
     compute_region: RegionOpt = None,
     max_run: MaxRunOpt = None,
     egress_allow: EgressAllowOpt = None,
+    on_provider_down: OnProviderDownOpt = None,
     user: UserOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -153,6 +164,7 @@ def create(
         compute_region=compute_region,
         max_run_s=None if max_run is None else parse_max_run(max_run),
         egress_allow=egress_allow or None,
+        on_provider_down=on_provider_down or "wait",
     )
     prompt = _read_prompt(prompt_file)
     agent = agents_for(ctx, user).create_agent(
@@ -220,6 +232,7 @@ def update(
     compute_region: RegionOpt = None,
     max_run: MaxRunOpt = None,
     egress_allow: EgressAllowOpt = None,
+    on_provider_down: OnProviderDownOpt = None,
     user: UserOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -246,6 +259,7 @@ def update(
         compute_region=compute_region if compute_region is not None else current.compute_region,
         max_run_s=max_run_s if max_run is not None else current.max_run_s,
         egress_allow=(egress_allow or None) if egress_allow is not None else current.egress_allow,
+        on_provider_down=on_provider_down or current.on_provider_down,
     )
     _print(router.update_agent(agent, settings=settings, prompt=prompt), as_json, "updated")
 

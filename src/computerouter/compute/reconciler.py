@@ -111,9 +111,11 @@ def _claim_instances(
         if owner_record is not None and owner_record.state in TRANSITIONAL_STATES:
             claimed.add(instance.instance_id)  # an owner is still at work on it
             continue
-        mine = owner_record is not None and owner_record.instance_id in (
-            None,
-            instance.instance_id,
+        # A session that moved to another provider leaves its old instance behind: not mine.
+        mine = (
+            owner_record is not None
+            and owner_record.provider == provider.name
+            and owner_record.instance_id in (None, instance.instance_id)
         )
         if mine and owner_record is not None and owner_record.state is S.FAILED:
             if _keep_failed(router, owner_record, instance, report):

@@ -24,8 +24,10 @@ from computerouter.compute.create import create_with_failover
 from computerouter.compute.gates import Gates
 from computerouter.compute.health import ProviderHealth
 from computerouter.compute.liveness import Keepalive
+from computerouter.compute.move import revive_or_move
 from computerouter.compute.offers import ProviderRequest, resolve
 from computerouter.compute.owner import current_owner, owner_alive
+from computerouter.compute.portable import PortableCopies
 from computerouter.compute.reconciler import converge_abandoned
 from computerouter.compute.runs import RunLease, hold_run
 from computerouter.compute.runtime_switch import SWITCHABLE_STATES, switch_runtime
@@ -86,6 +88,8 @@ class ComputeRouter:
         self.gates = Gates(self)
         # One circuit per provider and region, shared through the store.
         self.health = ProviderHealth(self)
+        # Workspaces of archived sessions, kept so a session can move off a provider that is down.
+        self.copies = PortableCopies(self)
 
     # -- the main entry point ---------------------------------------------------------------
 
@@ -99,6 +103,7 @@ class ComputeRouter:
         region: str = "",
         agent_id: str = "",
         run_id: str = "",
+        move_when_down: bool = False,
     ) -> SessionRecord:
         """Return a running session for ``key``, creating, thawing or restoring it as needed.
 
@@ -109,6 +114,9 @@ class ComputeRouter:
         ``runtime`` names the runtime the caller needs; a live session running another one is
         switched to it, keeping its workspace (see :mod:`.runtime_switch`). Without it, a new
         session starts ``settings.default_runtime`` and a live one is used as it is.
+
+        ``move_when_down``: an archived session whose provider is down moves to the first of
+        the candidates that can take it (see :mod:`.move`) instead of waiting for it.
         """
         pairs = resolve(self, provider, region, resources)
         for name, _ in pairs:
@@ -126,6 +134,7 @@ class ComputeRouter:
                 resources=resources or Resources(),
                 agent_id=agent_id,
                 run_id=run_id,
+                move_when_down=move_when_down,
             )
 
     def _ensure(
@@ -138,6 +147,7 @@ class ComputeRouter:
         resources: Resources,
         agent_id: str,
         run_id: str,
+        move_when_down: bool = False,
     ) -> SessionRecord:
         deadline = self.clock.now() + self.settings.wait_timeout_s
         pause = 0.002
@@ -168,7 +178,7 @@ class ComputeRouter:
                     )
                     return record
                 elif record.state in (S.SUSPENDED, S.ARCHIVED):
-                    revived = self._revive(record)
+                    revived = revive_or_move(self, record, providers if move_when_down else None)
                     if agent_id or run_id:
                         self.store.sessions.touch(
                             revived.id, now=self.clock.now(), agent_id=agent_id, run_id=run_id
@@ -223,6 +233,7 @@ class ComputeRouter:
         if origin is S.ARCHIVED:
             failpoint("restore.recorded")
             self.release_archive(running)
+            self.copies.drop(running.id)
         return running
 
     def release_archive(self, record: SessionRecord) -> bool:
@@ -279,6 +290,7 @@ class ComputeRouter:
         self._refuse_if_busy(claimed, origin, "archive")
         failpoint("archive.claimed")
         assert claimed.instance_id is not None
+        self.copies.take(claimed)
         try:
             with self.keepalive.lease(claimed.id):
                 provider.archive(claimed.instance_id)
@@ -323,6 +335,7 @@ class ComputeRouter:
         require_transition(record.state, S.DESTROYING, session_id=session_id)
         claimed = self._claim(record, S.DESTROYING, reason=reason)
         self.destroy_instance(claimed)
+        self.copies.drop(claimed.id)
         return self._settle(
             claimed,
             S.DESTROYING,
@@ -343,6 +356,7 @@ class ComputeRouter:
         resources: Resources | None = None,
         region: str = "",
         on_cancel: Callable[[str], None] | None = None,
+        move_when_down: bool = False,
     ) -> AbstractContextManager[RunLease]:
         """Ensure a session and hold it busy for one run (see :func:`.runs.hold_run`).
         ``on_cancel(reason)`` is called if the run is asked to stop (``pause --now``)."""
@@ -356,6 +370,7 @@ class ComputeRouter:
             resources=resources,
             region=region,
             on_cancel=on_cancel,
+            move_when_down=move_when_down,
         )
 
     # -- helpers ------------------------------------------------------------------------------

@@ -67,6 +67,7 @@ def hold_run(
     resources: Resources | None = None,
     region: str = "",
     on_cancel: Callable[[str], None] | None = None,
+    move_when_down: bool = False,
 ) -> Iterator[RunLease]:
     """Ensure a session and hold it busy for one run.
 
@@ -95,6 +96,7 @@ def hold_run(
                 region=region,
                 agent_id=agent_id,
                 run_id=run_id,
+                move_when_down=move_when_down,
             )
             now = router.clock.now()
             router.store.runs.begin(

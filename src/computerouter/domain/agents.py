@@ -35,6 +35,9 @@ _PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 COMPUTE_POLICIES = ("latency-aware", "cost-aware")
 
 EGRESS_ALLOW_MAX_CHARS = 4096
+ON_PROVIDER_DOWN = ("wait", "move")
+"""What an agent's archived session does when its provider is down: wait for it to come back
+(the default), or move to another of the agent's candidates, memory included."""
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
@@ -49,8 +52,15 @@ class ModelSettings:
     default (see :mod:`computerouter.domain.ceilings`)."""
     egress_allow: str | None = None
     """``HOST:PORT`` rules its runs may reach besides the operator's (``None``: none)."""
+    on_provider_down: str = "wait"
+    """``wait`` or ``move`` (see :data:`ON_PROVIDER_DOWN`)."""
 
     def __post_init__(self) -> None:
+        if self.on_provider_down not in ON_PROVIDER_DOWN:
+            raise InputError(
+                f"unknown on_provider_down {self.on_provider_down!r} "
+                f"(known: {', '.join(ON_PROVIDER_DOWN)})"
+            )
         if self.egress_allow is not None:
             if len(self.egress_allow) > EGRESS_ALLOW_MAX_CHARS:
                 raise InputError(f"egress_allow is at most {EGRESS_ALLOW_MAX_CHARS} characters")

@@ -29,6 +29,7 @@ agents = sa.Table(
     sa.Column("compute_region", sa.String(64)),
     sa.Column("max_run_s", sa.Float),
     sa.Column("egress_allow", sa.Text),
+    sa.Column("on_provider_down", sa.String(16), nullable=False, server_default="wait"),
     sa.Column("prompt", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
@@ -57,6 +58,7 @@ def _to_agent(row: RowMapping) -> AgentRecord:
             compute_region=row["compute_region"],
             max_run_s=row["max_run_s"],
             egress_allow=row["egress_allow"],
+            on_provider_down=row["on_provider_down"],
         ),
         prompt=row["prompt"],
         created_at=row["created_at"],
@@ -72,6 +74,7 @@ def _settings_columns(settings: ModelSettings) -> dict[str, str | float | None]:
         "compute_region": settings.compute_region,
         "max_run_s": settings.max_run_s,
         "egress_allow": settings.egress_allow,
+        "on_provider_down": settings.on_provider_down,
     }
 
 

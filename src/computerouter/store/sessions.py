@@ -68,6 +68,9 @@ class Transition:
     """Column changes that travel with a state change (``None`` fields are left alone)."""
 
     instance_id: str | None = None
+    provider: str | None = None
+    """A session that moved: the provider (and ``region``) it is on from now on."""
+    region: str | None = None
     endpoint: Endpoint | None = None
     clear_endpoint: bool = False
     owner: str | None = None
@@ -215,6 +218,10 @@ class SessionStore:
         }
         if changes.instance_id is not None:
             values["instance_id"] = changes.instance_id
+        if changes.provider is not None:
+            values["provider"] = changes.provider
+        if changes.region is not None:
+            values["region"] = changes.region
         if changes.endpoint is not None:
             values["endpoint_kind"] = changes.endpoint.kind
             values["endpoint_address"] = changes.endpoint.address

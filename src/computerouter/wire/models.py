@@ -56,6 +56,7 @@ class ModelSettingsIn(_Model):
     compute_region: str | None = None
     max_run_s: float | None = None
     egress_allow: str | None = Field(default=None, max_length=4096)
+    on_provider_down: Literal["wait", "move"] = "wait"
 
     def to_domain(self) -> ModelSettings:
         return ModelSettings(
@@ -65,6 +66,7 @@ class ModelSettingsIn(_Model):
             compute_region=self.compute_region,
             max_run_s=self.max_run_s,
             egress_allow=self.egress_allow,
+            on_provider_down=self.on_provider_down,
         )
 
     @classmethod
@@ -76,6 +78,7 @@ class ModelSettingsIn(_Model):
             compute_region=settings.compute_region,
             max_run_s=settings.max_run_s,
             egress_allow=settings.egress_allow,
+            on_provider_down="move" if settings.on_provider_down == "move" else "wait",
         )
 
 

@@ -68,6 +68,16 @@ class Faults:
         with self._lock:
             self._pending.clear()
 
+    def fired(self) -> int:
+        """How many requests the faults waiting now have answered so far."""
+        fired = 0
+        with self._lock:
+            for fault, left in self._pending:
+                assert isinstance(fault, Fault)
+                assert isinstance(left, int)
+                fired += fault.count - left
+        return fired
+
     def take(self, request_line: str) -> Fault | None:
         with self._lock:
             for entry in self._pending:
