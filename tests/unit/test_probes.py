@@ -14,7 +14,7 @@ from computerouter.compute.router import ComputeRouter
 from computerouter.config import Settings
 from computerouter.domain.values import SessionKey
 from computerouter.errors import ConfigError, ProviderError, ProviderUnavailable
-from computerouter.providers.base import HealthProbe
+from computerouter.providers.base import Capabilities, HealthProbe
 from computerouter.store import Store, open_store
 from computerouter.store.health import Circuit
 from computerouter.testing import FakeClock, FakeProvider, FakeRuntime, ProbedFakeProvider
@@ -192,3 +192,30 @@ def test_a_bad_probe_interval_is_one_clear_line(tmp_path: Path, raw: str) -> Non
     message = str(caught.value)
     assert "provider_probe_interval_s" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("regional", [True, False])
+def test_regions_behind_one_api_are_probed_with_one_call_per_pass(
+    store: Store, settings: Settings, clock: FakeClock, regional: bool
+) -> None:
+    caps = Capabilities(
+        suspend=True, archive=True, exec=False, regions=("eu", "us"), regional_probe=regional
+    )
+    vendor = ProbedFakeProvider("vendor", capabilities=caps)
+    router = ComputeRouter(
+        store=store,
+        providers={"vendor": vendor},
+        runtimes={"fake": FakeRuntime()},
+        settings=settings,
+        clock=clock,
+    )
+
+    assert probe_once(router).circuits_opened == []
+    assert vendor.probes() == (2 if regional else 1)
+
+    clock.advance(settings.provider_probe_interval_s)
+    vendor.down = ProviderUnavailable("503 from the vendor", provider="vendor", retryable=True)
+    assert probe_once(router).circuits_opened == ["vendor/eu", "vendor/us"], "one answer, both"
+    assert vendor.probes() == (4 if regional else 2)
+    for region in ("eu", "us"):
+        assert not router.health.available("vendor", now=clock.now(), region=region)

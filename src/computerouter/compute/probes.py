@@ -12,7 +12,9 @@ each region it serves:
 - a **closed** circuit: a failure opens it before a user's create pays for the outage.
 
 A circuit is probed at most once per interval whatever the number of replicas: the claim and
-its time are one compare-and-set on the shared health row. A half-open circuit whose probe a
+its time are one compare-and-set on the shared health row. Where every region of a provider is
+behind one API (``Capabilities.regional_probe`` false: Daytona's targets, Sprites), one probe
+call in a pass answers for each of its regions whose turn it is. A half-open circuit whose probe a
 user's call holds is left to that call. A provider without the protocol is never probed.
 """
 
@@ -72,6 +74,7 @@ def probe_once(router: ComputeRouter) -> ProbeReport:
     report = ProbeReport()
     if router.settings.provider_probe_interval_s <= 0:
         return report
+    answered: dict[str, Exception | None] = {}  # one call's outcome, for region-less APIs
     for name, region in probe_targets(router):
         now = router.clock.now()
         before = router.health.store.get(name, region)
@@ -81,8 +84,18 @@ def probe_once(router: ComputeRouter) -> ProbeReport:
         provider = router.providers[name]
         assert isinstance(provider, HealthProbe)
         where = _where(name, region)
+        shared = not provider.capabilities.regional_probe
         try:
-            provider.probe(region)
+            if shared and name in answered:
+                if (earlier := answered[name]) is not None:
+                    raise earlier
+            else:
+                try:
+                    provider.probe(region)
+                except Exception as exc:
+                    answered[name] = exc
+                    raise
+                answered[name] = None
         except Exception as exc:  # any failure means it cannot serve; a non-ProviderError is a bug
             if not isinstance(exc, ProviderError):
                 log.exception("probe of %s raised", where)

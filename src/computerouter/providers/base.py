@@ -67,6 +67,10 @@ class Capabilities:
     max_sessions: int = 0
     """Live sessions this router may hold on the provider at once (a vendor's concurrency
     limit); 0: no limit. Placement spills past a provider holding this many."""
+    regional_probe: bool = True
+    """Whether a health probe of one region says nothing of the others (each region its own
+    endpoint). False where every region is behind one API: one probe per pass answers for
+    all of them."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

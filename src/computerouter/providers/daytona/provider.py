@@ -79,7 +79,12 @@ class DaytonaProvider:
         self._settle_timeout_s = settle_timeout_s
         self._request_timeout_s = request_timeout_s
         self._capabilities = Capabilities(
-            suspend=True, archive=True, exec=True, regions=regions, warm_start_ms=150.0
+            suspend=True,
+            archive=True,
+            exec=True,
+            regions=regions,
+            warm_start_ms=150.0,
+            regional_probe=False,
         )
         self._cpu_seen: dict[str, float] = {}
         self._lock = threading.Lock()

@@ -67,7 +67,12 @@ REGISTRATION = ProviderRegistration(
     build=_build,
     configured=_configured,
     capabilities=Capabilities(
-        suspend=True, archive=True, exec=True, regions=("us", "eu"), warm_start_ms=150.0
+        suspend=True,
+        archive=True,
+        exec=True,
+        regions=("us", "eu"),
+        warm_start_ms=150.0,
+        regional_probe=False,
     ),
     list_price=ListPrice(cpu_hour=50_400, memory_gib_hour=16_200),
     doctor=_doctor,

@@ -78,7 +78,12 @@ class FlySpritesProvider:
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            suspend=True, archive=True, exec=True, regions=REGIONS, warm_start_ms=300.0
+            suspend=True,
+            archive=True,
+            exec=True,
+            regions=REGIONS,
+            warm_start_ms=300.0,
+            regional_probe=False,
         )
 
     # -- create and look ---------------------------------------------------------------------

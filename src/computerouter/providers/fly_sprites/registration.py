@@ -60,7 +60,12 @@ REGISTRATION = ProviderRegistration(
     build=_build,
     configured=_configured,
     capabilities=Capabilities(
-        suspend=True, archive=True, exec=True, regions=_REGIONS, warm_start_ms=300.0
+        suspend=True,
+        archive=True,
+        exec=True,
+        regions=_REGIONS,
+        warm_start_ms=300.0,
+        regional_probe=False,
     ),
     list_price=ListPrice(cpu_hour=70_000, memory_gib_hour=43_750),
 )
