@@ -3,14 +3,16 @@
 The run's ceiling is the agent's own ``max_run_s``, else its sandbox's, else the default
 setting (:func:`computerouter.compute.ceilings.run_ceiling_s`). :meth:`RunCeiling.start` sets
 the run's deadline on its lease, so the run is recorded and billed up to the ceiling at most,
-however late the turn answers the stop; a thread then watches the router's clock and stops the
-turn at the deadline, the way a run out of credit is stopped (see :mod:`.spend`), and the run
-ends with ``run.failed`` code ``ceiling``.
+however late the turn answers the stop; one thread per router watches the router's clock and
+stops each turn at its deadline, the way a run out of credit is stopped (see :mod:`.spend`),
+and the run ends with ``run.failed`` code ``ceiling``.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 from collections.abc import Callable
 
 from computerouter.compute.ceilings import run_ceiling_s
@@ -20,6 +22,56 @@ __all__ = ["CEILING", "RunCeiling"]
 
 CEILING = "ceiling"
 """``run.failed`` code of a run stopped because it ran for its ``max_run_s``."""
+
+
+class _Watch:
+    """One thread per router watching every run's ceiling (not a thread per run: starting one
+    costs more than a fast turn). Polls the router's injected clock, so a test's clock moved
+    by hand is seen within one interval."""
+
+    def __init__(self, compute: ComputeRouter, interval_s: float) -> None:
+        self._clock = compute.clock
+        self._interval_s = interval_s
+        self._lock = threading.Lock()
+        self._watched: dict[int, RunCeiling] = {}
+        self._thread: threading.Thread | None = None
+
+    def add(self, ceiling: RunCeiling) -> None:
+        with self._lock:
+            self._watched[id(ceiling)] = ceiling
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="run-ceilings", daemon=True)
+                self._thread.start()
+
+    def remove(self, ceiling: RunCeiling) -> None:
+        with self._lock:
+            self._watched.pop(id(ceiling), None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self._interval_s)
+            now = self._clock.now()
+            with self._lock:
+                if not self._watched:
+                    self._thread = None
+                    return
+                due = [c for c in self._watched.values() if c.due(now)]
+                for ceiling in due:
+                    del self._watched[id(ceiling)]
+            for ceiling in due:
+                ceiling.fire()
+
+
+_watches: weakref.WeakKeyDictionary[ComputeRouter, _Watch] = weakref.WeakKeyDictionary()
+_watches_lock = threading.Lock()
+
+
+def _watch_for(compute: ComputeRouter, interval_s: float) -> _Watch:
+    with _watches_lock:
+        watch = _watches.get(compute)
+        if watch is None:
+            watch = _watches[compute] = _Watch(compute, interval_s)
+        return watch
 
 
 class RunCeiling:
@@ -36,8 +88,9 @@ class RunCeiling:
         self._lease = lease
         self._stop_turn = stop
         self._interval_s = interval_s
-        self._done = threading.Event()
-        self._watch: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._watch: _Watch | None = None
         self.limit_s = run_ceiling_s(compute, lease.session.key, agent_max_run_s)
         self.reached = False
         """The turn was stopped because the run reached its ceiling."""
@@ -51,22 +104,20 @@ class RunCeiling:
 
     def start(self) -> None:
         self._lease.deadline = self._lease.started_at + self.limit_s
-        self._watch = threading.Thread(
-            target=self._watch_time, name=f"ceiling-{self._lease.run_id}", daemon=True
-        )
-        self._watch.start()
+        self._watch = _watch_for(self._compute, self._interval_s)
+        self._watch.add(self)
 
-    def _watch_time(self) -> None:
+    def due(self, now: float) -> bool:
         deadline = self._lease.deadline
-        assert deadline is not None
-        clock = self._compute.clock
-        # Polls the injected clock (a test's clock moves by hand): the stop comes within one
-        # interval of the deadline.
-        while not self._done.wait(self._interval_s):
-            if clock.now() >= deadline:
-                self.reached = True
-                self._stop_turn()
+        return deadline is not None and now >= deadline
+
+    def fire(self) -> None:
+        """The ceiling is reached: stop the turn, unless the run already ended."""
+        with self._lock:
+            if self._closed:
                 return
+            self.reached = True
+            self._stop_turn()
 
     def message(self) -> str:
         return (
@@ -75,6 +126,8 @@ class RunCeiling:
         )
 
     def close(self) -> None:
-        self._done.set()
+        """From here on the turn is never stopped by this ceiling."""
+        with self._lock:
+            self._closed = True
         if self._watch is not None:
-            self._watch.join(timeout=5.0)
+            self._watch.remove(self)
