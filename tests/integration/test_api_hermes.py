@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import httpx
 import openai
 import pytest
-from conftest import IMAGES, MODEL_KEY
+from hermes_world import IMAGES, MODEL_KEY
 
 from computerouter.compute.factory import open_router
 from computerouter.config import Settings

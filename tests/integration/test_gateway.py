@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import MODEL_KEY, World, destroy_all, make_world
+from hermes_world import MODEL_KEY, World, destroy_all, make_world
 
 from computerouter.domain.events import AgentEvent, ApprovalRequested, RunCompleted, SessionReady
 from computerouter.domain.logs import GATEWAY_LOG

@@ -4,7 +4,7 @@ compute, joined on run_id, priced from the price table and the measured usage an
 from __future__ import annotations
 
 import pytest
-from conftest import World
+from hermes_world import World
 
 from computerouter.domain.events import RunCompleted, Usage
 from computerouter.ledger import Ledger, load_prices, prices_path

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import IMAGES, MODEL_KEY, World, destroy_all, make_world
+from hermes_world import IMAGES, MODEL_KEY, World, destroy_all, make_world
 
 from computerouter.agents.factory import agent_router_for
 from computerouter.compute.factory import open_router

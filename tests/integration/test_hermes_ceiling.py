@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MODEL_KEY, destroy_all, make_world
+from hermes_world import MODEL_KEY, destroy_all, make_world
 
 from computerouter.agents.ceiling import CEILING
 from computerouter.compute.lifecycle import lifecycle_pass

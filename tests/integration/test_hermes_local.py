@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import IMAGES, MODEL_KEY, World, destroy_all, make_world
+from hermes_world import IMAGES, MODEL_KEY, World, destroy_all, make_world
 
 from computerouter.agents.router import AgentRun
 from computerouter.compute.factory import open_router

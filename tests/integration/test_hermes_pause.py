@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import World
+from hermes_world import World
 
 from computerouter.domain.events import AgentEvent, RunCancelled, RunCompleted, RunStarted
 from computerouter.domain.gates import Pause, PauseMode, PauseScope, ScopeKind

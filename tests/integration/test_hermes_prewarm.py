@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import IMAGES, MODEL_KEY, World, destroy_all, make_world
+from hermes_world import IMAGES, MODEL_KEY, World, destroy_all, make_world
 
 from computerouter.domain.events import AgentEvent, RunCompleted, SessionReady
 from computerouter.domain.values import SessionKey

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import IMAGES
+from hermes_world import IMAGES
 
 from computerouter.compute.factory import open_router
 from computerouter.config import Settings
