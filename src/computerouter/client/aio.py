@@ -25,6 +25,7 @@ from computerouter.wire.models import (
     UnpauseIn,
     UsageOut,
 )
+from computerouter.wire.placement import PlacementOut
 
 __all__ = ["AsyncClient"]
 
@@ -136,11 +137,11 @@ class AsyncAgents:
         *,
         region: str | None = None,
         policy: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> PlacementOut:
         """The placement decision for the agent's next new session (``route explain``)."""
         params = {k: v for k, v in (("region", region), ("policy", policy)) if v}
         path = f"/v1/sandboxes/{sandbox_id}/agents/{slug}/route"
-        return dict(await self._c.json("GET", path, params=params))
+        return PlacementOut.model_validate(await self._c.json("GET", path, params=params))
 
     async def delete(self, sandbox_id: str, slug: str) -> None:
         await self._c.request("DELETE", f"/v1/sandboxes/{sandbox_id}/agents/{slug}")

@@ -24,6 +24,7 @@ from computerouter.wire.models import (
     UnpauseIn,
     UsageOut,
 )
+from computerouter.wire.placement import PlacementOut
 
 __all__ = ["Client"]
 
@@ -140,11 +141,11 @@ class Agents:
         *,
         region: str | None = None,
         policy: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> PlacementOut:
         """The placement decision for the agent's next new session (``route explain``)."""
         params = {k: v for k, v in (("region", region), ("policy", policy)) if v}
         path = f"/v1/sandboxes/{sandbox_id}/agents/{slug}/route"
-        return dict(self._c.json("GET", path, params=params))
+        return PlacementOut.model_validate(self._c.json("GET", path, params=params))
 
     def delete(self, sandbox_id: str, slug: str) -> None:
         self._c.request("DELETE", f"/v1/sandboxes/{sandbox_id}/agents/{slug}")
