@@ -167,7 +167,7 @@ def test_pause_unpause_and_pauses_through_a_server(api: Api) -> None:
     assert json.loads(paused.stdout) == {"scope": "user:bob", "mode": "drain", "cancelled_runs": []}
     text = remote(api, api.admin, "compute", "pause", "--provider", "local", "--reason", "maint")
     assert text.returncode == 0, text.stderr
-    assert text.stdout.strip() == "paused provider:local (drain): maint"
+    assert text.stdout.strip() == "paused provider local (drain): maint"
     assert {p.scope.key for p in api.agents.compute.gates.pauses(fresh=True)} == {
         "user:bob",
         "provider:local",
@@ -176,7 +176,7 @@ def test_pause_unpause_and_pauses_through_a_server(api: Api) -> None:
         assert_same(api, api.admin, ["compute", "pauses", *extra], ["compute", "pauses", *extra])
     lifted = remote(api, api.admin, "compute", "unpause", "--user", "bob", "--reason", "sorted")
     assert lifted.returncode == 0, lifted.stderr
-    assert lifted.stdout.strip() == "unpaused user:bob: sorted"
+    assert lifted.stdout.strip() == "unpaused user bob: sorted"
     assert [p.scope.key for p in api.agents.compute.gates.pauses(fresh=True)] == ["provider:local"]
 
 

@@ -16,6 +16,7 @@ from computerouter.wire.models import (
     AgentOut,
     CreditsOut,
     ModelSettingsIn,
+    PauseEventOut,
     PauseIn,
     PauseOut,
     ProviderOut,
@@ -301,6 +302,11 @@ class AsyncAdmin:
     async def pauses(self) -> list[PauseOut]:
         found = await self._c.json("GET", "/v1/admin/pauses")
         return [PauseOut.model_validate(p) for p in found]
+
+    async def history(self, *, limit: int = 100) -> list[PauseEventOut]:
+        """The kill switch's audit trail, oldest first (the latest ``limit`` lines)."""
+        found = await self._c.json("GET", "/v1/admin/pauses/history", params={"limit": limit})
+        return [PauseEventOut.model_validate(e) for e in found]
 
     async def pause(self, scope: str, *, reason: str, mode: str = "drain") -> PauseOut:
         body = PauseIn.model_validate({"scope": scope, "reason": reason, "mode": mode})

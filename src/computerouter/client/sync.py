@@ -15,6 +15,7 @@ from computerouter.wire.models import (
     AgentOut,
     CreditsOut,
     ModelSettingsIn,
+    PauseEventOut,
     PauseIn,
     PauseOut,
     ProviderOut,
@@ -298,6 +299,11 @@ class Admin:
 
     def pauses(self) -> list[PauseOut]:
         return [PauseOut.model_validate(p) for p in self._c.json("GET", "/v1/admin/pauses")]
+
+    def history(self, *, limit: int = 100) -> list[PauseEventOut]:
+        """The kill switch's audit trail, oldest first (the latest ``limit`` lines)."""
+        found = self._c.json("GET", "/v1/admin/pauses/history", params={"limit": limit})
+        return [PauseEventOut.model_validate(e) for e in found]
 
     def pause(self, scope: str, *, reason: str, mode: str = "drain") -> PauseOut:
         body = PauseIn.model_validate({"scope": scope, "reason": reason, "mode": mode})

@@ -7,15 +7,18 @@ form and back (the CLI against a server renders what the SDK gets as the core's 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from computerouter.domain.agents import AgentRecord, ModelSettings
+from computerouter.domain.gates import Pause
 from computerouter.domain.session import RunRecord, SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import Resources
 from computerouter.ledger import AccountBalance, LedgerEntry, UsageLine
+from computerouter.store.gates import PauseEvent
 
 __all__ = [
     "AgentIn",
@@ -31,6 +34,7 @@ __all__ = [
     "ErrorDetail",
     "GrantIn",
     "ModelSettingsIn",
+    "PauseEventOut",
     "PauseIn",
     "PauseOut",
     "ProviderOut",
@@ -389,6 +393,39 @@ class PauseOut(_Model):
     actor: str
     at: float
     cancelled_runs: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_pause(cls, pause: Pause, cancelled_runs: Sequence[str] = ()) -> PauseOut:
+        return cls(
+            scope=pause.scope.key,
+            mode=pause.mode.value,
+            reason=pause.reason,
+            actor=pause.actor,
+            at=pause.at,
+            cancelled_runs=list(cancelled_runs),
+        )
+
+
+class PauseEventOut(_Model):
+    """One line of the kill switch's audit trail: who paused or unpaused what, when, why."""
+
+    at: float
+    action: Literal["pause", "unpause"]
+    scope: str
+    mode: str | None
+    actor: str
+    reason: str
+
+    @classmethod
+    def from_event(cls, event: PauseEvent) -> PauseEventOut:
+        return cls(
+            at=event.at,
+            action="unpause" if event.action == "unpause" else "pause",
+            scope=event.scope.key,
+            mode=None if event.mode is None else event.mode.value,
+            actor=event.actor,
+            reason=event.reason,
+        )
 
 
 class ErrorDetail(_Model):
