@@ -21,6 +21,7 @@ from computerouter.wire.models import (
     ProviderOut,
     RunBillOut,
     RunOut,
+    RunSummaryOut,
     SessionOut,
     UnpauseIn,
     UsageOut,
@@ -246,6 +247,27 @@ class Runs:
 
     def get(self, run_id: str) -> RunOut:
         return RunOut.model_validate(self._c.json("GET", f"/v1/runs/{run_id}"))
+
+    def list(
+        self,
+        *,
+        sandbox_id: str | None = None,
+        agent: str | None = None,
+        limit: int = 100,
+    ) -> list[RunSummaryOut]:
+        """The latest ``limit`` runs, oldest first, each with where it ran and what it cost;
+        ``agent`` is a slug, SANDBOX/SLUG or an agent id."""
+        params: dict[str, Any] = {"limit": limit}
+        if sandbox_id is not None:
+            params["sandbox_id"] = sandbox_id
+        if agent is not None:
+            params["agent"] = agent
+        found = self._c.json("GET", "/v1/runs", params=params)
+        return [RunSummaryOut.model_validate(s) for s in found]
+
+    def summary(self, run_id: str) -> RunSummaryOut:
+        """One run with where it ran, how it ended and what it cost."""
+        return RunSummaryOut.model_validate(self._c.json("GET", f"/v1/runs/{run_id}/summary"))
 
     def cancel(self, run_id: str) -> RunOut:
         return RunOut.model_validate(self._c.json("POST", f"/v1/runs/{run_id}/cancel"))

@@ -19,6 +19,7 @@ from computerouter.domain.states import SessionState
 from computerouter.domain.values import Resources
 from computerouter.ledger import AccountBalance, LedgerEntry, UsageLine
 from computerouter.store.gates import PauseEvent
+from computerouter.store.run_history import RunSummary
 
 __all__ = [
     "AgentIn",
@@ -41,6 +42,7 @@ __all__ = [
     "RunBillOut",
     "RunIn",
     "RunOut",
+    "RunSummaryOut",
     "SessionEnsure",
     "SessionOut",
     "UnpauseIn",
@@ -232,6 +234,74 @@ class RunOut(_Model):
             session_id=run.session_id,
             started_at=run.started_at,
             ended_at=run.ended_at,
+        )
+
+
+class RunSummaryOut(_Model):
+    """A run with where it ran and what it cost: what ``runs list|show`` print."""
+
+    run_id: str
+    user_id: str
+    sandbox_id: str
+    agent_id: str
+    agent_slug: str | None = Field(description="None once the agent is deleted.")
+    session_id: str
+    provider: str
+    state: str
+    started_at: float
+    ended_at: float | None
+    token_micro: int | None = Field(description="None while the run has no token entry.")
+    compute_micro: int | None = Field(description="None while the run has no compute entry.")
+    input_tokens: int
+    output_tokens: int
+    model: str
+    busy_ms: int | None
+
+    @classmethod
+    def from_summary(cls, s: RunSummary) -> RunSummaryOut:
+        r = s.run
+        return cls(
+            run_id=r.run_id,
+            user_id=r.user_id,
+            sandbox_id=r.sandbox_id,
+            agent_id=r.agent_id,
+            agent_slug=s.agent_slug,
+            session_id=r.session_id,
+            provider=s.provider,
+            state=r.state,
+            started_at=r.started_at,
+            ended_at=r.ended_at,
+            token_micro=s.token_cost,
+            compute_micro=s.compute_cost,
+            input_tokens=s.input_tokens,
+            output_tokens=s.output_tokens,
+            model=s.model,
+            busy_ms=s.busy_ms,
+        )
+
+    def to_summary(self) -> RunSummary:
+        """The summary as the server described it (its heartbeat and owner stay there)."""
+        run = RunRecord(
+            run_id=self.run_id,
+            session_id=self.session_id,
+            user_id=self.user_id,
+            sandbox_id=self.sandbox_id,
+            agent_id=self.agent_id,
+            state=self.state,
+            started_at=self.started_at,
+            heartbeat_at=self.started_at if self.ended_at is None else self.ended_at,
+            ended_at=self.ended_at,
+        )
+        return RunSummary(
+            run=run,
+            agent_slug=self.agent_slug,
+            provider=self.provider,
+            token_cost=self.token_micro,
+            compute_cost=self.compute_micro,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            model=self.model,
+            busy_ms=self.busy_ms,
         )
 
 
