@@ -284,8 +284,20 @@ class AsyncUsage:
     def __init__(self, client: AsyncClient) -> None:
         self._c = client
 
-    async def get(self, *, sandbox_id: str | None = None, agent_id: str | None = None) -> UsageOut:
-        params = {k: v for k, v in (("sandbox_id", sandbox_id), ("agent_id", agent_id)) if v}
+    async def get(
+        self,
+        *,
+        sandbox_id: str | None = None,
+        agent_id: str | None = None,
+        since: float | None = None,
+    ) -> UsageOut:
+        """Cost per (sandbox, agent) of the acting user; ``since``: entries from then (epoch
+        seconds)."""
+        params: dict[str, Any] = {
+            k: v for k, v in (("sandbox_id", sandbox_id), ("agent_id", agent_id)) if v
+        }
+        if since is not None:
+            params["since"] = since
         return UsageOut.model_validate(await self._c.json("GET", "/v1/usage", params=params))
 
     async def run(self, run_id: str) -> RunBillOut:

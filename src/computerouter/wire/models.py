@@ -17,8 +17,10 @@ from computerouter.domain.gates import Pause
 from computerouter.domain.session import RunRecord, SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import Resources
-from computerouter.ledger import AccountBalance, LedgerEntry, UsageLine
+from computerouter.ledger import AccountBalance, LedgerEntry, RunBill, UsageLine
+from computerouter.ledger.prices import RATE_DENOMINATOR
 from computerouter.store.gates import PauseEvent
+from computerouter.store.ledger_rows import EntryKind
 from computerouter.store.run_history import RunSummary
 
 __all__ = [
@@ -343,6 +345,21 @@ class UsageLineOut(_Model):
             total_micro=x.total,
         )
 
+    def to_line(self) -> UsageLine:
+        return UsageLine(
+            user_id=self.user_id,
+            sandbox_id=self.sandbox_id,
+            agent_id=self.agent_id,
+            runs=self.runs,
+            token=self.token_micro,
+            compute=self.compute_micro,
+            idle=self.idle_micro,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            busy_ms=self.busy_ms,
+            idle_ms=self.idle_ms,
+        )
+
 
 class UsageOut(_Model):
     lines: list[UsageLineOut]
@@ -353,16 +370,26 @@ class EntryOut(_Model):
     entry_id: int
     kind: str
     amount_micro: int
+    debit_account: str = ""
+    credit_account: str = ""
     user_id: str
     sandbox_id: str
     agent_id: str
     run_id: str | None
     session_id: str | None
     provider: str
+    region: str = ""
     model: str
     quantity_ms: int
     input_tokens: int
     output_tokens: int
+    rate_per_ms: int = Field(
+        default=0, description="Compute price: micro-credits per ms * rate_denominator."
+    )
+    rate_denominator: int = RATE_DENOMINATOR
+    input_per_mtok_micro: int = 0
+    output_per_mtok_micro: int = 0
+    cpu_ms: int | None = Field(default=None, description="CPU time measured; not billed.")
     at: float
 
     @classmethod
@@ -371,17 +398,51 @@ class EntryOut(_Model):
             entry_id=x.id,
             kind=x.kind.value,
             amount_micro=x.amount,
+            debit_account=x.debit_account,
+            credit_account=x.credit_account,
             user_id=x.user_id,
             sandbox_id=x.sandbox_id,
             agent_id=x.agent_id,
             run_id=x.run_id,
             session_id=x.session_id,
             provider=x.provider,
+            region=x.region,
             model=x.model,
             quantity_ms=x.quantity_ms,
             input_tokens=x.input_tokens,
             output_tokens=x.output_tokens,
+            rate_per_ms=x.rate_per_ms,
+            input_per_mtok_micro=x.input_per_mtok,
+            output_per_mtok_micro=x.output_per_mtok,
+            cpu_ms=x.cpu_ms,
             at=x.at,
+        )
+
+    def to_entry(self) -> LedgerEntry:
+        """The entry as the server described it (its idempotency key and note stay there)."""
+        return LedgerEntry(
+            id=self.entry_id,
+            key="",
+            kind=EntryKind(self.kind),
+            debit_account=self.debit_account,
+            credit_account=self.credit_account,
+            amount=self.amount_micro,
+            user_id=self.user_id,
+            at=self.at,
+            sandbox_id=self.sandbox_id,
+            agent_id=self.agent_id,
+            run_id=self.run_id,
+            session_id=self.session_id,
+            provider=self.provider,
+            region=self.region,
+            model=self.model,
+            quantity_ms=self.quantity_ms,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            rate_per_ms=self.rate_per_ms,
+            input_per_mtok=self.input_per_mtok_micro,
+            output_per_mtok=self.output_per_mtok_micro,
+            cpu_ms=self.cpu_ms,
         )
 
 
@@ -390,6 +451,22 @@ class RunBillOut(_Model):
     token: EntryOut | None
     compute: EntryOut | None
     total_micro: int
+
+    @classmethod
+    def from_bill(cls, bill: RunBill) -> RunBillOut:
+        return cls(
+            run_id=bill.run_id,
+            token=None if bill.token is None else EntryOut.from_entry(bill.token),
+            compute=None if bill.compute is None else EntryOut.from_entry(bill.compute),
+            total_micro=bill.total,
+        )
+
+    def to_bill(self) -> RunBill:
+        return RunBill(
+            run_id=self.run_id,
+            token=None if self.token is None else self.token.to_entry(),
+            compute=None if self.compute is None else self.compute.to_entry(),
+        )
 
 
 class CreditsOut(_Model):

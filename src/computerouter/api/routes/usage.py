@@ -9,7 +9,6 @@ from computerouter.errors import InputError, RunNotFound
 from computerouter.ledger import Ledger, usage_lines
 from computerouter.wire.models import (
     CreditsOut,
-    EntryOut,
     GrantIn,
     RunBillOut,
     UsageLineOut,
@@ -51,12 +50,7 @@ def run_usage(run_id: str, caller: Caller, parts: Server) -> RunBillOut:
     first = bill.token or bill.compute
     if first is None or not visible(caller, first.user_id):
         raise RunNotFound(run_id)
-    return RunBillOut(
-        run_id=run_id,
-        token=None if bill.token is None else EntryOut.from_entry(bill.token),
-        compute=None if bill.compute is None else EntryOut.from_entry(bill.compute),
-        total_micro=bill.total,
-    )
+    return RunBillOut.from_bill(bill)
 
 
 @router.get("/v1/credits")
