@@ -131,7 +131,7 @@ def test_credits_show_and_grant_are_the_embedded_ones(api: Api) -> None:
     assert api.ledger.account("bob").balance == 102_500_000  # the server's own ledger
     again = remote(api, api.admin, "credits", "grant", "--user", "bob", "1", "--key", "k1")
     assert again.returncode == 0, again.stderr
-    assert "granted 1 credits to bob" in again.stdout
+    assert "granted 1.00 credits to bob" in again.stdout
     twice = remote(api, api.admin, "credits", "grant", "--user", "bob", "1", "--key", "k1")
     assert twice.returncode == 0, twice.stderr
     assert api.ledger.account("bob").balance == 103_500_000  # the key grants once
@@ -143,12 +143,28 @@ def test_credits_show_and_grant_are_the_embedded_ones(api: Api) -> None:
     )
 
 
+def test_credits_audit_is_the_embedded_one_with_an_admin_key(api: Api) -> None:
+    for extra in ([], ["--json"]):
+        out = assert_same(
+            api, api.admin, ["credits", "audit", *extra], ["credits", "audit", *extra]
+        )
+    assert json.loads(out)["mismatched"] == []
+    refused = remote(api, api.alice, "credits", "audit")
+    assert refused.returncode != 0
+    assert "admin key" in one_error_line(refused.stderr)
+
+
+def test_credits_show_defaults_to_the_key_s_own_user(api: Api) -> None:
+    mine = json.loads(remote(api, api.bob, "credits", "show", "--json").stdout)
+    assert (mine["user_id"], mine["balance_micro"]) == ("bob", 100_000_000)
+
+
 def test_credits_errors_are_one_line(api: Api) -> None:
     refused = remote(api, api.alice, "credits", "grant", "--user", "alice", "5")
     assert refused.returncode != 0
     assert "admin key" in one_error_line(refused.stderr)
     assert api.ledger.account("alice").balance < 100_000_001  # nothing was granted
-    bad = remote(api, api.admin, "credits", "grant", "--user", "bob", "-3")
+    bad = remote(api, api.admin, "credits", "grant", "--user", "bob", "1e3")
     assert bad.returncode == 2
     assert "not an amount of credits" in one_error_line(bad.stderr)
     other = remote(api, api.alice, "credits", "show", "--user", "bob")

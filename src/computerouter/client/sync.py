@@ -13,7 +13,9 @@ from computerouter.domain.events import AgentEvent, RunCancelled, RunCompleted, 
 from computerouter.errors import ComputeRouterError
 from computerouter.wire.models import (
     AgentOut,
+    AuditOut,
     CreditsOut,
+    GrantOut,
     ModelSettingsIn,
     PauseEventOut,
     PauseIn,
@@ -311,9 +313,14 @@ class Credits:
     def get(self) -> CreditsOut:
         return CreditsOut.model_validate(self._c.json("GET", "/v1/credits"))
 
-    def grant(self, user_id: str, amount_micro: int, *, note: str = "") -> CreditsOut:
-        body = {"user_id": user_id, "amount_micro": amount_micro, "note": note}
-        return CreditsOut.model_validate(self._c.json("POST", "/v1/credits/grants", json=body))
+    def grant(self, user_id: str, amount_micro: int, *, note: str = "", key: str = "") -> GrantOut:
+        """Admin keys only: credit a user's account (once per ``key``, when one is given)."""
+        body = {"user_id": user_id, "amount_micro": amount_micro, "note": note, "key": key}
+        return GrantOut.model_validate(self._c.json("POST", "/v1/credits/grants", json=body))
+
+    def audit(self) -> AuditOut:
+        """Admin keys only: every account against its entries, every hold against a live run."""
+        return AuditOut.model_validate(self._c.json("GET", "/v1/admin/credits/audit"))
 
 
 class Providers:

@@ -17,7 +17,7 @@ from computerouter.domain.gates import Pause
 from computerouter.domain.session import RunRecord, SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import Resources
-from computerouter.ledger import AccountBalance, LedgerEntry, RunBill, UsageLine
+from computerouter.ledger import Ledger, LedgerEntry, RunBill, UsageLine, dead_holds
 from computerouter.ledger.prices import RATE_DENOMINATOR
 from computerouter.store.gates import PauseEvent
 from computerouter.store.ledger_rows import EntryKind
@@ -31,11 +31,14 @@ __all__ = [
     "ApiKeyCreated",
     "ApiKeyOut",
     "ApprovalIn",
+    "AuditOut",
     "CreditsOut",
     "EntryOut",
     "ErrorBody",
     "ErrorDetail",
     "GrantIn",
+    "GrantOut",
+    "HoldOut",
     "ModelSettingsIn",
     "PauseEventOut",
     "PauseIn",
@@ -470,18 +473,34 @@ class RunBillOut(_Model):
 
 
 class CreditsOut(_Model):
+    """A user's balance, what is held for runs in flight, what is available, and the budget
+    each run holds: what ``credits show`` prints."""
+
     user_id: str
     balance_micro: int
     reserved_micro: int
     available_micro: int
+    balance_from_entries_micro: int = Field(
+        description="The balance summed from the account's entries (equal, or the ledger is off)."
+    )
+    run_reserve_micro: int = Field(description="The least a run holds when it starts.")
+    run_max_micro: int = Field(description="The most a run holds (its ceiling).")
+    floor_micro: int = Field(description="What a run leaves available.")
 
     @classmethod
-    def from_balance(cls, b: AccountBalance) -> CreditsOut:
+    def from_ledger(cls, ledger: Ledger, user_id: str) -> CreditsOut:
+        account = ledger.account(user_id)
+        derived = ledger.ledger_store.balances_from_entries(account.account_id)
+        budget = ledger.prices.budget
         return cls(
-            user_id=b.user_id or "",
-            balance_micro=b.balance,
-            reserved_micro=b.reserved,
-            available_micro=b.balance - b.reserved,
+            user_id=user_id,
+            balance_micro=account.balance,
+            reserved_micro=account.reserved,
+            available_micro=account.available,
+            balance_from_entries_micro=derived.get(account.account_id, 0),
+            run_reserve_micro=budget.run_reserve,
+            run_max_micro=budget.run_max,
+            floor_micro=budget.floor,
         )
 
 
@@ -489,6 +508,64 @@ class GrantIn(_Model):
     user_id: str = Field(max_length=128)
     amount_micro: int = Field(gt=0, le=10**15)
     note: str = Field(default="", max_length=500)
+    key: str = Field(
+        default="",
+        max_length=200,
+        description="Idempotency key: granting again with it grants once.",
+    )
+
+
+class GrantOut(CreditsOut):
+    """A grant: its entry, the amount granted, and the user's credits after it."""
+
+    entry_id: int
+    granted_micro: int
+
+
+class HoldOut(_Model):
+    run_id: str
+    user_id: str
+    held_micro: int
+    why: str
+
+
+class AuditOut(_Model):
+    """Every account's balance checked against its entries, and every hold against a live run:
+    what ``credits audit`` prints."""
+
+    accounts: int
+    mismatched: list[str]
+    sum_of_balances_micro: int
+    holds_without_live_run: list[HoldOut]
+
+    @classmethod
+    def from_ledger(cls, ledger: Ledger, *, now: float) -> AuditOut:
+        derived = ledger.ledger_store.balances_from_entries()
+        accounts = ledger.ledger_store.accounts()
+        return cls(
+            accounts=len(accounts),
+            mismatched=[
+                a.account_id for a in accounts if derived.get(a.account_id, 0) != a.balance
+            ],
+            sum_of_balances_micro=sum(a.balance for a in accounts),
+            holds_without_live_run=[
+                HoldOut(
+                    run_id=d.run.run_id,
+                    user_id=d.run.user_id,
+                    held_micro=d.run.hold,
+                    why=d.fate.value,
+                )
+                for d in dead_holds(ledger, now=now)
+            ],
+        )
+
+    @property
+    def clean(self) -> bool:
+        return (
+            not self.mismatched
+            and self.sum_of_balances_micro == 0
+            and not (self.holds_without_live_run)
+        )
 
 
 class ApiKeyCreate(_Model):
