@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from computerouter.wire.models import (
     PauseIn,
     PauseOut,
     ProviderOut,
+    ProviderReportOut,
     RunBillOut,
     RunOut,
     RunSummaryOut,
@@ -332,6 +334,12 @@ class AsyncProviders:
     async def list(self) -> list[ProviderOut]:
         """Providers this server offers, with their health as it has seen it."""
         return [ProviderOut.model_validate(p) for p in await self._c.json("GET", "/v1/providers")]
+
+    async def report(self) -> builtins.list[ProviderReportOut]:
+        """Every registered provider, offered or not: configured or what to set, regions,
+        capabilities, list prices and circuits (what ``compute providers`` prints)."""
+        found = await self._c.json("GET", "/v1/providers/report")
+        return [ProviderReportOut.model_validate(p) for p in found]
 
 
 class AsyncAdmin:

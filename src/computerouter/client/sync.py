@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -21,6 +22,7 @@ from computerouter.wire.models import (
     PauseIn,
     PauseOut,
     ProviderOut,
+    ProviderReportOut,
     RunBillOut,
     RunOut,
     RunSummaryOut,
@@ -330,6 +332,12 @@ class Providers:
     def list(self) -> list[ProviderOut]:
         """Providers this server offers, with their health as it has seen it."""
         return [ProviderOut.model_validate(p) for p in self._c.json("GET", "/v1/providers")]
+
+    def report(self) -> builtins.list[ProviderReportOut]:
+        """Every registered provider, offered or not: configured or what to set, regions,
+        capabilities, list prices and circuits (what ``compute providers`` prints)."""
+        found = self._c.json("GET", "/v1/providers/report")
+        return [ProviderReportOut.model_validate(p) for p in found]
 
 
 class Admin:

@@ -32,6 +32,8 @@ __all__ = [
     "ApiKeyOut",
     "ApprovalIn",
     "AuditOut",
+    "CapabilitiesOut",
+    "CircuitOut",
     "CreditsOut",
     "EntryOut",
     "ErrorBody",
@@ -43,7 +45,10 @@ __all__ = [
     "PauseEventOut",
     "PauseIn",
     "PauseOut",
+    "PriceOut",
+    "PricesOut",
     "ProviderOut",
+    "ProviderReportOut",
     "RunBillOut",
     "RunIn",
     "RunOut",
@@ -597,6 +602,56 @@ class ProviderOut(_Model):
     suspend: bool
     archive: bool
     regions: list[str]
+
+
+class CapabilitiesOut(_Model):
+    suspend: bool
+    archive: bool
+    exec: bool
+    regions: list[str]
+    warm_start_ms: float
+    max_sessions: int = Field(description="Live sessions allowed at once; 0: no limit.")
+
+
+class PriceOut(_Model):
+    """Micro-credits per hour: per CPU, per GiB of memory, and flat."""
+
+    cpu_hour: int
+    memory_gib_hour: int
+    shape_hour: int
+
+
+class PricesOut(_Model):
+    default: PriceOut
+    regions: dict[str, PriceOut]
+
+
+class CircuitOut(_Model):
+    """One circuit of a provider (per region); a provider with none yet shows one closed row."""
+
+    region: str
+    state: str = Field(description="closed (serving), open (skipped for now), half_open.")
+    open_until: float | None = None
+    cooldown_s: float | None = None
+    failures: int | None = None
+    last_error: str | None = None
+    probed_at: float | None = None
+    probe_error: str | None = None
+
+
+class ProviderReportOut(_Model):
+    """A registered provider: configured here or what to set, what it offers, its list prices
+    and its circuits: what ``compute providers`` prints."""
+
+    name: str
+    summary: str
+    configured: bool
+    to_configure: str | None
+    regions: list[str]
+    capabilities: CapabilitiesOut
+    prices: PricesOut
+    prices_source: str
+    health: list[CircuitOut]
 
 
 class PauseIn(_Model):
