@@ -216,19 +216,19 @@ def test_route_explain_over_the_api_and_the_async_sdk(api: Api) -> None:
         "sb1", slug="cheap", model_settings={"compute_policy": "cost-aware"}, prompt="p"
     )
     decision = alice.agents.route("sb1", "cheap")
-    assert decision["agent"] == "sb1/cheap"
-    assert decision["policy"] == "cost-aware"
-    assert decision["candidates"] == ["local"]
-    row = decision["providers"][0]
-    assert (row["provider"], row["kept"], row["rank"]) == ("local", True, 1)
+    assert decision.agent == "sb1/cheap"
+    assert decision.policy == "cost-aware"
+    assert decision.candidates == ["local"]
+    row = decision.providers[0]
+    assert (row.provider, row.kept, row.rank) == ("local", True, 1)
     what_if = alice.agents.route("sb1", "cheap", policy="latency-aware")
-    assert what_if["policy"] == "latency-aware"
+    assert what_if.policy == "latency-aware"
 
-    async def from_async() -> dict[str, object]:
+    async def from_async() -> list[str]:
         async with AsyncClient(api.url, api.alice) as client:
-            return await client.agents.route("sb1", "cheap")
+            return (await client.agents.route("sb1", "cheap")).candidates
 
-    assert asyncio.run(from_async())["candidates"] == ["local"]
+    assert asyncio.run(from_async()) == ["local"]
     with pytest.raises(InputError, match="unknown compute policy 'cheapest'"):
         alice.agents.route("sb1", "cheap", policy="cheapest")
     with pytest.raises(AgentNotFound):

@@ -36,6 +36,7 @@ def alice_resources(w: AliceWorld) -> list[tuple[str, str, dict[str, object] | N
         ("POST", "/v1/runs", {"agent": "sb1/support", "input": "hi"}),
         ("GET", f"/v1/runs/{w.run_id}", None),
         ("GET", f"/v1/runs/{w.run_id}/events", None),
+        ("GET", f"/v1/runs/{w.run_id}/summary", None),
         ("POST", f"/v1/runs/{w.run_id}/cancel", None),
         ("POST", f"/v1/runs/{w.run_id}/approval", {"choice": "once"}),
         ("GET", f"/v1/usage/runs/{w.run_id}", None),
@@ -86,6 +87,7 @@ def test_bob_sees_only_his_own_lists(api: Api) -> None:
     assert bob.compute.sessions.list() == []
     assert bob.compute.sessions.list(include_ended=True) == []
     assert bob.usage.get().lines == []
+    assert bob.runs.list() == []
     assert call(api, api.bob, "GET", "/v1/models", None).json()["data"] == []
 
 
@@ -96,6 +98,10 @@ def test_a_user_key_cannot_act_for_another_user(api: Api) -> None:
     assert response.json()["error"]["code"] == "forbidden"
     grant = call(api, api.bob, "POST", "/v1/credits/grants", {"user_id": "bob", "amount_micro": 5})
     assert grant.status_code == 403
+    for path in ("/v1/admin/pauses/history", "/v1/admin/credits/audit"):
+        refused = call(api, api.bob, "GET", path, None)
+        assert refused.status_code == 403, path
+        assert refused.json()["error"]["code"] == "forbidden"
 
 
 def test_an_admin_key_reaches_every_one_of_alices_resources(api: Api) -> None:
@@ -109,6 +115,8 @@ def test_an_admin_key_reaches_every_one_of_alices_resources(api: Api) -> None:
     admin = api.client(api.admin, act_for="alice")
     assert [a.address for a in admin.agents.list()] == ["sb1/support"]
     assert admin.usage.get().lines
+    assert w.run_id in [r.run_id for r in admin.runs.list()]
+    assert {r.user_id for r in admin.runs.list()} == {"alice"}
     assert admin.compute.sessions.archive(w.session_id).state == "archived"
     admin.agents.delete("sb1", "support")
     assert api.client(api.alice).agents.list() == []

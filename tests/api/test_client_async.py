@@ -39,6 +39,11 @@ def test_async_client_covers_agents_runs_sessions_usage(api: Api) -> None:
             assert isinstance(events[-1], RunCompleted)
             run_id = events[-1].run_id
             assert (await client.runs.get(run_id)).state == "completed"
+            [listed] = await client.runs.list(sandbox_id="sb1", agent="support")
+            summary = await client.runs.summary(run_id)
+            assert listed == summary
+            assert (summary.agent_slug, summary.provider) == ("support", "local")
+            assert (await client.usage.get(since=0.0)).lines
             bill = await client.usage.run(run_id)
             assert bill.token is not None
             assert bill.compute is not None
@@ -53,9 +58,29 @@ def test_async_client_covers_agents_runs_sessions_usage(api: Api) -> None:
                 await client.compute.sessions.get("ses_nope")
             assert (await client.credits.get()).balance_micro < 100_000_000
             assert [p.name for p in await client.providers.list()] == ["local"]
+            assert "local" in [p.name for p in await client.providers.report()]
             await client.agents.delete("sb1", "support")
             with pytest.raises(AgentNotFound):
                 await client.agents.get("sb1", "support")
+
+    asyncio.run(scenario())
+
+
+def test_async_admin_calls(api: Api) -> None:
+    async def scenario() -> None:
+        async with AsyncClient(api.url, api.admin, retries=RetryPolicy(attempts=1)) as client:
+            await client.admin.pause("user:bob", reason="checking")
+            await client.admin.unpause("user:bob", reason="done")
+            trail = await client.admin.history()
+            assert [(e.action, e.scope) for e in trail] == [
+                ("pause", "user:bob"),
+                ("unpause", "user:bob"),
+            ]
+            granted = await client.credits.grant("bob", 5, key="once")
+            again = await client.credits.grant("bob", 5, key="once")
+            assert granted.entry_id == again.entry_id
+            assert again.balance_micro == 100_000_005
+            assert (await client.credits.audit()).clean
 
     asyncio.run(scenario())
 

@@ -18,6 +18,7 @@ from computerouter.cli.agents import (
     user_option,
 )
 from computerouter.cli.context import get_context
+from computerouter.cli.remote import client_for
 from computerouter.cli.render import console, print_json
 from computerouter.cli.terminal import markup_safe
 from computerouter.compute.offers import placement
@@ -25,9 +26,9 @@ from computerouter.domain.agents import AgentAddress
 from computerouter.domain.placement import check_policy
 from computerouter.domain.regions import known_region
 from computerouter.ledger.money import MICRO
-from computerouter.wire.placement import placement_dict
+from computerouter.wire.placement import PlacementOut, placement_out
 
-__all__ = ["app", "price_text"]
+__all__ = ["app", "price_text", "print_decision"]
 
 app = typer.Typer(help="Routing: how placement picks a provider.", no_args_is_help=True)
 
@@ -58,50 +59,60 @@ def explain(
 ) -> None:
     """The placement decision for ADDRESS's next new session: each provider kept (in fail-over
     order) or dropped, with its region, price per hour, warm start, health and why."""
-    acting = user_option(ctx, user)
     if region is not None:
         known_region(region)
     if policy is not None:
         check_policy(policy)
+    client = client_for(ctx, user)
+    if client is not None:
+        where = AgentAddress.parse(address, default_sandbox=sandbox)
+        decision = client.agents.route(where.sandbox_id, where.slug, region=region, policy=policy)
+    else:
+        decision = _embedded(ctx, address, sandbox, user_option(ctx, user), region, policy)
+    if as_json:
+        print_json(decision.model_dump())
+        return
+    print_decision(decision)
+
+
+def _embedded(
+    ctx: typer.Context,
+    address: str,
+    sandbox: str | None,
+    user: str,
+    region: str | None,
+    policy: str | None,
+) -> PlacementOut:
     where = AgentAddress.parse(address, default_sandbox=sandbox)
-    agent = agent_router(ctx).resolve(acting, where)
+    agent = agent_router(ctx).resolve(user, where)
     settings = agent.settings
     if policy is not None:
         settings = replace(settings, compute_provider=None, compute_policy=policy)
-    router = get_context(ctx).router
-    result = placement(router, settings, region=region, unoffered=True)
-    if as_json:
-        print_json({"agent": str(agent.address), **placement_dict(result)})
-        return
+    result = placement(get_context(ctx).router, settings, region=region, unoffered=True)
+    return placement_out(str(agent.address), result)
+
+
+def print_decision(decision: PlacementOut) -> None:
+    """The decision as a table: kept providers in fail-over order, then the dropped ones."""
     console.print(
-        f"[bold]{markup_safe(str(agent.address))}[/]: policy {result.policy}, "
-        f"caller region {result.caller_region or 'unknown'}, "
-        f"pinned region {result.pinned_region or 'none'}",
+        f"[bold]{markup_safe(decision.agent)}[/]: policy {decision.policy}, "
+        f"caller region {decision.caller_region or 'unknown'}, "
+        f"pinned region {decision.pinned_region or 'none'}",
         highlight=False,
     )
     table = Table(show_edge=False)
     for column in ("provider", "region", "credits/h", "warm ms", "health", "decision", "reason"):
         table.add_column(column)
-    for i, c in enumerate(result.candidates):
+    for row in decision.providers:
         table.add_row(
-            c.provider,
-            c.region or "-",
-            price_text(c.price_per_hour),
-            f"{c.warm_start_ms:g}",
-            c.health,
-            f"[green]kept #{i + 1}[/]",
-            markup_safe(c.reason),
-        )
-    for d in result.dropped:
-        table.add_row(
-            d.provider,
-            d.region or "-",
-            price_text(d.price_per_hour),
-            f"{d.warm_start_ms:g}",
-            d.health,
-            "[red]dropped[/]",
-            markup_safe(d.reason),
+            row.provider,
+            row.region or "-",
+            price_text(row.price_per_hour),
+            f"{row.warm_start_ms:g}",
+            row.health,
+            f"[green]kept #{row.rank}[/]" if row.kept else "[red]dropped[/]",
+            markup_safe(row.reason),
         )
     console.print(table)
-    if result.refusal:
-        console.print(f"[bold red]refused:[/] {markup_safe(result.refusal)}", highlight=False)
+    if decision.refusal:
+        console.print(f"[bold red]refused:[/] {markup_safe(decision.refusal)}", highlight=False)

@@ -1,4 +1,5 @@
-"""``computerouter runs ...``: past and current runs, each with what it cost."""
+"""``computerouter runs ...``: past and current runs, each with what it cost (from this machine's
+store, or a server's through the SDK: the same summaries, rendered by the same code)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import typer
 from rich.table import Table
 
 from computerouter.cli.context import get_context
+from computerouter.cli.remote import client_for
 from computerouter.cli.render import console, format_duration, print_json, styled_state
 from computerouter.errors import InputError, NotFound
 from computerouter.ledger import format_credits
@@ -74,7 +76,12 @@ def list_runs(
     """The latest runs, oldest first: agent, sandbox, session, state, time and cost."""
     if limit < 1:
         raise InputError("--limit must be at least 1")
-    found = _history(ctx).list(user_id=user, sandbox_id=sandbox, agent=agent, limit=limit)
+    client = client_for(ctx, user)
+    if client is not None:
+        listed = client.runs.list(sandbox_id=sandbox, agent=agent, limit=limit)
+        found = [s.to_summary() for s in listed]
+    else:
+        found = _history(ctx).list(user_id=user, sandbox_id=sandbox, agent=agent, limit=limit)
     now = time.time()
     if as_json:
         print_json([run_dict(s, now) for s in found])
@@ -116,7 +123,10 @@ def show(
     as_json: JsonFlag = False,
 ) -> None:
     """One run: where it ran, how it ended, how long it took and what it cost."""
-    found = _history(ctx).get(run_id)
+    client = client_for(ctx, None)
+    found = (
+        _history(ctx).get(run_id) if client is None else client.runs.summary(run_id).to_summary()
+    )
     if found is None:
         raise NotFound(f"no run {run_id!r}")
     now = time.time()

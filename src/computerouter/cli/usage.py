@@ -1,4 +1,5 @@
-"""``computerouter usage``: what runs, agents, sandboxes and users cost, from the ledger."""
+"""``computerouter usage``: what runs, agents, sandboxes and users cost, from the ledger (this
+machine's, or a server's through the SDK: the same lines and entries, rendered by the same code)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import typer
 from rich.table import Table
 
 from computerouter.cli.credits import ledger_for
+from computerouter.cli.remote import client_for
 from computerouter.cli.render import console, format_duration, parse_duration, print_json
 from computerouter.errors import InputError, NotFound
 from computerouter.ledger import LedgerEntry, UsageLine, format_credits, usage_lines
@@ -60,9 +62,14 @@ def usage(
     if ctx.invoked_subcommand is not None:
         return
     start = None if since is None else parse_since(since, now=time.time())
-    lines = usage_lines(
-        ledger_for(ctx), user_id=user, sandbox_id=sandbox, agent_id=agent, since=start
-    )
+    client = client_for(ctx, user)
+    if client is not None:
+        found = client.usage.get(sandbox_id=sandbox, agent_id=agent, since=start)
+        lines = [x.to_line() for x in found.lines]
+    else:
+        lines = usage_lines(
+            ledger_for(ctx), user_id=user, sandbox_id=sandbox, agent_id=agent, since=start
+        )
     total = UsageLine(
         user_id="",
         sandbox_id="",
@@ -164,7 +171,10 @@ def run_usage(
     as_json: JsonFlag = False,
 ) -> None:
     """A run's two entries side by side: token cost and compute cost."""
-    bill = ledger_for(ctx).run_bill(run_id)
+    client = client_for(ctx, None)
+    bill = (
+        ledger_for(ctx).run_bill(run_id) if client is None else client.usage.run(run_id).to_bill()
+    )
     first = bill.token or bill.compute
     if first is None:
         raise NotFound(f"no ledger entries for run {run_id!r} (not ended, or unknown)")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -14,17 +15,23 @@ from computerouter.domain.events import AgentEvent, RunCancelled, RunCompleted, 
 from computerouter.errors import ComputeRouterError
 from computerouter.wire.models import (
     AgentOut,
+    AuditOut,
     CreditsOut,
+    GrantOut,
     ModelSettingsIn,
+    PauseEventOut,
     PauseIn,
     PauseOut,
     ProviderOut,
+    ProviderReportOut,
     RunBillOut,
     RunOut,
+    RunSummaryOut,
     SessionOut,
     UnpauseIn,
     UsageOut,
 )
+from computerouter.wire.placement import PlacementOut
 
 __all__ = ["AsyncClient"]
 
@@ -136,11 +143,11 @@ class AsyncAgents:
         *,
         region: str | None = None,
         policy: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> PlacementOut:
         """The placement decision for the agent's next new session (``route explain``)."""
         params = {k: v for k, v in (("region", region), ("policy", policy)) if v}
         path = f"/v1/sandboxes/{sandbox_id}/agents/{slug}/route"
-        return dict(await self._c.json("GET", path, params=params))
+        return PlacementOut.model_validate(await self._c.json("GET", path, params=params))
 
     async def delete(self, sandbox_id: str, slug: str) -> None:
         await self._c.request("DELETE", f"/v1/sandboxes/{sandbox_id}/agents/{slug}")
@@ -244,6 +251,27 @@ class AsyncRuns:
     async def get(self, run_id: str) -> RunOut:
         return RunOut.model_validate(await self._c.json("GET", f"/v1/runs/{run_id}"))
 
+    async def list(
+        self,
+        *,
+        sandbox_id: str | None = None,
+        agent: str | None = None,
+        limit: int = 100,
+    ) -> list[RunSummaryOut]:
+        """The latest ``limit`` runs, oldest first, each with where it ran and what it cost;
+        ``agent`` is a slug, SANDBOX/SLUG or an agent id."""
+        params: dict[str, Any] = {"limit": limit}
+        if sandbox_id is not None:
+            params["sandbox_id"] = sandbox_id
+        if agent is not None:
+            params["agent"] = agent
+        found = await self._c.json("GET", "/v1/runs", params=params)
+        return [RunSummaryOut.model_validate(s) for s in found]
+
+    async def summary(self, run_id: str) -> RunSummaryOut:
+        """One run with where it ran, how it ended and what it cost."""
+        return RunSummaryOut.model_validate(await self._c.json("GET", f"/v1/runs/{run_id}/summary"))
+
     async def cancel(self, run_id: str) -> RunOut:
         return RunOut.model_validate(await self._c.json("POST", f"/v1/runs/{run_id}/cancel"))
 
@@ -260,8 +288,20 @@ class AsyncUsage:
     def __init__(self, client: AsyncClient) -> None:
         self._c = client
 
-    async def get(self, *, sandbox_id: str | None = None, agent_id: str | None = None) -> UsageOut:
-        params = {k: v for k, v in (("sandbox_id", sandbox_id), ("agent_id", agent_id)) if v}
+    async def get(
+        self,
+        *,
+        sandbox_id: str | None = None,
+        agent_id: str | None = None,
+        since: float | None = None,
+    ) -> UsageOut:
+        """Cost per (sandbox, agent) of the acting user; ``since``: entries from then (epoch
+        seconds)."""
+        params: dict[str, Any] = {
+            k: v for k, v in (("sandbox_id", sandbox_id), ("agent_id", agent_id)) if v
+        }
+        if since is not None:
+            params["since"] = since
         return UsageOut.model_validate(await self._c.json("GET", "/v1/usage", params=params))
 
     async def run(self, run_id: str) -> RunBillOut:
@@ -275,11 +315,16 @@ class AsyncCredits:
     async def get(self) -> CreditsOut:
         return CreditsOut.model_validate(await self._c.json("GET", "/v1/credits"))
 
-    async def grant(self, user_id: str, amount_micro: int, *, note: str = "") -> CreditsOut:
-        body = {"user_id": user_id, "amount_micro": amount_micro, "note": note}
-        return CreditsOut.model_validate(
-            await self._c.json("POST", "/v1/credits/grants", json=body)
-        )
+    async def grant(
+        self, user_id: str, amount_micro: int, *, note: str = "", key: str = ""
+    ) -> GrantOut:
+        """Admin keys only: credit a user's account (once per ``key``, when one is given)."""
+        body = {"user_id": user_id, "amount_micro": amount_micro, "note": note, "key": key}
+        return GrantOut.model_validate(await self._c.json("POST", "/v1/credits/grants", json=body))
+
+    async def audit(self) -> AuditOut:
+        """Admin keys only: every account against its entries, every hold against a live run."""
+        return AuditOut.model_validate(await self._c.json("GET", "/v1/admin/credits/audit"))
 
 
 class AsyncProviders:
@@ -289,6 +334,12 @@ class AsyncProviders:
     async def list(self) -> list[ProviderOut]:
         """Providers this server offers, with their health as it has seen it."""
         return [ProviderOut.model_validate(p) for p in await self._c.json("GET", "/v1/providers")]
+
+    async def report(self) -> builtins.list[ProviderReportOut]:
+        """Every registered provider, offered or not: configured or what to set, regions,
+        capabilities, list prices and circuits (what ``compute providers`` prints)."""
+        found = await self._c.json("GET", "/v1/providers/report")
+        return [ProviderReportOut.model_validate(p) for p in found]
 
 
 class AsyncAdmin:
@@ -300,6 +351,11 @@ class AsyncAdmin:
     async def pauses(self) -> list[PauseOut]:
         found = await self._c.json("GET", "/v1/admin/pauses")
         return [PauseOut.model_validate(p) for p in found]
+
+    async def history(self, *, limit: int = 100) -> list[PauseEventOut]:
+        """The kill switch's audit trail, oldest first (the latest ``limit`` lines)."""
+        found = await self._c.json("GET", "/v1/admin/pauses/history", params={"limit": limit})
+        return [PauseEventOut.model_validate(e) for e in found]
 
     async def pause(self, scope: str, *, reason: str, mode: str = "drain") -> PauseOut:
         body = PauseIn.model_validate({"scope": scope, "reason": reason, "mode": mode})

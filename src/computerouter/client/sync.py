@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -13,17 +14,23 @@ from computerouter.domain.events import AgentEvent, RunCancelled, RunCompleted, 
 from computerouter.errors import ComputeRouterError
 from computerouter.wire.models import (
     AgentOut,
+    AuditOut,
     CreditsOut,
+    GrantOut,
     ModelSettingsIn,
+    PauseEventOut,
     PauseIn,
     PauseOut,
     ProviderOut,
+    ProviderReportOut,
     RunBillOut,
     RunOut,
+    RunSummaryOut,
     SessionOut,
     UnpauseIn,
     UsageOut,
 )
+from computerouter.wire.placement import PlacementOut
 
 __all__ = ["Client"]
 
@@ -140,11 +147,11 @@ class Agents:
         *,
         region: str | None = None,
         policy: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> PlacementOut:
         """The placement decision for the agent's next new session (``route explain``)."""
         params = {k: v for k, v in (("region", region), ("policy", policy)) if v}
         path = f"/v1/sandboxes/{sandbox_id}/agents/{slug}/route"
-        return dict(self._c.json("GET", path, params=params))
+        return PlacementOut.model_validate(self._c.json("GET", path, params=params))
 
     def delete(self, sandbox_id: str, slug: str) -> None:
         self._c.request("DELETE", f"/v1/sandboxes/{sandbox_id}/agents/{slug}")
@@ -245,6 +252,27 @@ class Runs:
     def get(self, run_id: str) -> RunOut:
         return RunOut.model_validate(self._c.json("GET", f"/v1/runs/{run_id}"))
 
+    def list(
+        self,
+        *,
+        sandbox_id: str | None = None,
+        agent: str | None = None,
+        limit: int = 100,
+    ) -> list[RunSummaryOut]:
+        """The latest ``limit`` runs, oldest first, each with where it ran and what it cost;
+        ``agent`` is a slug, SANDBOX/SLUG or an agent id."""
+        params: dict[str, Any] = {"limit": limit}
+        if sandbox_id is not None:
+            params["sandbox_id"] = sandbox_id
+        if agent is not None:
+            params["agent"] = agent
+        found = self._c.json("GET", "/v1/runs", params=params)
+        return [RunSummaryOut.model_validate(s) for s in found]
+
+    def summary(self, run_id: str) -> RunSummaryOut:
+        """One run with where it ran, how it ended and what it cost."""
+        return RunSummaryOut.model_validate(self._c.json("GET", f"/v1/runs/{run_id}/summary"))
+
     def cancel(self, run_id: str) -> RunOut:
         return RunOut.model_validate(self._c.json("POST", f"/v1/runs/{run_id}/cancel"))
 
@@ -260,8 +288,20 @@ class UsageApi:
     def __init__(self, client: Client) -> None:
         self._c = client
 
-    def get(self, *, sandbox_id: str | None = None, agent_id: str | None = None) -> UsageOut:
-        params = {k: v for k, v in (("sandbox_id", sandbox_id), ("agent_id", agent_id)) if v}
+    def get(
+        self,
+        *,
+        sandbox_id: str | None = None,
+        agent_id: str | None = None,
+        since: float | None = None,
+    ) -> UsageOut:
+        """Cost per (sandbox, agent) of the acting user; ``since``: entries from then (epoch
+        seconds)."""
+        params: dict[str, Any] = {
+            k: v for k, v in (("sandbox_id", sandbox_id), ("agent_id", agent_id)) if v
+        }
+        if since is not None:
+            params["since"] = since
         return UsageOut.model_validate(self._c.json("GET", "/v1/usage", params=params))
 
     def run(self, run_id: str) -> RunBillOut:
@@ -275,9 +315,14 @@ class Credits:
     def get(self) -> CreditsOut:
         return CreditsOut.model_validate(self._c.json("GET", "/v1/credits"))
 
-    def grant(self, user_id: str, amount_micro: int, *, note: str = "") -> CreditsOut:
-        body = {"user_id": user_id, "amount_micro": amount_micro, "note": note}
-        return CreditsOut.model_validate(self._c.json("POST", "/v1/credits/grants", json=body))
+    def grant(self, user_id: str, amount_micro: int, *, note: str = "", key: str = "") -> GrantOut:
+        """Admin keys only: credit a user's account (once per ``key``, when one is given)."""
+        body = {"user_id": user_id, "amount_micro": amount_micro, "note": note, "key": key}
+        return GrantOut.model_validate(self._c.json("POST", "/v1/credits/grants", json=body))
+
+    def audit(self) -> AuditOut:
+        """Admin keys only: every account against its entries, every hold against a live run."""
+        return AuditOut.model_validate(self._c.json("GET", "/v1/admin/credits/audit"))
 
 
 class Providers:
@@ -288,6 +333,12 @@ class Providers:
         """Providers this server offers, with their health as it has seen it."""
         return [ProviderOut.model_validate(p) for p in self._c.json("GET", "/v1/providers")]
 
+    def report(self) -> builtins.list[ProviderReportOut]:
+        """Every registered provider, offered or not: configured or what to set, regions,
+        capabilities, list prices and circuits (what ``compute providers`` prints)."""
+        found = self._c.json("GET", "/v1/providers/report")
+        return [ProviderReportOut.model_validate(p) for p in found]
+
 
 class Admin:
     """Admin keys only: the kill switch by scope (``global``, ``user:U``, ``provider:P``)."""
@@ -297,6 +348,11 @@ class Admin:
 
     def pauses(self) -> list[PauseOut]:
         return [PauseOut.model_validate(p) for p in self._c.json("GET", "/v1/admin/pauses")]
+
+    def history(self, *, limit: int = 100) -> list[PauseEventOut]:
+        """The kill switch's audit trail, oldest first (the latest ``limit`` lines)."""
+        found = self._c.json("GET", "/v1/admin/pauses/history", params={"limit": limit})
+        return [PauseEventOut.model_validate(e) for e in found]
 
     def pause(self, scope: str, *, reason: str, mode: str = "drain") -> PauseOut:
         body = PauseIn.model_validate({"scope": scope, "reason": reason, "mode": mode})

@@ -7,15 +7,21 @@ form and back (the CLI against a server renders what the SDK gets as the core's 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from computerouter.domain.agents import AgentRecord, ModelSettings
+from computerouter.domain.gates import Pause
 from computerouter.domain.session import RunRecord, SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import Resources
-from computerouter.ledger import AccountBalance, LedgerEntry, UsageLine
+from computerouter.ledger import Ledger, LedgerEntry, RunBill, UsageLine, dead_holds
+from computerouter.ledger.prices import RATE_DENOMINATOR
+from computerouter.store.gates import PauseEvent
+from computerouter.store.ledger_rows import EntryKind
+from computerouter.store.run_history import RunSummary
 
 __all__ = [
     "AgentIn",
@@ -25,18 +31,28 @@ __all__ = [
     "ApiKeyCreated",
     "ApiKeyOut",
     "ApprovalIn",
+    "AuditOut",
+    "CapabilitiesOut",
+    "CircuitOut",
     "CreditsOut",
     "EntryOut",
     "ErrorBody",
     "ErrorDetail",
     "GrantIn",
+    "GrantOut",
+    "HoldOut",
     "ModelSettingsIn",
+    "PauseEventOut",
     "PauseIn",
     "PauseOut",
+    "PriceOut",
+    "PricesOut",
     "ProviderOut",
+    "ProviderReportOut",
     "RunBillOut",
     "RunIn",
     "RunOut",
+    "RunSummaryOut",
     "SessionEnsure",
     "SessionOut",
     "UnpauseIn",
@@ -234,6 +250,74 @@ class RunOut(_Model):
         )
 
 
+class RunSummaryOut(_Model):
+    """A run with where it ran and what it cost: what ``runs list|show`` print."""
+
+    run_id: str
+    user_id: str
+    sandbox_id: str
+    agent_id: str
+    agent_slug: str | None = Field(description="None once the agent is deleted.")
+    session_id: str
+    provider: str
+    state: str
+    started_at: float
+    ended_at: float | None
+    token_micro: int | None = Field(description="None while the run has no token entry.")
+    compute_micro: int | None = Field(description="None while the run has no compute entry.")
+    input_tokens: int
+    output_tokens: int
+    model: str
+    busy_ms: int | None
+
+    @classmethod
+    def from_summary(cls, s: RunSummary) -> RunSummaryOut:
+        r = s.run
+        return cls(
+            run_id=r.run_id,
+            user_id=r.user_id,
+            sandbox_id=r.sandbox_id,
+            agent_id=r.agent_id,
+            agent_slug=s.agent_slug,
+            session_id=r.session_id,
+            provider=s.provider,
+            state=r.state,
+            started_at=r.started_at,
+            ended_at=r.ended_at,
+            token_micro=s.token_cost,
+            compute_micro=s.compute_cost,
+            input_tokens=s.input_tokens,
+            output_tokens=s.output_tokens,
+            model=s.model,
+            busy_ms=s.busy_ms,
+        )
+
+    def to_summary(self) -> RunSummary:
+        """The summary as the server described it (its heartbeat and owner stay there)."""
+        run = RunRecord(
+            run_id=self.run_id,
+            session_id=self.session_id,
+            user_id=self.user_id,
+            sandbox_id=self.sandbox_id,
+            agent_id=self.agent_id,
+            state=self.state,
+            started_at=self.started_at,
+            heartbeat_at=self.started_at if self.ended_at is None else self.ended_at,
+            ended_at=self.ended_at,
+        )
+        return RunSummary(
+            run=run,
+            agent_slug=self.agent_slug,
+            provider=self.provider,
+            token_cost=self.token_micro,
+            compute_cost=self.compute_micro,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            model=self.model,
+            busy_ms=self.busy_ms,
+        )
+
+
 _RUN_STATES = ("pending", "running", "completed", "failed", "cancelled", "abandoned")
 
 
@@ -272,6 +356,21 @@ class UsageLineOut(_Model):
             total_micro=x.total,
         )
 
+    def to_line(self) -> UsageLine:
+        return UsageLine(
+            user_id=self.user_id,
+            sandbox_id=self.sandbox_id,
+            agent_id=self.agent_id,
+            runs=self.runs,
+            token=self.token_micro,
+            compute=self.compute_micro,
+            idle=self.idle_micro,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            busy_ms=self.busy_ms,
+            idle_ms=self.idle_ms,
+        )
+
 
 class UsageOut(_Model):
     lines: list[UsageLineOut]
@@ -282,16 +381,26 @@ class EntryOut(_Model):
     entry_id: int
     kind: str
     amount_micro: int
+    debit_account: str = ""
+    credit_account: str = ""
     user_id: str
     sandbox_id: str
     agent_id: str
     run_id: str | None
     session_id: str | None
     provider: str
+    region: str = ""
     model: str
     quantity_ms: int
     input_tokens: int
     output_tokens: int
+    rate_per_ms: int = Field(
+        default=0, description="Compute price: micro-credits per ms * rate_denominator."
+    )
+    rate_denominator: int = RATE_DENOMINATOR
+    input_per_mtok_micro: int = 0
+    output_per_mtok_micro: int = 0
+    cpu_ms: int | None = Field(default=None, description="CPU time measured; not billed.")
     at: float
 
     @classmethod
@@ -300,17 +409,51 @@ class EntryOut(_Model):
             entry_id=x.id,
             kind=x.kind.value,
             amount_micro=x.amount,
+            debit_account=x.debit_account,
+            credit_account=x.credit_account,
             user_id=x.user_id,
             sandbox_id=x.sandbox_id,
             agent_id=x.agent_id,
             run_id=x.run_id,
             session_id=x.session_id,
             provider=x.provider,
+            region=x.region,
             model=x.model,
             quantity_ms=x.quantity_ms,
             input_tokens=x.input_tokens,
             output_tokens=x.output_tokens,
+            rate_per_ms=x.rate_per_ms,
+            input_per_mtok_micro=x.input_per_mtok,
+            output_per_mtok_micro=x.output_per_mtok,
+            cpu_ms=x.cpu_ms,
             at=x.at,
+        )
+
+    def to_entry(self) -> LedgerEntry:
+        """The entry as the server described it (its idempotency key and note stay there)."""
+        return LedgerEntry(
+            id=self.entry_id,
+            key="",
+            kind=EntryKind(self.kind),
+            debit_account=self.debit_account,
+            credit_account=self.credit_account,
+            amount=self.amount_micro,
+            user_id=self.user_id,
+            at=self.at,
+            sandbox_id=self.sandbox_id,
+            agent_id=self.agent_id,
+            run_id=self.run_id,
+            session_id=self.session_id,
+            provider=self.provider,
+            region=self.region,
+            model=self.model,
+            quantity_ms=self.quantity_ms,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            rate_per_ms=self.rate_per_ms,
+            input_per_mtok=self.input_per_mtok_micro,
+            output_per_mtok=self.output_per_mtok_micro,
+            cpu_ms=self.cpu_ms,
         )
 
 
@@ -320,20 +463,52 @@ class RunBillOut(_Model):
     compute: EntryOut | None
     total_micro: int
 
+    @classmethod
+    def from_bill(cls, bill: RunBill) -> RunBillOut:
+        return cls(
+            run_id=bill.run_id,
+            token=None if bill.token is None else EntryOut.from_entry(bill.token),
+            compute=None if bill.compute is None else EntryOut.from_entry(bill.compute),
+            total_micro=bill.total,
+        )
+
+    def to_bill(self) -> RunBill:
+        return RunBill(
+            run_id=self.run_id,
+            token=None if self.token is None else self.token.to_entry(),
+            compute=None if self.compute is None else self.compute.to_entry(),
+        )
+
 
 class CreditsOut(_Model):
+    """A user's balance, what is held for runs in flight, what is available, and the budget
+    each run holds: what ``credits show`` prints."""
+
     user_id: str
     balance_micro: int
     reserved_micro: int
     available_micro: int
+    balance_from_entries_micro: int = Field(
+        description="The balance summed from the account's entries (equal, or the ledger is off)."
+    )
+    run_reserve_micro: int = Field(description="The least a run holds when it starts.")
+    run_max_micro: int = Field(description="The most a run holds (its ceiling).")
+    floor_micro: int = Field(description="What a run leaves available.")
 
     @classmethod
-    def from_balance(cls, b: AccountBalance) -> CreditsOut:
+    def from_ledger(cls, ledger: Ledger, user_id: str) -> CreditsOut:
+        account = ledger.account(user_id)
+        derived = ledger.ledger_store.balances_from_entries(account.account_id)
+        budget = ledger.prices.budget
         return cls(
-            user_id=b.user_id or "",
-            balance_micro=b.balance,
-            reserved_micro=b.reserved,
-            available_micro=b.balance - b.reserved,
+            user_id=user_id,
+            balance_micro=account.balance,
+            reserved_micro=account.reserved,
+            available_micro=account.available,
+            balance_from_entries_micro=derived.get(account.account_id, 0),
+            run_reserve_micro=budget.run_reserve,
+            run_max_micro=budget.run_max,
+            floor_micro=budget.floor,
         )
 
 
@@ -341,6 +516,64 @@ class GrantIn(_Model):
     user_id: str = Field(max_length=128)
     amount_micro: int = Field(gt=0, le=10**15)
     note: str = Field(default="", max_length=500)
+    key: str = Field(
+        default="",
+        max_length=200,
+        description="Idempotency key: granting again with it grants once.",
+    )
+
+
+class GrantOut(CreditsOut):
+    """A grant: its entry, the amount granted, and the user's credits after it."""
+
+    entry_id: int
+    granted_micro: int
+
+
+class HoldOut(_Model):
+    run_id: str
+    user_id: str
+    held_micro: int
+    why: str
+
+
+class AuditOut(_Model):
+    """Every account's balance checked against its entries, and every hold against a live run:
+    what ``credits audit`` prints."""
+
+    accounts: int
+    mismatched: list[str]
+    sum_of_balances_micro: int
+    holds_without_live_run: list[HoldOut]
+
+    @classmethod
+    def from_ledger(cls, ledger: Ledger, *, now: float) -> AuditOut:
+        derived = ledger.ledger_store.balances_from_entries()
+        accounts = ledger.ledger_store.accounts()
+        return cls(
+            accounts=len(accounts),
+            mismatched=[
+                a.account_id for a in accounts if derived.get(a.account_id, 0) != a.balance
+            ],
+            sum_of_balances_micro=sum(a.balance for a in accounts),
+            holds_without_live_run=[
+                HoldOut(
+                    run_id=d.run.run_id,
+                    user_id=d.run.user_id,
+                    held_micro=d.run.hold,
+                    why=d.fate.value,
+                )
+                for d in dead_holds(ledger, now=now)
+            ],
+        )
+
+    @property
+    def clean(self) -> bool:
+        return (
+            not self.mismatched
+            and self.sum_of_balances_micro == 0
+            and not (self.holds_without_live_run)
+        )
 
 
 class ApiKeyCreate(_Model):
@@ -374,6 +607,56 @@ class ProviderOut(_Model):
     regions: list[str]
 
 
+class CapabilitiesOut(_Model):
+    suspend: bool
+    archive: bool
+    exec: bool
+    regions: list[str]
+    warm_start_ms: float
+    max_sessions: int = Field(description="Live sessions allowed at once; 0: no limit.")
+
+
+class PriceOut(_Model):
+    """Micro-credits per hour: per CPU, per GiB of memory, and flat."""
+
+    cpu_hour: int
+    memory_gib_hour: int
+    shape_hour: int
+
+
+class PricesOut(_Model):
+    default: PriceOut
+    regions: dict[str, PriceOut]
+
+
+class CircuitOut(_Model):
+    """One circuit of a provider (per region); a provider with none yet shows one closed row."""
+
+    region: str
+    state: str = Field(description="closed (serving), open (skipped for now), half_open.")
+    open_until: float | None = None
+    cooldown_s: float | None = None
+    failures: int | None = None
+    last_error: str | None = None
+    probed_at: float | None = None
+    probe_error: str | None = None
+
+
+class ProviderReportOut(_Model):
+    """A registered provider: configured here or what to set, what it offers, its list prices
+    and its circuits: what ``compute providers`` prints."""
+
+    name: str
+    summary: str
+    configured: bool
+    to_configure: str | None
+    regions: list[str]
+    capabilities: CapabilitiesOut
+    prices: PricesOut
+    prices_source: str
+    health: list[CircuitOut]
+
+
 class PauseIn(_Model):
     scope: str = Field(description="`global`, `user:U` or `provider:P`.", max_length=200)
     mode: Literal["drain", "now"] = "drain"
@@ -392,6 +675,39 @@ class PauseOut(_Model):
     actor: str
     at: float
     cancelled_runs: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_pause(cls, pause: Pause, cancelled_runs: Sequence[str] = ()) -> PauseOut:
+        return cls(
+            scope=pause.scope.key,
+            mode=pause.mode.value,
+            reason=pause.reason,
+            actor=pause.actor,
+            at=pause.at,
+            cancelled_runs=list(cancelled_runs),
+        )
+
+
+class PauseEventOut(_Model):
+    """One line of the kill switch's audit trail: who paused or unpaused what, when, why."""
+
+    at: float
+    action: Literal["pause", "unpause"]
+    scope: str
+    mode: str | None
+    actor: str
+    reason: str
+
+    @classmethod
+    def from_event(cls, event: PauseEvent) -> PauseEventOut:
+        return cls(
+            at=event.at,
+            action="unpause" if event.action == "unpause" else "pause",
+            scope=event.scope.key,
+            mode=None if event.mode is None else event.mode.value,
+            actor=event.actor,
+            reason=event.reason,
+        )
 
 
 class ErrorDetail(_Model):

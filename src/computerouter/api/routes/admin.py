@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from computerouter.api.deps import Admin, Server
 from computerouter.domain.gates import Pause, PauseMode, PauseScope, ScopeKind
 from computerouter.errors import InputError
-from computerouter.wire.models import PauseIn, PauseOut, UnpauseIn
+from computerouter.wire.models import PauseEventOut, PauseIn, PauseOut, UnpauseIn
 
 __all__ = ["router"]
 
@@ -25,10 +27,16 @@ def _scope(parts: Server, text: str) -> PauseScope:
 @router.get("/pauses")
 def list_pauses(_admin: Admin, parts: Server) -> list[PauseOut]:
     """The pauses in force."""
-    return [
-        PauseOut(scope=p.scope.key, mode=p.mode.value, reason=p.reason, actor=p.actor, at=p.at)
-        for p in parts.agents.compute.gates.pauses(fresh=True)
-    ]
+    return [PauseOut.from_pause(p) for p in parts.agents.compute.gates.pauses(fresh=True)]
+
+
+@router.get("/pauses/history")
+def pause_history(
+    _admin: Admin, parts: Server, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[PauseEventOut]:
+    """The kill switch's audit trail, oldest first: who paused and unpaused what, when, why."""
+    events = parts.agents.compute.gates.store.events(limit=limit)
+    return [PauseEventOut.from_event(e) for e in events]
 
 
 @router.post("/pauses", status_code=201)
@@ -42,15 +50,7 @@ def pause(body: PauseIn, admin: Admin, parts: Server) -> PauseOut:
         actor=f"api key {admin.key_id} ({admin.user_id})",
         at=compute.clock.now(),
     )
-    cancelled = compute.gates.pause(paused)
-    return PauseOut(
-        scope=paused.scope.key,
-        mode=paused.mode.value,
-        reason=paused.reason,
-        actor=paused.actor,
-        at=paused.at,
-        cancelled_runs=list(cancelled),
-    )
+    return PauseOut.from_pause(paused, compute.gates.pause(paused))
 
 
 @router.post("/unpause")

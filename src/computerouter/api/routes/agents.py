@@ -12,7 +12,7 @@ from computerouter.domain.agents import AgentAddress
 from computerouter.domain.placement import check_policy
 from computerouter.domain.regions import known_region
 from computerouter.wire.models import AgentIn, AgentOut, AgentUpdate
-from computerouter.wire.placement import placement_dict
+from computerouter.wire.placement import PlacementOut, placement_out
 
 __all__ = ["router"]
 
@@ -78,7 +78,7 @@ def route_agent(
     parts: Server,
     region: str | None = None,
     policy: str | None = None,
-) -> dict[str, object]:
+) -> PlacementOut:
     """Where the agent's next new session would go, and why: each provider kept (in fail-over
     order) or dropped, with its region, price per hour, warm start and health. ``region`` is
     the caller's; ``policy`` asks what a policy would do instead of the agent's pin or policy."""
@@ -89,4 +89,4 @@ def route_agent(
     if policy is not None:
         settings = replace(settings, compute_provider=None, compute_policy=check_policy(policy))
     result = placement(parts.agents.compute, settings, region=region, unoffered=True)
-    return {"agent": str(agent.address), **placement_dict(result)}
+    return placement_out(str(agent.address), result)

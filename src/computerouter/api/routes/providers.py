@@ -1,15 +1,24 @@
-"""Providers: ``GET /v1/providers``: what this server offers and how healthy it has found each."""
+"""Providers: ``GET /v1/providers``: what this server offers and how healthy it has found each;
+``GET /v1/providers/report``: every registered provider as ``compute providers`` shows it."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from computerouter.api.deps import Caller, Server
-from computerouter.wire.models import ProviderOut
+from computerouter.wire.models import ProviderOut, ProviderReportOut
+from computerouter.wire.provider_reports import provider_reports
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["providers"])
+
+
+@router.get("/v1/providers/report")
+def provider_report(_caller: Caller, parts: Server) -> list[ProviderReportOut]:
+    """Every registered provider, offered here or not: configured or what to set, regions,
+    capabilities, list prices and circuits (what ``compute providers`` prints)."""
+    return provider_reports(parts.agents.compute)
 
 
 @router.get("/v1/providers")

@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -19,9 +19,10 @@ from computerouter.domain.agents import AgentAddress
 from computerouter.domain.api_keys import Principal
 from computerouter.errors import Conflict, InputError, RunNotFound
 from computerouter.store.run_events import RunEventStore
+from computerouter.store.run_history import RunHistory
 from computerouter.store.runs import RunStore
 from computerouter.wire.events import event_to_sse
-from computerouter.wire.models import ApprovalIn, RunIn, RunOut
+from computerouter.wire.models import ApprovalIn, RunIn, RunOut, RunSummaryOut
 
 __all__ = ["live_out", "router", "sse_response"]
 
@@ -86,6 +87,32 @@ def _live(parts: Parts, caller: Principal, run_id: str) -> LiveRun | None:
     if live is not None and not visible(caller, live.user_id):
         raise RunNotFound(run_id)
     return live
+
+
+@router.get("")
+def list_runs(
+    user: ActingUser,
+    parts: Server,
+    sandbox_id: str | None = None,
+    agent: Annotated[
+        str | None, Query(description="A slug, SANDBOX/SLUG, or an agent id.", max_length=200)
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[RunSummaryOut]:
+    """The acting user's latest ``limit`` runs, oldest first, each with where it ran and what
+    it cost (its two ledger entries)."""
+    history = RunHistory(parts.agents.compute.store.engine)
+    found = history.list(user_id=user, sandbox_id=sandbox_id, agent=agent, limit=limit)
+    return [RunSummaryOut.from_summary(s) for s in found]
+
+
+@router.get("/{run_id}/summary")
+def run_summary(run_id: str, caller: Caller, parts: Server) -> RunSummaryOut:
+    """One run with where it ran, how it ended and what it cost."""
+    found = RunHistory(parts.agents.compute.store.engine).get(run_id)
+    if found is None or not visible(caller, found.run.user_id):
+        raise RunNotFound(run_id)
+    return RunSummaryOut.from_summary(found)
 
 
 @router.get("/{run_id}")

@@ -8,9 +8,10 @@ from computerouter.api.deps import ActingUser, Admin, Caller, Parts, Server, vis
 from computerouter.errors import InputError, RunNotFound
 from computerouter.ledger import Ledger, usage_lines
 from computerouter.wire.models import (
+    AuditOut,
     CreditsOut,
-    EntryOut,
     GrantIn,
+    GrantOut,
     RunBillOut,
     UsageLineOut,
     UsageOut,
@@ -51,22 +52,28 @@ def run_usage(run_id: str, caller: Caller, parts: Server) -> RunBillOut:
     first = bill.token or bill.compute
     if first is None or not visible(caller, first.user_id):
         raise RunNotFound(run_id)
-    return RunBillOut(
-        run_id=run_id,
-        token=None if bill.token is None else EntryOut.from_entry(bill.token),
-        compute=None if bill.compute is None else EntryOut.from_entry(bill.compute),
-        total_micro=bill.total,
-    )
+    return RunBillOut.from_bill(bill)
 
 
 @router.get("/v1/credits")
 def credits(user: ActingUser, parts: Server) -> CreditsOut:
-    return CreditsOut.from_balance(_ledger(parts).account(user))
+    """The acting user's balance, credit held for runs in flight, and what is available."""
+    return CreditsOut.from_ledger(_ledger(parts), user)
 
 
 @router.post("/v1/credits/grants", status_code=201)
-def grant(body: GrantIn, admin: Admin, parts: Server) -> CreditsOut:
-    """Admin: credit a user's account."""
+def grant(body: GrantIn, admin: Admin, parts: Server) -> GrantOut:
+    """Admin: credit a user's account (once per ``key``, when one is given)."""
     ledger = _ledger(parts)
-    ledger.grant(body.user_id, body.amount_micro, note=body.note or f"granted by {admin.key_id}")
-    return CreditsOut.from_balance(ledger.account(body.user_id))
+    note = body.note or f"granted by {admin.key_id}"
+    entry = ledger.grant(body.user_id, body.amount_micro, key=body.key, note=note)
+    after = CreditsOut.from_ledger(ledger, body.user_id)
+    return GrantOut(**after.model_dump(), entry_id=entry.id, granted_micro=entry.amount)
+
+
+@router.get("/v1/admin/credits/audit")
+def audit(_admin: Admin, parts: Server) -> AuditOut:
+    """Admin: every account's balance against the sum of its entries (and the balances summed:
+    zero), and every credit hold against a live run."""
+    ledger = _ledger(parts)
+    return AuditOut.from_ledger(ledger, now=ledger.clock.now())
