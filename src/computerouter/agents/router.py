@@ -312,6 +312,7 @@ class AgentRouter:
         reach it (sessions launched from now on call back there with each run's token)."""
         self.compute = compute
         self.agents = agents
+        self.mcp_host = mcp_host
         self.run_tokens = run_tokens or RunTokens(
             RunTokenStore(compute.store.engine), clock=compute.clock
         )

@@ -169,7 +169,8 @@ def build_server(compute: ComputeRouter, caller_of: CallerOf) -> MCPServer:
                 if session_id is None or s.id == session_id
             ]
             if not live or live[0].instance_id is None:
-                raise NotFound(f"no running session {session_id or ''} in this sandbox".strip())
+                which = "no running session" if session_id is None else "no such running session"
+                raise NotFound(f"{which} in this sandbox")
             session = live[0]
             assert session.instance_id is not None
             root = f"{WORKSPACE}/{relative}".rstrip("/")
