@@ -19,6 +19,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from computerouter.compute.router import ComputeRouter
 from computerouter.domain.agents import AgentRecord
@@ -128,8 +129,10 @@ class RunCredential:
         with self._guard:
             self._issued = True
         route, turn = runtime.mcp_egress(plaintext, run_id=self._run_id)
+        # The route forgets the bearers of runs no longer in flight (a control plane that died).
+        active = tuple(r.run_id for r in self._compute.store.runs.in_flight(session.id))
         try:
-            provider.configure_egress(session.instance_id, route, turn)
+            provider.configure_egress(session.instance_id, route, replace(turn, active=active))
         except ComputeRouterError as exc:
             log.warning("run %s: the MCP route was not given its token: %s", self._run_id, exc)
             return
