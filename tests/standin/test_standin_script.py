@@ -84,6 +84,17 @@ def test_run_asks_for_the_given_command() -> None:
     )
 
 
+def test_mcp_asks_for_a_tool_of_the_routers_mcp_host() -> None:
+    call = reply(convo(("user", 'MCP: sandbox_usage {"sandbox_id": "sb1"}\nthanks'))).tool_call
+    assert call is not None
+    assert call.name == "mcp__computerouter__sandbox_usage"
+    assert json.loads(call.arguments) == {"sandbox_id": "sb1"}
+    bare = reply(convo(("user", "MCP: mcp__other__tool"))).tool_call
+    assert bare is not None
+    assert bare.name == "mcp__other__tool"
+    assert json.loads(bare.arguments) == {}
+
+
 def test_danger_asks_for_a_recursive_delete() -> None:
     assert command_of(convo(("user", "DANGER zone"))) == DANGER_COMMAND
     assert DANGER_COMMAND.startswith("rm -rf ")

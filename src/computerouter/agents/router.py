@@ -16,6 +16,7 @@ from dataclasses import replace
 from computerouter import metrics
 from computerouter.agents.ceiling import CEILING, RunCeiling
 from computerouter.agents.gateway import GatewayTurn
+from computerouter.agents.run_token import McpHostUrl, RunCredential, RunTokens
 from computerouter.agents.spend import CREDIT, RunSpend
 from computerouter.compute.offers import placement
 from computerouter.compute.router import ComputeRouter, RunLease
@@ -44,9 +45,16 @@ from computerouter.domain.states import SessionState
 from computerouter.domain.values import SessionKey
 from computerouter.errors import ComputeRouterError, InputError
 from computerouter.providers.registration import registration
-from computerouter.runtimes.base import AgentRuntime, EventContext, TurnHandle, TurnRequest
+from computerouter.runtimes.base import (
+    AgentRuntime,
+    EventContext,
+    McpEgress,
+    TurnHandle,
+    TurnRequest,
+)
 from computerouter.runtimes.transport import client_for
 from computerouter.store.agents import AgentStore
+from computerouter.store.run_tokens import RunTokenStore
 
 __all__ = ["AgentRouter", "AgentRun"]
 
@@ -78,6 +86,7 @@ class AgentRun:
         self.outcome: str | None = None
         self._reported: tuple[str, int, int] | None = None
         self._spend_model = ""
+        self._credential: RunCredential | None = None
 
     def respond_approval(self, choice: str) -> None:
         if self._turn is None:
@@ -87,6 +96,8 @@ class AgentRun:
     def cancel(self, reason: str = "") -> None:
         self._cancel_reason = self._cancel_reason or reason
         self._cancelled.set()
+        if self._credential is not None:
+            self._credential.revoke()  # its token stops working now, not when the turn ends
         if self._turn is not None:
             self._turn.cancel()
 
@@ -162,9 +173,24 @@ class AgentRun:
                 log.warning("run %s: the egress relay was not reconfigured: %s", self.run_id, exc)
             gateway = GatewayTurn(compute=compute, runtime=runtime, agent=agent, run_id=self.run_id)
             gateway.start(session)
+            credential = RunCredential(
+                compute=compute,
+                tokens=self._router.run_tokens,
+                runtime=runtime,
+                agent=agent,
+                run_id=self.run_id,
+            )
+            self._credential = credential
             try:
+                credential.start(
+                    session,
+                    expires_at=lease.deadline or lease.started_at + ceiling.limit_s,
+                )
+                if self._cancelled.is_set():
+                    credential.revoke()  # a cancel that came while the token was issued
                 yield from self._turn_events(lease, session, runtime, context, spend, ceiling)
             finally:
+                credential.close()
                 gateway.close()
                 self._bill_metered(spend.close())
             self.outcome = lease.outcome
@@ -275,9 +301,26 @@ def _check_provider(settings: ModelSettings) -> None:
 
 
 class AgentRouter:
-    def __init__(self, *, compute: ComputeRouter, agents: AgentStore) -> None:
+    def __init__(
+        self,
+        *,
+        compute: ComputeRouter,
+        agents: AgentStore,
+        run_tokens: RunTokens | None = None,
+        mcp_host: McpHostUrl | None = None,
+    ) -> None:
+        """``mcp_host``: the URL of the router's MCP host, handed to every runtime that can
+        reach it (sessions launched from now on call back there with each run's token)."""
         self.compute = compute
         self.agents = agents
+        self.mcp_host = mcp_host
+        self.run_tokens = run_tokens or RunTokens(
+            RunTokenStore(compute.store.engine), clock=compute.clock
+        )
+        if mcp_host is not None:
+            for runtime in compute.runtimes.values():
+                if isinstance(runtime, McpEgress):
+                    runtime.attach_mcp_host(mcp_host)
 
     # -- agents -------------------------------------------------------------------------------
 

@@ -141,6 +141,9 @@ class EgressRoute:
     allow: tuple[AllowRule, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     """Who the session is (``session``, ``sandbox``), written on each line the route logs."""
+    per_run: bool = False
+    """The credentials come with each run's turn (its own bearer) and go when it ends; with
+    no run in flight none is sent, and the session's own ``Authorization`` never goes out."""
 
     def __repr__(self) -> str:  # never print the headers: they hold credentials
         return f"EgressRoute(name={self.name!r}, upstream={self.upstream!r}, headers=<redacted>)"

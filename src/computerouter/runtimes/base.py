@@ -10,7 +10,7 @@ by tests and the lifecycle demo (it cannot run agent turns).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -25,6 +25,7 @@ __all__ = [
     "AgentRuntime",
     "EventContext",
     "GatewayEgress",
+    "McpEgress",
     "ModelEgress",
     "Runtime",
     "TurnHandle",
@@ -127,4 +128,22 @@ class GatewayEgress(Protocol):
     ) -> tuple[str, EgressTurn]:
         """The route's name, and its turn carrying ``labels`` (session, sandbox, agent, run)
         and the allowlist for the run: the operator's and ``extra`` (the agent's own)."""
+        ...
+
+
+@runtime_checkable
+class McpEgress(Protocol):
+    """A runtime whose session reaches the router's MCP host through an egress route that
+    stamps each run's own bearer on the way out (the session holds no token)."""
+
+    def attach_mcp_host(self, url: Callable[[], str]) -> None:
+        """Sessions launched from now on reach the MCP host at ``url()`` (called at launch;
+        each turn names the URL again, so a session outlives the process that launched it)."""
+        ...
+
+    def has_mcp_host(self) -> bool: ...
+
+    def mcp_egress(self, token: str, *, run_id: str) -> tuple[str, EgressTurn]:
+        """The route's name, and its turn: the MCP host's URL, and ``token`` as the bearer of
+        the run ``run_id`` while it is in flight."""
         ...

@@ -24,6 +24,10 @@ whole words, looked for in the LAST user message only):
   SLOW            wait ``slow_seconds`` (default 15 s) first, then go on down this list
   FAIL            HTTP 500
   RUN: <command>  a ``terminal`` tool call running <command> (the rest of that line)
+  MCP: <tool> {args}
+                  a call of the MCP tool ``mcp__computerouter__<tool>`` (the router's MCP host
+                  as Hermes names it; a name already starting ``mcp__`` is called as it is)
+                  with the JSON object {args} (none: ``{}``)
   DANGER          a ``terminal`` tool call ``rm -rf standin-danger-zone``: Hermes flags it as
                   a recursive delete and asks for approval; approved, it deletes nothing
   USE_TOOL        a ``terminal`` tool call ``echo hello-from-tool``

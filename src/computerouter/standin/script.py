@@ -23,9 +23,13 @@ LABEL = "computerouter stand-in"
 TOOL_COMMAND = "echo hello-from-tool"
 DANGER_COMMAND = "rm -rf standin-danger-zone"
 TERMINAL_TOOL = "terminal"
+MCP_TOOL_PREFIX = "mcp__computerouter__"
+"""How Hermes names a tool of the router's MCP host (its ``mcp_servers`` entry is
+``computerouter``)."""
 
 _JUDGE_MARKERS = ("security reviewer", "APPROVE, DENY, or ESCALATE")
 _RUN = re.compile(r"\bRUN:[ \t]*(?P<command>[^\n]+)")
+_MCP = re.compile(r"\bMCP:[ \t]*(?P<tool>[A-Za-z0-9_]+)[ \t]*(?P<args>\{[^\n]*\})?")
 _NAME = re.compile(r"\bmy name is\s+(?P<fact>[^.,;!?\n]+)", re.IGNORECASE)
 _REMEMBER = re.compile(r"\bremember(?:\s+that)?\s+(?P<fact>[^.;!?\n]+)", re.IGNORECASE)
 _RECALL = re.compile(
@@ -118,13 +122,28 @@ def remembered(messages: Sequence[Message]) -> list[str]:
 
 
 def _call(command: str, messages: Sequence[Message]) -> ToolCall:
+    return _tool_call(TERMINAL_TOOL, json.dumps({"command": command}), messages, seed=command)
+
+
+def _tool_call(name: str, arguments: str, messages: Sequence[Message], *, seed: str) -> ToolCall:
     # The id depends only on the conversation so far, so recorded streams are reproducible.
-    seed = f"{len(messages)}:{command}".encode()
+    digest = hashlib.sha256(f"{len(messages)}:{seed}".encode()).hexdigest()
     return ToolCall(
-        id="call_standin_" + hashlib.sha256(seed).hexdigest()[:12],
-        name=TERMINAL_TOOL,
-        arguments=json.dumps({"command": command}),
+        id="call_standin_" + digest[:12],
+        name=name,
+        arguments=arguments,
     )
+
+
+def _mcp_call(match: re.Match[str], messages: Sequence[Message]) -> ToolCall:
+    tool = match.group("tool")
+    name = tool if tool.startswith("mcp__") else MCP_TOOL_PREFIX + tool
+    try:
+        args = json.loads(match.group("args") or "{}")
+    except ValueError:
+        args = {}
+    arguments = json.dumps(args if isinstance(args, dict) else {})
+    return _tool_call(name, arguments, messages, seed=f"{name}:{arguments}")
 
 
 def reply(messages: Sequence[Message], *, verdict: Verdict = Verdict.ESCALATE) -> Reply:
@@ -138,6 +157,9 @@ def reply(messages: Sequence[Message], *, verdict: Verdict = Verdict.ESCALATE) -
     slow = bool(_SLOW.search(last))
     if _FAIL.search(last):
         return Reply(fail=True, slow=slow)
+    mcp = _MCP.search(last)
+    if mcp:
+        return Reply(tool_call=_mcp_call(mcp, messages), slow=slow)
     run = _RUN.search(last)
     if run:
         command = run.group("command").strip()

@@ -53,8 +53,10 @@ def plan(launch: LaunchSpec) -> LaunchPlan:
     env: dict[str, str] = {}
     allow: list[str] = []
     for route in launch.egress:
-        if route.gateway:
-            continue  # no host-side gateway is reachable from a remote sandbox yet
+        if route.gateway or route.per_run:
+            # No host-side gateway, nor a route stamping per-run credentials (the MCP host's),
+            # is reachable from a remote sandbox yet.
+            continue
         if route.headers:
             raise ProviderError(
                 f"egress route {route.name!r} adds credentials on the host side, which a "

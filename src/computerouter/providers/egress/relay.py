@@ -34,6 +34,11 @@ cover is refused (402, ``credit``). The response's ``usage`` then replaces the w
 ``metered`` set, model calls outside any run are refused too. Errors name the endpoint's URL,
 never its key.
 
+**Per-run credentials.** With ``"per_run": true`` the relay's headers come with each run's
+turn (``labels.run`` names the run): the latest run in flight's are stamped on every request,
+and ``end`` forgets them, so a run's bearer (its token for the router's MCP host) goes out only
+while the run is in flight. The session's own ``Authorization`` is always dropped.
+
 **Gateway.** With ``"gateway": true`` (and ``"allow"``: rules, ``"labels"``: who the session
 is) the script is instead a forward proxy to what the rules name (see :class:`Gateway` and
 ``computerouter.domain.gateway``): its refusals go to stdout, which the launcher points at the
@@ -66,7 +71,9 @@ OURS = {b"host", b"content-length", b"accept-encoding"}
 
 
 class Upstream:
-    def __init__(self, url: str, headers: list[list[str]], model: str = "") -> None:
+    def __init__(
+        self, url: str, headers: list[list[str]], model: str = "", strip: tuple[str, ...] = ()
+    ) -> None:
         up = urlsplit(url)
         if up.scheme not in ("http", "https") or not up.hostname:
             raise ValueError(f"bad upstream {url!r}")
@@ -75,7 +82,7 @@ class Upstream:
         self.port = up.port or (443 if up.scheme == "https" else 80)
         self.path = up.path.rstrip("/")
         self.headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-        self.replaced = {k.lower() for k, _ in self.headers} | OURS
+        self.replaced = {k.lower() for k, _ in self.headers} | OURS | {h.encode() for h in strip}
         self.model = model
 
 
@@ -149,10 +156,17 @@ class Relay(Controlled):
         self.controllers = {int(u) for u in config.get("controllers", [0])}
         self.runs: dict[str, Run] = {}
         self.last_error: Json | None = None
+        self.per_run = bool(config.get("per_run"))
+        self.credentials: dict[str, list[list[str]]] = {}
+        """With ``per_run``: each run in flight's headers, in the order their turns came."""
+        if self.per_run:
+            self.upstream = Upstream(config["upstream"], [], strip=("authorization",))
 
     # -- the control channel ------------------------------------------------------------------
 
     def command(self, message: Json) -> Json:
+        if self.per_run:
+            return self.credential_command(message)
         op = message.get("op")
         if op == "turn":
             self.upstream = Upstream(
@@ -178,6 +192,29 @@ class Relay(Controlled):
             out["upstream"] = self.upstream.url
             return out
         return {"error": f"unknown op {op!r}"}
+
+    def credential_command(self, message: Json) -> Json:
+        """A ``per_run`` route: a turn brings one run's headers (its bearer), used while it is
+        the latest run in flight; ``end`` forgets them. With no run in flight, none is sent."""
+        op = message.get("op")
+        run_id = str(dict(message.get("labels", {})).get("run") or message.get("run_id") or "")
+        if op == "turn":
+            if "active" in message:
+                active = set(message["active"]) | {run_id}
+                self.credentials = {k: v for k, v in self.credentials.items() if k in active}
+            if run_id:
+                self.credentials.pop(run_id, None)
+                self.credentials[run_id] = [list(h) for h in message.get("headers", [])]
+            url = str(message.get("upstream") or self.upstream.url)
+        elif op in ("meter", "end"):
+            if op == "end":
+                self.credentials.pop(run_id, None)
+            url = self.upstream.url
+        else:
+            return {"error": f"unknown op {op!r}"}
+        latest = list(self.credentials.values())[-1] if self.credentials else []
+        self.upstream = Upstream(url, latest, strip=("authorization",))
+        return {"run_id": run_id, "upstream": self.upstream.url} if op != "turn" else {"ok": True}
 
     # -- the data path ------------------------------------------------------------------------
 

@@ -408,5 +408,6 @@ def _host(upstream: str) -> str:
 
 def _relayed(launch: LaunchSpec) -> tuple[EgressRoute, ...]:
     """The routes a sprite reaches over its network: no host-side gateway is reachable from a
-    remote sandbox yet, so gateway routes are left out (its proxy variables lead nowhere)."""
-    return tuple(route for route in launch.egress if not route.gateway)
+    remote sandbox yet, so gateway routes are left out (its proxy variables lead nowhere), and
+    so are routes stamping per-run credentials (the MCP host's)."""
+    return tuple(route for route in launch.egress if not (route.gateway or route.per_run))

@@ -242,6 +242,7 @@ def _relay_configs(
                 # Only root and this control plane's uid may reconfigure the relay.
                 "controllers": sorted({0, os.geteuid()}),
                 "gateway": route.gateway,
+                "per_run": route.per_run,
                 "allow": [rule.as_json() for rule in route.allow],
                 "labels": {"instance": instance_id, **dict(route.labels)},
             }

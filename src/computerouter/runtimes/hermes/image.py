@@ -25,6 +25,7 @@ __all__ = ["HERMES_VERSION", "MOUNT_POINT", "HermesImage", "ProgressFn"]
 
 HERMES_VERSION = "0.19.0"
 AIOHTTP_VERSION = "3.14.1"  # the API server needs it; hermes-agent only lists it in extras
+MCP_VERSION = "1.26.0"  # Hermes's MCP client (the router's MCP host); also only in extras
 MOUNT_POINT = "/opt/hermes"
 ProgressFn = Callable[[str, int, int], None]
 """``(what is happening, step, of steps)``; the CLI draws it as a Rich progress bar."""
@@ -39,7 +40,7 @@ class HermesImage:
 
     @property
     def path(self) -> Path:
-        return self.images_dir / f"hermes-{self.version}"
+        return self.images_dir / f"hermes-{self.version}-mcp{MCP_VERSION}"
 
     def runtime_image(self) -> RuntimeImage:
         """The image as any provider places it: this built copy, or its install command."""
@@ -52,7 +53,7 @@ class HermesImage:
                 "/bin/sh",
                 "-c",
                 f"python3 -m venv {venv} && {venv}/bin/python -m pip install -q "
-                f"hermes-agent=={self.version} aiohttp=={AIOHTTP_VERSION}",
+                f"hermes-agent=={self.version} aiohttp=={AIOHTTP_VERSION} mcp=={MCP_VERSION}",
             ),
             host_path=str(self.path) if self.ready else "",
         )
@@ -92,6 +93,7 @@ class HermesImage:
                     "-q",
                     f"hermes-agent=={self.version}",
                     f"aiohttp=={AIOHTTP_VERSION}",
+                    f"mcp=={MCP_VERSION}",
                 ]
             )
             report("checking the gateway imports", 3, _STEPS)
@@ -99,7 +101,7 @@ class HermesImage:
                 [
                     str(staging / "bin" / "python"),
                     "-c",
-                    "import aiohttp, hermes_cli.main, gateway.run",
+                    "import aiohttp, hermes_cli.main, gateway.run, mcp.client.streamable_http",
                 ]
             )
             report("publishing the image", 4, _STEPS)

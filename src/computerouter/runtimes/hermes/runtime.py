@@ -14,12 +14,17 @@ Inside the session (no network but loopback) three things run, started by one co
   127.0.0.1:18089, which the bridge relays to the ``gateway`` route, a forward proxy on the
   host side that lets through only what the operator's ``egress_allow`` names and logs every
   refusal with the run (each turn tells it who is calling, :meth:`HermesRuntime.gateway_egress`);
+- the router's MCP host: Hermes's ``mcp_servers`` names 127.0.0.1:18081, which the bridge
+  relays to the ``mcp`` route, relayed on the host side to the control plane's MCP host. The
+  config holds no secret: each run's own token is stamped on the way out while the run is in
+  flight (:meth:`HermesRuntime.mcp_egress`, see :mod:`computerouter.agents.run_token`);
 - ``HERMES_HOME`` is ``/workspace/.hermes``: its memory and state databases live in the
   workspace, so they survive suspend, archive and restore and move with the session.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -49,6 +54,13 @@ SESSION_MODEL_PATH = "/v1"
 MODEL_ROUTE = "model"
 GATEWAY_ROUTE = "gateway"
 GATEWAY_PORT = 18089
+MCP_ROUTE = "mcp"
+MCP_PORT = 18081
+MCP_SERVER = "computerouter"
+"""The name Hermes knows the router's MCP host by: its tools are ``mcp__computerouter__<tool>``."""
+MCP_PATH = "/mcp"
+_NO_MCP_HOST = "http://127.0.0.1:9/mcp"
+"""Where the ``mcp`` route points before any MCP host was attached (nothing answers)."""
 _PROXY = f"http://127.0.0.1:{GATEWAY_PORT}"
 _NO_PROXY = "127.0.0.1,localhost,::1"
 """The session's own loopback (Hermes's model and MCP routes) is not proxied."""
@@ -75,8 +87,20 @@ class ModelEndpoint:
         return urlsplit(self.base_url).path.rstrip("/")
 
 
-def _config_yaml(model: ModelEndpoint) -> str:
+def _config_yaml(model: ModelEndpoint, *, mcp: bool) -> str:
     base = f"http://127.0.0.1:{EGRESS_PORT}{SESSION_MODEL_PATH}"
+    servers = (
+        (
+            "mcp_servers:\n"
+            f"  {MCP_SERVER}:\n"
+            f"    url: http://127.0.0.1:{MCP_PORT}{MCP_PATH}\n"
+            "    timeout: 60\n"
+            "    connect_timeout: 30\n"
+            "    skip_preflight: true\n"
+        )
+        if mcp
+        else ""
+    )
     return (
         "# Written by computerouter at every session start; edits here are replaced.\n"
         "model:\n"
@@ -88,6 +112,7 @@ def _config_yaml(model: ModelEndpoint) -> str:
         "  cwd: /workspace\n"
         "agent:\n"
         "  api_max_retries: 1\n"
+        f"{servers}"
     )
 
 
@@ -110,6 +135,17 @@ class HermesRuntime:
         self._turn_timeout_s = turn_timeout_s
         self._metered = metered
         self._egress_allow = egress_allow
+        self._mcp_host: Callable[[], str] | None = None
+
+    def attach_mcp_host(self, url: Callable[[], str]) -> None:
+        """Sessions launched from now on reach the router's MCP host at ``url()``."""
+        self._mcp_host = url
+
+    def has_mcp_host(self) -> bool:
+        return self._mcp_host is not None
+
+    def _mcp_url(self) -> str:
+        return _NO_MCP_HOST if self._mcp_host is None else self._mcp_host()
 
     def api_key(self, session_id: str) -> str:
         """Hermes's own API key for one session (required by Hermes even on loopback)."""
@@ -135,12 +171,19 @@ class HermesRuntime:
                 ("API_SERVER_PORT", str(HERMES_PORT)),
                 ("TIRITH_ENABLED", "false"),
                 ("BRIDGE_TARGET_PORT", str(HERMES_PORT)),
-                ("BRIDGE_EGRESS", f"{EGRESS_PORT}={MODEL_ROUTE},{GATEWAY_PORT}={GATEWAY_ROUTE}"),
+                (
+                    "BRIDGE_EGRESS",
+                    f"{EGRESS_PORT}={MODEL_ROUTE},{MCP_PORT}={MCP_ROUTE},"
+                    f"{GATEWAY_PORT}={GATEWAY_ROUTE}",
+                ),
                 *_proxy_env(),
             ),
             files=(
                 FileSpec(name="bridge.py", content=_bridge_source()),
-                FileSpec(name="hermes-config.yaml", content=_config_yaml(self.model).encode()),
+                FileSpec(
+                    name="hermes-config.yaml",
+                    content=_config_yaml(self.model, mcp=self.has_mcp_host()).encode(),
+                ),
             ),
             image=self.image.runtime_image(),
             egress=(
@@ -151,6 +194,7 @@ class HermesRuntime:
                     prefix=SESSION_MODEL_PATH,
                     metered=self._metered,
                 ),
+                EgressRoute(name=MCP_ROUTE, upstream=self._mcp_url(), per_run=True),
                 EgressRoute(
                     name=GATEWAY_ROUTE,
                     upstream="",
@@ -182,6 +226,15 @@ class HermesRuntime:
         agent's), and who is calling."""
         allow = (*self._egress_allow, *extra)
         return GATEWAY_ROUTE, EgressTurn(upstream="", allow=allow, labels=labels)
+
+    def mcp_egress(self, token: str, *, run_id: str) -> tuple[str, EgressTurn]:
+        """The MCP route and its turn: the MCP host's URL now, and ``token`` as the bearer
+        of ``run_id`` while it is in flight."""
+        return MCP_ROUTE, EgressTurn(
+            upstream=self._mcp_url(),
+            headers=(("Authorization", f"Bearer {token}"),),
+            labels=(("run", run_id),),
+        )
 
     def check(self, client: httpx.Client) -> None:
         try:
