@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import MODEL_KEY, World, destroy_all, make_world
+from hermes_world import MODEL_KEY, World, destroy_all, make_world
 
 from computerouter.agents.router import AgentRun
 from computerouter.agents.run_token import RunTokens

@@ -1,6 +1,6 @@
 """Run tokens: the per-run bearer of calls to the router's MCP host (only a hash is kept).
 
-Revision ID: 0015
+Revision ID: 0016
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
