@@ -31,10 +31,14 @@ class World:
 
 
 def make_world(
-    home: Path, model: StandinModel, base_url: str | None = None, **overrides: str
+    home: Path,
+    model: StandinModel,
+    base_url: str | None = None,
+    env: dict[str, str] | None = None,
+    **overrides: str,
 ) -> World:
     settings = Settings.load(
-        env={},
+        env=env or {},
         home=home,
         images_dir=str(IMAGES),
         model_base_url=base_url or model.base_url,

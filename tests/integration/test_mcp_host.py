@@ -25,6 +25,8 @@ from computerouter.providers.local import probe
 from computerouter.standin import StandinModel
 
 BOB = AgentAddress(sandbox_id="sb-bob", slug="helper")
+DAYTONA_KEY = "dtn-provider-secret-4b1d9e7a"
+"""A provider credential this control plane holds (Daytona is configured, if unused here)."""
 
 
 class RecordingTokens(RunTokens):
@@ -47,7 +49,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     if gaps:
         pytest.skip(f"Hermes integration needs root, bubblewrap and cgroups: {', '.join(gaps)}")
     with StandinModel(api_key=MODEL_KEY, slow_seconds=6.0) as model:
-        world = make_world(tmp_path_factory.mktemp("mcp-home"), model)
+        world = make_world(
+            tmp_path_factory.mktemp("mcp-home"),
+            model,
+            env={
+                "COMPUTEROUTER_DAYTONA_API_URL": "http://127.0.0.1:9/api",
+                "COMPUTEROUTER_DAYTONA_API_KEY": DAYTONA_KEY,
+            },
+        )
         world.agents.run_tokens = RecordingTokens(world.agents.run_tokens)
         ledger = world.agents.compute.credit_gate
         assert isinstance(ledger, Ledger)
@@ -259,3 +268,69 @@ def test_a_call_without_a_token_reads_nothing(world: World) -> None:
     error, text = tool_result(response)
     assert error, text
     assert "unauthorized" in text, text
+
+
+_SCAN = """
+import glob, os, sys
+secrets = [bytes.fromhex(h) for h in sys.argv[1:]]
+hits = set()
+for path in glob.glob('/proc/[0-9]*/environ') + glob.glob('/proc/[0-9]*/cmdline'):
+    try:
+        data = open(path, 'rb').read()
+    except OSError:
+        continue
+    hits.update(f'{path}:{i}' for i, s in enumerate(secrets) if s in data)
+files = 0
+for top in ('/workspace', '/tmp', '/run', '/opt/computerouter', '/etc'):
+    for root, _, names in os.walk(top):
+        for name in names:
+            p = os.path.join(root, name)
+            try:
+                data = open(p, 'rb').read()
+            except OSError:
+                continue
+            files += 1
+            hits.update(f'{p}:{i}' for i, s in enumerate(secrets) if s in data)
+print('procs', len(glob.glob('/proc/[0-9]*')), 'files', files, 'hits', sorted(hits))
+"""
+
+
+def test_after_runs_no_secret_is_anywhere_in_the_session(world: World) -> None:
+    """Issue 11: after runs (MCP calls among them), the session's processes' environments and
+    command lines, its filesystem and Hermes's files hold none of the model key, any run's
+    MCP token or the provider credential the control plane holds; scanned from inside the
+    session and, on the host, in the session's own directory."""
+    for text in ("MCP: whoami {}", "MCP: credit_balance {}", "hello there"):
+        assert isinstance(turn(world, text)[-1], RunCompleted)
+    tokens = list(issued(world).values())
+    assert len(tokens) >= 3, "positive control: each run had its own token"
+    assert world.model.requests, "positive control: the model key reached the model"
+    secrets = [MODEL_KEY, DAYTONA_KEY, *tokens, *(t.split(".")[0] for t in tokens)]
+    compute = world.agents.compute
+    session = next(s for s in compute.store.sessions.list() if s.sandbox_id == "sb1")
+    assert session.instance_id is not None
+    # Positive control: a planted canary (the last value scanned for) must be found, and
+    # only where it was planted.
+    canary = "canary-not-a-secret-91c2f0"
+    planted = compute.provider("local").exec(
+        session.instance_id, ["sh", "-c", f"printf %s {canary} > /workspace/canary.txt"]
+    )
+    assert planted.exit_code == 0, planted.stderr
+    # Hex on the command line, so the scan's own arguments do not hold the values.
+    values = [*secrets, canary]
+    argv = ["/usr/bin/python3", "-c", _SCAN, *(v.encode().hex() for v in values)]
+    scanned = compute.provider("local").exec(session.instance_id, argv, timeout_s=60)
+    assert scanned.exit_code == 0, scanned.stderr
+    assert f"hits ['/workspace/canary.txt:{len(secrets)}']" in scanned.stdout, scanned.stdout
+
+    provider = compute.provider("local")
+    root = provider.root / "instances" / session.instance_id  # type: ignore[attr-defined]
+    leaked = [
+        str(path)
+        for path in root.rglob("*")
+        if path.is_file() and not path.is_symlink()
+        for value in secrets
+        if value.encode() in path.read_bytes()
+    ]
+    assert leaked == []
+    assert (root / "workspace" / ".hermes").is_dir(), "positive control: Hermes's files"
