@@ -123,7 +123,16 @@ class CgroupBackend(Protocol):
 
     def memory_bytes(self, name: str) -> int: ...
 
+    def squeeze(self, name: str) -> None:
+        """Push what the (frozen) group holds in memory out to swap, as far as the kernel
+        will; best effort, the group's limits as they were afterwards."""
+        ...
+
     def remove(self, name: str) -> None: ...
+
+
+_SQUEEZE_FLOOR = 8 * _MIB
+"""The least a squeezed group's limit is stepped down to (what a frozen tree keeps resident)."""
 
 
 def _write(path: Path, value: str) -> None:
@@ -405,6 +414,29 @@ class HybridCgroups(_Base):
         except FileNotFoundError:
             return 0
 
+    def squeeze(self, name: str) -> None:
+        """cgroup v1 has no ``memory.reclaim``: the limit is stepped down below what the group
+        uses (the kernel reclaims to fit, swapping a frozen tree's pages out), halving to
+        :data:`_SQUEEZE_FLOOR` or until the kernel refuses, then put back."""
+        if self._memory is None:
+            return
+        limit_file = self._memory / name / "memory.limit_in_bytes"
+        try:
+            limit = _read(limit_file).strip()
+            target = int(_read(self._memory / name / "memory.usage_in_bytes")) // 2
+        except FileNotFoundError:
+            return
+        try:
+            while target >= _SQUEEZE_FLOOR:
+                try:
+                    _write(limit_file, str(target))
+                except OSError:
+                    break  # EBUSY: nothing more the kernel can push out
+                target //= 2
+        finally:
+            with contextlib.suppress(OSError):
+                _write(limit_file, limit)
+
 
 class UnifiedCgroups(_Base):
     """A pure cgroup2 host: one hierarchy with the cpu, memory and pids controllers."""
@@ -452,6 +484,24 @@ class UnifiedCgroups(_Base):
             return int(_read(self._mount / name / "memory.current"))
         except FileNotFoundError:
             return 0
+
+    def squeeze(self, name: str) -> None:
+        """``memory.reclaim`` of all it holds; a session may swap only for this (its
+        ``memory.swap.max`` is 0 otherwise, so a running session never swaps)."""
+        group = self._mount / name
+        swap_max = group / "memory.swap.max"
+        if not (group / "memory.reclaim").exists():
+            return
+        try:
+            if swap_max.exists():
+                _write(swap_max, "max")
+            _write(group / "memory.reclaim", _read(group / "memory.current").strip())
+        except OSError:
+            pass  # EAGAIN: it reclaimed what it could
+        finally:
+            if swap_max.exists():
+                with contextlib.suppress(OSError):
+                    _write(swap_max, "0")
 
 
 def detect_cgroups(mounts: CgroupMounts, *, writable: bool) -> CgroupBackend | None:

@@ -305,3 +305,12 @@ def probe(*, trial: bool = True) -> LocalHost:
         cgroup2_kill=mounts.unified is not None and kernel >= (5, 14),
         seccomp_gap=seccomp.supported() or ("" if tools.python else "no /usr/bin/python3"),
     )
+
+
+def swap_configured() -> bool:
+    """Some swap is active on the host (``/proc/swaps`` lists a device or file)."""
+    try:
+        with open("/proc/swaps") as fh:
+            return len(fh.read().strip().splitlines()) > 1
+    except OSError:
+        return False

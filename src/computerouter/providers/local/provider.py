@@ -45,7 +45,7 @@ from computerouter.providers.local.errors import PROVIDER, translate
 from computerouter.providers.local.execute import run_in_session
 from computerouter.providers.local.fsutil import rmtree
 from computerouter.providers.local.health import RESUME_TIMEOUT_S, health_status, wait_healthy
-from computerouter.providers.local.host import LocalHost, probe
+from computerouter.providers.local.host import LocalHost, probe, swap_configured
 from computerouter.providers.local.launch import log_tail
 from computerouter.providers.local.layout import Layout
 from computerouter.providers.local.locks import HeldLock, file_lock
@@ -92,6 +92,7 @@ class LocalProvider:
         uid_registry: Path = MACHINE_REGISTRY,
         host: LocalHost | None = None,
         fs: HostFS | None = None,
+        swap_frozen: bool = False,
     ) -> None:
         if uid_base < 1000 or uid_count < 1 or uid_base + uid_count > 2**32 - 2:
             raise InputError(f"uid range {uid_base}+{uid_count} is not usable for sessions")
@@ -100,6 +101,8 @@ class LocalProvider:
         resolved = Path(os.path.realpath(root))
         self._uids = UidRange(base=uid_base, count=uid_count, registry=uid_registry)
         self._allow_unisolated = allow_unisolated
+        # Squeeze a frozen session's memory out to the host's swap (see :meth:`suspend`).
+        self._swap_frozen = swap_frozen
         host = host if host is not None else probe()
         self._fs: HostFS = fs if fs is not None else RealHostFS()
         self._layout = Layout(
@@ -281,6 +284,10 @@ class LocalProvider:
                 )
             if not tree.frozen():
                 tree.freeze()
+                if self._swap_frozen and swap_configured():
+                    # Density: a frozen tree's pages go to (compressed) swap; a resume
+                    # faults back what the next turn touches.
+                    tree.squeeze()
             # Frozen or not is read from the freezer itself; the record does not repeat it.
             return recorded_instance(self._layout, record, InstanceState.SUSPENDED)
 

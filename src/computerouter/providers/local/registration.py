@@ -27,6 +27,10 @@ class LocalSettings:
     uid_registry: str = "/var/lib/computerouter/session-uids"
     """The machine's record of which session uid is whose: every home on the machine must
     name the same one, so no two live sessions anywhere share a uid."""
+    swap_frozen: bool = False
+    """On suspend, push the frozen session's memory out to the host's swap (best with
+    compressed swap, e.g. zram): many more suspended sessions per GiB, a resume faulting back
+    what the next turn touches. Needs swap configured on the host (see ``doctor``)."""
 
 
 def _build(settings: Settings, own: LocalSettings) -> LocalProvider:
@@ -38,13 +42,27 @@ def _build(settings: Settings, own: LocalSettings) -> LocalProvider:
         uid_count=own.uid_count,
         allow_unisolated=own.allow_unisolated,
         uid_registry=Path(own.uid_registry),
+        swap_frozen=own.swap_frozen,
     )
 
 
 def _doctor(settings: Settings, own: LocalSettings) -> list[DoctorRow]:
-    from computerouter.providers.local.host import probe
+    from computerouter.providers.local.host import probe, swap_configured
 
-    return [DoctorRow(check=c, status=s, detail=d) for c, s, d in probe().rows()]
+    rows = [DoctorRow(check=c, status=s, detail=d) for c, s, d in probe().rows()]
+    if own.swap_frozen:
+        swap = swap_configured()
+        rows.append(
+            DoctorRow(
+                check="swap for frozen sessions",
+                status="ok" if swap else "warn",
+                detail="suspended sessions are squeezed into swap"
+                if swap
+                else "swap_frozen is on but the host has no swap: suspended sessions stay "
+                "resident (configure zram or a swap file)",
+            )
+        )
+    return rows
 
 
 REGISTRATION = ProviderRegistration(

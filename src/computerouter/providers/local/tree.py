@@ -52,6 +52,10 @@ class ProcessTree(Protocol):
 
     def memory_bytes(self) -> int: ...
 
+    def squeeze(self) -> None:
+        """Push the frozen tree's memory out to swap where the host can (best effort)."""
+        ...
+
     def remove(self) -> None:
         """Remove the groups (after kill)."""
         ...
@@ -99,6 +103,9 @@ class CgroupTree:
 
     def memory_bytes(self) -> int:
         return self.backend.memory_bytes(self.name)
+
+    def squeeze(self) -> None:
+        self.backend.squeeze(self.name)
 
     def remove(self) -> None:
         self.backend.remove(self.name)
@@ -188,6 +195,9 @@ class ProcessGroupTree:
             if fields:
                 total += int(fields[21]) * page
         return total
+
+    def squeeze(self) -> None:
+        """Without cgroups there is no group to reclaim from."""
 
     def remove(self) -> None:
         return None
