@@ -111,6 +111,17 @@ class RunStore:
             row = conn.execute(runs.select().where(runs.c.run_id == run_id)).mappings().first()
         return None if row is None else to_run(row)
 
+    def recent(self, *, user_id: str, limit: int = 50) -> list[RunRecord]:
+        """The user's latest runs, newest first."""
+        query = (
+            runs.select()
+            .where(runs.c.user_id == user_id)
+            .order_by(runs.c.started_at.desc(), runs.c.run_id)
+            .limit(limit)
+        )
+        with translate_store_errors(), self._engine.connect() as conn:
+            return [to_run(row) for row in conn.execute(query).mappings()]
+
     def in_flight(self, session_id: str) -> list[RunRecord]:
         query = runs.select().where(
             runs.c.session_id == session_id, runs.c.state == RunState.RUNNING

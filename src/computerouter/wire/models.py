@@ -16,6 +16,7 @@ from computerouter.domain.session import RunRecord, SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import Resources
 from computerouter.ledger import AccountBalance, LedgerEntry, UsageLine
+from computerouter.wire.reports import CircuitOut, ComputePriceOut
 
 __all__ = [
     "AgentIn",
@@ -30,6 +31,7 @@ __all__ = [
     "ErrorBody",
     "ErrorDetail",
     "GrantIn",
+    "MeOut",
     "ModelSettingsIn",
     "PauseIn",
     "PauseOut",
@@ -363,6 +365,12 @@ class ApiKeyCreated(_Model):
     secret: str = Field(description="The key itself; shown once, stored only as a hash.")
 
 
+class MeOut(_Model):
+    user_id: str
+    key_id: str
+    admin: bool
+
+
 class ProviderOut(_Model):
     name: str
     healthy: bool
@@ -372,6 +380,10 @@ class ProviderOut(_Model):
     suspend: bool
     archive: bool
     regions: list[str]
+    circuits: list[CircuitOut] = Field(
+        default_factory=list, description="Its circuits that are not closed (or were probed)."
+    )
+    price: ComputePriceOut | None = Field(default=None, description="Its default list price.")
 
 
 class PauseIn(_Model):

@@ -9,6 +9,7 @@ from computerouter.api.deps import Admin, Server
 from computerouter.domain.gates import Pause, PauseMode, PauseScope, ScopeKind
 from computerouter.errors import InputError
 from computerouter.wire.models import PauseIn, PauseOut, UnpauseIn
+from computerouter.wire.reports import PauseEventOut
 
 __all__ = ["router"]
 
@@ -29,6 +30,12 @@ def list_pauses(_admin: Admin, parts: Server) -> list[PauseOut]:
         PauseOut(scope=p.scope.key, mode=p.mode.value, reason=p.reason, actor=p.actor, at=p.at)
         for p in parts.agents.compute.gates.pauses(fresh=True)
     ]
+
+
+@router.get("/pauses/history")
+def pause_history(_admin: Admin, parts: Server) -> list[PauseEventOut]:
+    """The audit trail: who paused and unpaused what, when and why (the latest 100)."""
+    return [PauseEventOut.from_event(e) for e in parts.agents.compute.gates.store.events()]
 
 
 @router.post("/pauses", status_code=201)

@@ -1,11 +1,14 @@
-"""Providers: ``GET /v1/providers``: what this server offers and how healthy it has found each."""
+"""Providers: ``GET /v1/providers``: what this server offers, how healthy it has found each
+(its circuits) and what each costs (its default list price)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from computerouter.api.deps import Caller, Server
+from computerouter.compute.offers import price_table
 from computerouter.wire.models import ProviderOut
+from computerouter.wire.reports import CircuitOut, ComputePriceOut
 
 __all__ = ["router"]
 
@@ -16,6 +19,8 @@ router = APIRouter(tags=["providers"])
 def list_providers(_caller: Caller, parts: Server) -> list[ProviderOut]:
     compute = parts.agents.compute
     cooling = compute.health.cooling(now=compute.clock.now())
+    circuits = compute.health.circuits()
+    prices = price_table(compute)
     return [
         ProviderOut(
             name=name,
@@ -24,6 +29,8 @@ def list_providers(_caller: Caller, parts: Server) -> list[ProviderOut]:
             suspend=provider.capabilities.suspend,
             archive=provider.capabilities.archive,
             regions=list(provider.capabilities.regions),
+            circuits=[CircuitOut.from_circuit(c) for c in circuits if c.provider == name],
+            price=ComputePriceOut.from_price(prices.compute_price(name)),
         )
         for name, provider in sorted(compute.providers.items())
     ]

@@ -1,6 +1,7 @@
-"""Runs: ``POST /v1/runs`` starts one (JSON back, or its events as SSE when the caller accepts
-``text/event-stream``); ``GET /v1/runs/{id}``; ``GET /v1/runs/{id}/events`` (SSE, resumable
-with ``Last-Event-ID``); cancel; answer an approval."""
+"""Runs: ``GET /v1/runs`` lists the latest; ``POST /v1/runs`` starts one (JSON back, or its
+events as SSE when the caller accepts ``text/event-stream``); ``GET /v1/runs/{id}``;
+``GET /v1/runs/{id}/events`` (SSE, resumable with ``Last-Event-ID``); cancel; answer an
+approval."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -79,6 +80,18 @@ async def start_run(
     if SSE in request.headers.get("accept", ""):
         return sse_response(live)
     return JSONResponse(live_out(live).model_dump(), status_code=201)
+
+
+@router.get("")
+def list_runs(
+    user: ActingUser, parts: Server, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[RunOut]:
+    """The acting user's latest runs, newest first (live ones as this replica sees them)."""
+    out = []
+    for record in parts.agents.compute.store.runs.recent(user_id=user, limit=limit):
+        live = parts.runs.get(record.run_id)
+        out.append(live_out(live) if live is not None else RunOut.from_record(record))
+    return out
 
 
 def _live(parts: Parts, caller: Principal, run_id: str) -> LiveRun | None:

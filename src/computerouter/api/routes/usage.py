@@ -1,12 +1,16 @@
-"""Usage and credits: ``/v1/usage``, ``/v1/usage/runs/{run_id}``, ``/v1/credits``."""
+"""Usage and credits: ``/v1/usage``, ``/v1/usage/series`` (spend over time),
+``/v1/usage/runs/{run_id}``, ``/v1/credits``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from computerouter.api.deps import ActingUser, Admin, Caller, Parts, Server, visible
 from computerouter.errors import InputError, RunNotFound
 from computerouter.ledger import Ledger, usage_lines
+from computerouter.ledger.reports import spend_series
 from computerouter.wire.models import (
     CreditsOut,
     EntryOut,
@@ -15,6 +19,7 @@ from computerouter.wire.models import (
     UsageLineOut,
     UsageOut,
 )
+from computerouter.wire.reports import SpendPointOut, SpendSeriesOut
 
 __all__ = ["router"]
 
@@ -42,6 +47,19 @@ def usage(
     return UsageOut(
         lines=[UsageLineOut.from_line(x) for x in lines], total_micro=sum(x.total for x in lines)
     )
+
+
+@router.get("/v1/usage/series")
+def usage_series(
+    user: ActingUser,
+    parts: Server,
+    bucket_s: Annotated[float, Query(ge=1, le=86_400 * 31)] = 60,
+    since: Annotated[float | None, Query(ge=0, le=1e11)] = None,
+) -> SpendSeriesOut:
+    """Spend over time of the acting user: token, compute and idle per (sandbox, agent) per
+    bucket of ``bucket_s`` seconds."""
+    points = spend_series(_ledger(parts), bucket_s=bucket_s, user_id=user, since=since)
+    return SpendSeriesOut(bucket_s=bucket_s, points=[SpendPointOut.from_point(p) for p in points])
 
 
 @router.get("/v1/usage/runs/{run_id}")
