@@ -1,8 +1,9 @@
 """Acceptance (dashboard): the dashboard at ``/ui`` in a real headless Chromium (Debian's
 ``chromium``, driven over CDP by playwright) against a live server: log in with a key, see a
 session appear and change state without a reload, see the spend chart grow after a run, read a
-run's event timeline, pause and unpause a provider as an admin (checked through the API);
-every page is screenshotted; no console errors; another user's data never shows."""
+run's event timeline, pause and unpause a provider as an admin (checked through the API) and
+see another user's sessions by acting for them; every page is screenshotted; no console
+errors; another user's data never shows on a user's pages."""
 
 from __future__ import annotations
 
@@ -88,6 +89,7 @@ def a_session_appears_and_changes_state_live(ui: Dashboard, api: Api) -> str:
     page = ui.page
     page.wait_for_selector("#sessions-empty:not([hidden])")
     ui.shot("login-sessions-empty")
+    page.evaluate("window.sameDocument = true")  # gone if anything reloads the page
     first = _finish(api, api.alice, "alice-sb/helper", "hello")
     row = page.wait_for_selector("#sessions-body tr[data-state=running]")
     session_id = row.get_attribute("data-session")
@@ -97,6 +99,7 @@ def a_session_appears_and_changes_state_live(ui: Dashboard, api: Api) -> str:
     where = f"#sessions-body tr[data-session='{session_id}']"
     page.wait_for_selector(f"{where}[data-state=suspended]")
     assert "suspended" in page.inner_text(where)
+    assert page.evaluate("window.sameDocument") is True
     ui.seen()
     ui.shot("sessions")
     return first
@@ -172,6 +175,16 @@ def an_admin_pauses_and_unpauses_a_provider(ui: Dashboard, api: Api) -> None:
     ui.shot("switches")
 
 
+def an_admin_sees_another_users_sessions(ui: Dashboard) -> None:
+    page = ui.page
+    ui.visit("sessions")
+    page.wait_for_selector("#sessions-empty:not([hidden])")  # the admin's own: none
+    page.fill("#act-user", "bob")
+    page.dispatch_event("#act-user", "change")
+    page.wait_for_selector(f"#sessions-body td:has-text('{BOB_SANDBOX}')")
+    ui.shot("sessions-admin-for-bob")
+
+
 def test_the_dashboard_in_chromium(api: Api, tmp_path: Path) -> None:
     shots = tmp_path / "screenshots"
     shots.mkdir()
@@ -194,6 +207,7 @@ def test_the_dashboard_in_chromium(api: Api, tmp_path: Path) -> None:
         providers_and_the_switches_a_user_cannot_use(ui)
         alices_texts = list(ui.texts)
         an_admin_pauses_and_unpauses_a_provider(ui, api)
+        an_admin_sees_another_users_sessions(ui)
         browser.close()
 
     assert ui.errors == []
@@ -203,7 +217,7 @@ def test_the_dashboard_in_chromium(api: Api, tmp_path: Path) -> None:
         assert BOB_SANDBOX not in text
         assert BOB_AGENT not in text
     made = sorted(p.name for p in shots.glob("*.png"))
-    assert len(made) == 8, made
+    assert len(made) == 9, made
     for png in shots.glob("*.png"):
         data = png.read_bytes()
         assert data.startswith(b"\x89PNG"), png

@@ -105,7 +105,7 @@ function button(label, onClick) {
 }
 
 function agentName(agentId, sandboxId) {
-  if (!agentId) return sandboxId ? `${sandboxId} (idle)` : "";
+  if (!agentId) return sandboxId ? `${sandboxId} (idle)` : "-";
   return state.agents.get(agentId) || agentId;
 }
 
@@ -143,7 +143,8 @@ async function refreshSessions() {
           s.provider,
           s.region || "-",
           s.runtime,
-          cell(s.state === "running" ? duration(t - s.last_active_at) : "-", "num"),
+          agentName(s.agent_id, ""),
+          cell(s.state === "destroyed" ? "-" : duration(t - s.last_active_at), "num"),
           cell(duration(t - s.created_at), "num"),
           action,
         ],
@@ -406,7 +407,10 @@ async function toggle(scope, isPaused) {
 }
 
 const REFRESH = {
-  sessions: refreshSessions,
+  sessions: async () => {
+    await loadAgents();
+    await refreshSessions();
+  },
   providers: refreshProviders,
   spend: async () => {
     await loadAgents();
