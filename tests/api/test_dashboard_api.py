@@ -46,6 +46,7 @@ def test_runs_list_the_acting_users_latest_first(api: Api) -> None:
     as_alice = get(api, api.admin, "/v1/runs", **{"X-Computerouter-User": "alice"}).json()
     assert [r["run_id"] for r in as_alice] == [second, first]
     assert get(api, api.alice, "/v1/runs?limit=0").status_code == 400
+    assert [r.run_id for r in api.client(api.alice).runs.list(limit=1)] == [second]
 
 
 def test_usage_series_buckets_token_compute_and_idle_per_agent(api: Api) -> None:
@@ -69,6 +70,7 @@ def test_usage_series_buckets_token_compute_and_idle_per_agent(api: Api) -> None
     usage = client.usage.get()
     spent = sum(p["token_micro"] + p["compute_micro"] + p["idle_micro"] for p in points)
     assert spent == usage.total_micro > 0
+    assert client.usage.series(bucket_s=3600).model_dump() == series
     later = get(api, api.alice, f"/v1/usage/series?since={bill.token.at + 3600}").json()
     assert later["points"] == []
     assert get(api, api.alice, "/v1/usage/series?bucket_s=0").status_code == 400
@@ -84,6 +86,7 @@ def test_the_audit_trail_lists_pauses_and_unpauses_for_admins_only(api: Api) -> 
         ("unpause", "provider:local", None, "done"),
     ]
     assert all(e["actor"].startswith("api key key_") for e in history)
+    assert [e.model_dump() for e in admin.admin.history()] == history
     with pytest.raises(Forbidden):
         alice.json("GET", "/v1/admin/pauses/history")
 

@@ -25,6 +25,7 @@ from computerouter.wire.models import (
     UnpauseIn,
     UsageOut,
 )
+from computerouter.wire.reports import PauseEventOut, SpendSeriesOut
 
 __all__ = ["AsyncClient"]
 
@@ -244,6 +245,11 @@ class AsyncRuns:
     async def get(self, run_id: str) -> RunOut:
         return RunOut.model_validate(await self._c.json("GET", f"/v1/runs/{run_id}"))
 
+    async def list(self, *, limit: int = 50) -> list[RunOut]:
+        """The latest runs, newest first."""
+        found = await self._c.json("GET", "/v1/runs", params={"limit": limit})
+        return [RunOut.model_validate(r) for r in found]
+
     async def cancel(self, run_id: str) -> RunOut:
         return RunOut.model_validate(await self._c.json("POST", f"/v1/runs/{run_id}/cancel"))
 
@@ -263,6 +269,14 @@ class AsyncUsage:
     async def get(self, *, sandbox_id: str | None = None, agent_id: str | None = None) -> UsageOut:
         params = {k: v for k, v in (("sandbox_id", sandbox_id), ("agent_id", agent_id)) if v}
         return UsageOut.model_validate(await self._c.json("GET", "/v1/usage", params=params))
+
+    async def series(self, *, bucket_s: float = 60, since: float | None = None) -> SpendSeriesOut:
+        """Spend over time: token, compute and idle per (sandbox, agent) per bucket."""
+        params: dict[str, float] = {"bucket_s": bucket_s}
+        if since is not None:
+            params["since"] = since
+        found = await self._c.json("GET", "/v1/usage/series", params=params)
+        return SpendSeriesOut.model_validate(found)
 
     async def run(self, run_id: str) -> RunBillOut:
         return RunBillOut.model_validate(await self._c.json("GET", f"/v1/usage/runs/{run_id}"))
@@ -300,6 +314,11 @@ class AsyncAdmin:
     async def pauses(self) -> list[PauseOut]:
         found = await self._c.json("GET", "/v1/admin/pauses")
         return [PauseOut.model_validate(p) for p in found]
+
+    async def history(self) -> list[PauseEventOut]:
+        """The audit trail: who paused and unpaused what, when and why."""
+        found = await self._c.json("GET", "/v1/admin/pauses/history")
+        return [PauseEventOut.model_validate(e) for e in found]
 
     async def pause(self, scope: str, *, reason: str, mode: str = "drain") -> PauseOut:
         body = PauseIn.model_validate({"scope": scope, "reason": reason, "mode": mode})
