@@ -76,6 +76,23 @@ def test_usage_series_buckets_token_compute_and_idle_per_agent(api: Api) -> None
     assert get(api, api.alice, "/v1/usage/series?bucket_s=0").status_code == 400
 
 
+def test_an_admin_reads_every_users_spend_and_a_user_cannot(api: Api) -> None:
+    api.client(api.alice).agents.create("sb1", slug="support", prompt="Be kind.")
+    api.client(api.bob).agents.create("sb9", slug="other", prompt="Be kind.")
+    finish(api, api.alice, "sb1/support")
+    finish(api, api.bob, "sb9/other")
+    every = get(api, api.admin, "/v1/usage/series?bucket_s=3600&all_users=true").json()
+    assert {p["user_id"] for p in every["points"]} == {"alice", "bob"}
+    lines = get(api, api.admin, "/v1/usage?all_users=true").json()["lines"]
+    assert {x["user_id"] for x in lines} == {"alice", "bob"}
+    spent = sum(p["token_micro"] + p["compute_micro"] + p["idle_micro"] for p in every["points"])
+    assert spent == sum(x["total_micro"] for x in lines) > 0
+    for path in ("/v1/usage/series?all_users=true", "/v1/usage?all_users=true"):
+        refused = get(api, api.alice, path)
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "forbidden"
+
+
 def test_the_audit_trail_lists_pauses_and_unpauses_for_admins_only(api: Api) -> None:
     admin, alice = api.client(api.admin), api.client(api.alice)
     admin.json("POST", "/v1/admin/pauses", json={"scope": "provider:local", "reason": "upgrade"})

@@ -175,7 +175,7 @@ def an_admin_pauses_and_unpauses_a_provider(ui: Dashboard, api: Api) -> None:
     ui.shot("switches")
 
 
-def an_admin_sees_another_users_sessions(ui: Dashboard) -> None:
+def an_admin_sees_another_users_sessions_and_every_users_spend(ui: Dashboard) -> None:
     page = ui.page
     ui.visit("sessions")
     page.wait_for_selector("#sessions-empty:not([hidden])")  # the admin's own: none
@@ -183,6 +183,19 @@ def an_admin_sees_another_users_sessions(ui: Dashboard) -> None:
     page.dispatch_event("#act-user", "change")
     page.wait_for_selector(f"#sessions-body td:has-text('{BOB_SANDBOX}')")
     ui.shot("sessions-admin-for-bob")
+    page.fill("#act-user", "")
+    page.dispatch_event("#act-user", "change")
+    ui.visit("spend")
+    page.check("#spend-all")
+    page.select_option("#spend-by", "user")
+    page.wait_for_selector("#spend-legend span:has-text('bob')")
+    assert "alice" in page.inner_text("#spend-legend")
+    assert {"alice", "bob"} <= set(
+        page.eval_on_selector_all(
+            "#spend-body tr td:first-child", "els => els.map(e => e.textContent)"
+        )
+    )
+    ui.shot("spend-admin-every-user")
 
 
 def test_the_dashboard_in_chromium(api: Api, tmp_path: Path) -> None:
@@ -207,7 +220,7 @@ def test_the_dashboard_in_chromium(api: Api, tmp_path: Path) -> None:
         providers_and_the_switches_a_user_cannot_use(ui)
         alices_texts = list(ui.texts)
         an_admin_pauses_and_unpauses_a_provider(ui, api)
-        an_admin_sees_another_users_sessions(ui)
+        an_admin_sees_another_users_sessions_and_every_users_spend(ui)
         browser.close()
 
     assert ui.errors == []
@@ -217,7 +230,7 @@ def test_the_dashboard_in_chromium(api: Api, tmp_path: Path) -> None:
         assert BOB_SANDBOX not in text
         assert BOB_AGENT not in text
     made = sorted(p.name for p in shots.glob("*.png"))
-    assert len(made) == 9, made
+    assert len(made) == 10, made
     for png in shots.glob("*.png"):
         data = png.read_bytes()
         assert data.startswith(b"\x89PNG"), png

@@ -200,9 +200,10 @@ async function refreshSpend() {
   const by = $("spend-by").value;
   const bucket = Number($("spend-bucket").value);
   const since = Math.floor(now() / bucket) * bucket - 59 * bucket;
+  const every = state.me.admin && $("spend-all").checked ? "&all_users=true" : "";
   const [series, usage] = await Promise.all([
-    api(`/v1/usage/series?bucket_s=${bucket}&since=${since}`),
-    api("/v1/usage"),
+    api(`/v1/usage/series?bucket_s=${bucket}&since=${since}${every}`),
+    api(`/v1/usage?since=0${every}`),
   ]);
   // A continuous axis: every bucket from the first with spend up to now.
   const starts = series.points.map((p) => p.start);
@@ -460,6 +461,8 @@ function enter(me) {
   $("who").hidden = false;
   $("who-text").textContent = `${me.user_id}${me.admin ? " (admin)" : ""}`;
   $("act-for").hidden = !me.admin;
+  $("spend-all-label").hidden = !me.admin;
+  $("spend-all").checked = false;
   $("act-user").value = sessionStorage.getItem(ACT_FOR) || "";
   show(location.hash.slice(1));
 }
@@ -502,6 +505,7 @@ $("act-user").addEventListener("change", () => {
 $("all-sessions").addEventListener("change", refresh);
 $("spend-by").addEventListener("change", refresh);
 $("spend-bucket").addEventListener("change", refresh);
+$("spend-all").addEventListener("change", refresh);
 window.addEventListener("hashchange", () => show(location.hash.slice(1)));
 setInterval(refresh, POLL_MS);
 if (state.key) login(state.key);
