@@ -47,6 +47,10 @@ def test_async_client_covers_agents_runs_sessions_usage(api: Api) -> None:
             bill = await client.usage.run(run_id)
             assert bill.token is not None
             assert bill.compute is not None
+            assert [r.run_id for r in await client.runs.list()] == [run_id]
+            series = await client.usage.series(bucket_s=3600)
+            spent = sum(p.token_micro + p.compute_micro + p.idle_micro for p in series.points)
+            assert spent == (await client.usage.get()).total_micro
             [session] = await client.compute.sessions.list("sb1", agent_slug="support")
             assert session.id == events[0].session_id
             assert (await client.compute.sessions.suspend(session.id)).state == "suspended"

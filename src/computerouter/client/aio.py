@@ -32,6 +32,7 @@ from computerouter.wire.models import (
     UsageOut,
 )
 from computerouter.wire.placement import PlacementOut
+from computerouter.wire.reports import SpendSeriesOut
 
 __all__ = ["AsyncClient"]
 
@@ -303,6 +304,14 @@ class AsyncUsage:
         if since is not None:
             params["since"] = since
         return UsageOut.model_validate(await self._c.json("GET", "/v1/usage", params=params))
+
+    async def series(self, *, bucket_s: float = 60, since: float | None = None) -> SpendSeriesOut:
+        """Spend over time: token, compute and idle per (sandbox, agent) per bucket."""
+        params: dict[str, float] = {"bucket_s": bucket_s}
+        if since is not None:
+            params["since"] = since
+        found = await self._c.json("GET", "/v1/usage/series", params=params)
+        return SpendSeriesOut.model_validate(found)
 
     async def run(self, run_id: str) -> RunBillOut:
         return RunBillOut.model_validate(await self._c.json("GET", f"/v1/usage/runs/{run_id}"))

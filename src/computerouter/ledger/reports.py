@@ -8,7 +8,7 @@ from computerouter.ledger.ledger import Ledger
 from computerouter.store.ledger_queries import EntryFilter
 from computerouter.store.ledger_rows import EntryKind
 
-__all__ = ["UsageLine", "usage_lines"]
+__all__ = ["SpendPoint", "UsageLine", "spend_series", "usage_lines"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,4 +72,45 @@ def usage_lines(
     return [
         UsageLine(user_id=u, sandbox_id=s, agent_id=a, **values)
         for (u, s, a), values in sorted(lines.items())
+    ]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SpendPoint:
+    """What one (user, sandbox, agent) spent in one time bucket starting at ``start``."""
+
+    start: float
+    user_id: str
+    sandbox_id: str
+    agent_id: str
+    token: int = 0
+    compute: int = 0
+    idle: int = 0
+
+
+def spend_series(
+    ledger: Ledger,
+    *,
+    bucket_s: float,
+    user_id: str | None = None,
+    since: float | None = None,
+) -> list[SpendPoint]:
+    """Spend over time: token, compute and idle per (user, sandbox, agent) per bucket of
+    ``bucket_s`` seconds (aligned to the epoch), oldest bucket first."""
+    entries = ledger.ledger_store.entries(
+        EntryFilter(
+            user_id=user_id,
+            since=since,
+            kinds=(EntryKind.TOKEN, EntryKind.COMPUTE, EntryKind.IDLE),
+        )
+    )
+    sums: dict[tuple[float, str, str, str], dict[str, int]] = {}
+    for e in entries:
+        start = (e.at // bucket_s) * bucket_s
+        line = sums.setdefault((start, e.user_id, e.sandbox_id, e.agent_id), {})
+        kind = str(e.kind.value)
+        line[kind] = line.get(kind, 0) + e.amount
+    return [
+        SpendPoint(start=start, user_id=u, sandbox_id=s, agent_id=a, **values)
+        for (start, u, s, a), values in sorted(sums.items())
     ]

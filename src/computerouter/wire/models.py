@@ -17,11 +17,19 @@ from computerouter.domain.gates import Pause
 from computerouter.domain.session import RunRecord, SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import Resources
-from computerouter.ledger import Ledger, LedgerEntry, RunBill, UsageLine, dead_holds
+from computerouter.ledger import (
+    Ledger,
+    LedgerEntry,
+    RunBill,
+    UsageLine,
+    dead_holds,
+)
 from computerouter.ledger.prices import RATE_DENOMINATOR
 from computerouter.store.gates import PauseEvent
+from computerouter.store.health import Circuit
 from computerouter.store.ledger_rows import EntryKind
 from computerouter.store.run_history import RunSummary
+from computerouter.wire.reports import ComputePriceOut
 
 __all__ = [
     "AgentIn",
@@ -41,6 +49,7 @@ __all__ = [
     "GrantIn",
     "GrantOut",
     "HoldOut",
+    "MeOut",
     "ModelSettingsIn",
     "PauseEventOut",
     "PauseIn",
@@ -596,6 +605,12 @@ class ApiKeyCreated(_Model):
     secret: str = Field(description="The key itself; shown once, stored only as a hash.")
 
 
+class MeOut(_Model):
+    user_id: str
+    key_id: str
+    admin: bool
+
+
 class ProviderOut(_Model):
     name: str
     healthy: bool
@@ -605,6 +620,10 @@ class ProviderOut(_Model):
     suspend: bool
     archive: bool
     regions: list[str]
+    circuits: list[CircuitOut] = Field(
+        default_factory=list, description="Its circuits that are not closed (or were probed)."
+    )
+    price: ComputePriceOut | None = Field(default=None, description="Its default list price.")
 
 
 class CapabilitiesOut(_Model):
@@ -640,6 +659,19 @@ class CircuitOut(_Model):
     last_error: str | None = None
     probed_at: float | None = None
     probe_error: str | None = None
+
+    @classmethod
+    def from_circuit(cls, c: Circuit) -> CircuitOut:
+        return cls(
+            region=c.region,
+            state=c.state,
+            open_until=c.open_until,
+            cooldown_s=c.cooldown_s,
+            failures=c.failures,
+            last_error=c.last_error,
+            probed_at=c.probed_at,
+            probe_error=c.probe_error,
+        )
 
 
 class ProviderReportOut(_Model):

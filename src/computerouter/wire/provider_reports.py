@@ -39,20 +39,7 @@ def provider_reports(router: ComputeRouter) -> list[ProviderReportOut]:
     for record in registered():
         reason = not_configured(record.name, router.settings)
         caps = record.capabilities
-        health = [
-            CircuitOut(
-                region=c.region,
-                state=c.state,
-                open_until=c.open_until,
-                cooldown_s=c.cooldown_s,
-                failures=c.failures,
-                last_error=c.last_error,
-                probed_at=c.probed_at,
-                probe_error=c.probe_error,
-            )
-            for c in circuits
-            if c.provider == record.name
-        ]
+        health = [CircuitOut.from_circuit(c) for c in circuits if c.provider == record.name]
         rows.append(
             ProviderReportOut(
                 name=record.name,

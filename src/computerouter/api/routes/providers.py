@@ -1,13 +1,16 @@
-"""Providers: ``GET /v1/providers``: what this server offers and how healthy it has found each;
-``GET /v1/providers/report``: every registered provider as ``compute providers`` shows it."""
+"""Providers: ``GET /v1/providers``: what this server offers, how healthy it has found each
+(its circuits) and what each costs (its default list price); ``GET /v1/providers/report``:
+every registered provider as ``compute providers`` shows it."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from computerouter.api.deps import Caller, Server
-from computerouter.wire.models import ProviderOut, ProviderReportOut
+from computerouter.compute.offers import price_table
+from computerouter.wire.models import CircuitOut, ProviderOut, ProviderReportOut
 from computerouter.wire.provider_reports import provider_reports
+from computerouter.wire.reports import ComputePriceOut
 
 __all__ = ["router"]
 
@@ -25,6 +28,8 @@ def provider_report(_caller: Caller, parts: Server) -> list[ProviderReportOut]:
 def list_providers(_caller: Caller, parts: Server) -> list[ProviderOut]:
     compute = parts.agents.compute
     cooling = compute.health.cooling(now=compute.clock.now())
+    circuits = compute.health.circuits()
+    prices = price_table(compute)
     return [
         ProviderOut(
             name=name,
@@ -33,6 +38,8 @@ def list_providers(_caller: Caller, parts: Server) -> list[ProviderOut]:
             suspend=provider.capabilities.suspend,
             archive=provider.capabilities.archive,
             regions=list(provider.capabilities.regions),
+            circuits=[CircuitOut.from_circuit(c) for c in circuits if c.provider == name],
+            price=ComputePriceOut.from_price(prices.compute_price(name)),
         )
         for name, provider in sorted(compute.providers.items())
     ]

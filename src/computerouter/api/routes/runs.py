@@ -1,6 +1,7 @@
-"""Runs: ``POST /v1/runs`` starts one (JSON back, or its events as SSE when the caller accepts
-``text/event-stream``); ``GET /v1/runs/{id}``; ``GET /v1/runs/{id}/events`` (SSE, resumable
-with ``Last-Event-ID``); cancel; answer an approval."""
+"""Runs: ``GET /v1/runs`` lists the latest; ``POST /v1/runs`` starts one (JSON back, or its
+events as SSE when the caller accepts ``text/event-stream``); ``GET /v1/runs/{id}``;
+``GET /v1/runs/{id}/events`` (SSE, resumable with ``Last-Event-ID``); cancel; answer an
+approval."""
 
 from __future__ import annotations
 
