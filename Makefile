@@ -22,4 +22,5 @@ bench: bootstrap
 	.venv/bin/python bench/isolation.py
 	.venv/bin/python bench/providers.py
 	.venv/bin/python bench/gateway.py
+	.venv/bin/python bench/density.py
 	.venv/bin/python bench/api.py --litellm "$$(scripts/litellm-venv)"

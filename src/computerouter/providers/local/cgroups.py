@@ -131,7 +131,7 @@ class CgroupBackend(Protocol):
     def remove(self, name: str) -> None: ...
 
 
-_SQUEEZE_FLOOR = 8 * _MIB
+_SQUEEZE_FLOOR = 2 * _MIB
 """The least a squeezed group's limit is stepped down to (what a frozen tree keeps resident)."""
 
 
@@ -426,12 +426,15 @@ class HybridCgroups(_Base):
             target = int(_read(self._memory / name / "memory.usage_in_bytes")) // 2
         except FileNotFoundError:
             return
+        usage = target * 2
         try:
-            while target >= _SQUEEZE_FLOOR:
+            while (step := max(target, _SQUEEZE_FLOOR)) < usage:
                 try:
-                    _write(limit_file, str(target))
+                    _write(limit_file, str(step))
                 except OSError:
                     break  # EBUSY: nothing more the kernel can push out
+                if step == _SQUEEZE_FLOOR:
+                    break
                 target //= 2
         finally:
             with contextlib.suppress(OSError):
