@@ -29,6 +29,7 @@ __all__ = [
     "Runtime",
     "TurnHandle",
     "TurnRequest",
+    "WarmUp",
 ]
 
 E = TypeVar("E", bound=AgentEvent)
@@ -128,3 +129,12 @@ class GatewayEgress(Protocol):
         """The route's name, and its turn carrying ``labels`` (session, sandbox, agent, run)
         and the allowlist for the run: the operator's and ``extra`` (the agent's own)."""
         ...
+
+
+@runtime_checkable
+class WarmUp(Protocol):
+    """A runtime with a lazy first-use set-up (imports, databases) that a warm pool does ahead
+    of time: :meth:`warm_up` makes the runtime do it, through ``client`` (with the session's
+    headers), and leaves nothing a session would see (no conversation, no file of its own)."""
+
+    def warm_up(self, client: httpx.Client) -> None: ...
