@@ -22,13 +22,20 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from computerouter.domain.egress import EgressTurn
 from computerouter.domain.ids import new_session_id
 from computerouter.domain.instances import Instance
 from computerouter.domain.pool import PoolTarget
 from computerouter.domain.values import Labels, Resources
 from computerouter.errors import ComputeRouterError
-from computerouter.providers.base import InstanceSpec, PooledInstance, WarmPool, launch_fingerprint
-from computerouter.runtimes.base import AgentRuntime, WarmUp
+from computerouter.providers.base import (
+    EgressControl,
+    InstanceSpec,
+    PooledInstance,
+    WarmPool,
+    launch_fingerprint,
+)
+from computerouter.runtimes.base import AgentRuntime, ModelEgress, WarmUp
 from computerouter.runtimes.transport import client_for
 
 if TYPE_CHECKING:
@@ -37,6 +44,9 @@ if TYPE_CHECKING:
 __all__ = ["PoolReport", "PoolStatus", "WarmPools"]
 
 log = logging.getLogger(__name__)
+
+_NOWHERE = "http://127.0.0.1:9/v1"
+"""Where a pooled instance's model route points while it warms up: the discard port, refused."""
 
 _ABANDONED_BOOT_S = 600.0
 """A pooled instance still not parked this long after its boot began was left by a crash."""
@@ -220,6 +230,14 @@ class WarmPools:
         )
         instance = pool.prepare(spec)
         try:
+            provider = self._router.provider(target.provider)
+            if isinstance(runtime, ModelEgress) and isinstance(provider, EgressControl):
+                # The warm-up must not reach the model (nobody would pay for it); the first
+                # turn of the claiming session points the route at the model again.
+                route, _ = runtime.model_egress()
+                provider.configure_egress(
+                    instance.instance_id, route, EgressTurn(upstream=_NOWHERE)
+                )
             if isinstance(runtime, WarmUp) and instance.endpoint is not None:
                 headers: dict[str, str] = (
                     runtime.headers(session_id) if isinstance(runtime, AgentRuntime) else {}
