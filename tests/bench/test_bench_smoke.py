@@ -22,6 +22,7 @@ SMOKE = {
     "ensure.py": ["--calls", "20"],
     "ledger.py": ["--writes", "16", "--runs", "8"],
     "turns.py": ["--turns", "1"],
+    "pool.py": ["--rounds", "1", "--turns", "1"],
     "isolation.py": ["--creates", "1"],
     "providers.py": ["--rounds", "1", "--speed", "100"],
     "gateway.py": ["--calls", "3"],
@@ -33,6 +34,7 @@ SMOKE = {
 NEEDS_ISOLATION = {
     "lifecycle.py",
     "turns.py",
+    "pool.py",
     "isolation.py",
     "providers.py",
     "api.py",
