@@ -18,6 +18,7 @@ test: lint
 bench: bootstrap
 	.venv/bin/python bench/lifecycle.py
 	.venv/bin/python bench/turns.py
+	.venv/bin/python bench/pool.py
 	.venv/bin/python bench/ledger.py
 	.venv/bin/python bench/isolation.py
 	.venv/bin/python bench/providers.py

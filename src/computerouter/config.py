@@ -20,6 +20,7 @@ from typing import Any
 
 from computerouter.domain.gateway import parse_allowlist
 from computerouter.domain.limits import CONFIG_FILE_MAX_BYTES
+from computerouter.domain.pool import PoolTarget, parse_warm_pool
 from computerouter.errors import ConfigError, InputError
 from computerouter.inputs import read_bounded_text
 
@@ -126,6 +127,12 @@ class Settings:
     :mod:`computerouter.domain.gateway`). The operator's rules may name loopback or private
     addresses and networks; a name never unlocks them. Empty: the gateway refuses everything
     (the model endpoint and the router's own routes do not go through it)."""
+    warm_pool: str = ""
+    """Pre-booted sessions each provider keeps per runtime, ``PROVIDER:RUNTIME=SIZE`` entries
+    separated by commas (``local:hermes=2``): a new sandbox claims one in milliseconds instead
+    of booting its runtime (:mod:`computerouter.compute.pool`). Empty: no pool."""
+    warm_pool_idle_s: float = 3600.0
+    """A pool nobody claimed from for this long shrinks to nothing (refilled at the next claim)."""
     turn_timeout_s: float = 600.0
     """A turn that produces no event for this long is stopped and reported failed."""
     api_host: str = "127.0.0.1"
@@ -161,6 +168,10 @@ class Settings:
     @property
     def sqlite_path(self) -> Path:
         return self.home / "computerouter.db"
+
+    @property
+    def warm_pool_targets(self) -> tuple[PoolTarget, ...]:
+        return parse_warm_pool(self.warm_pool)
 
     @property
     def images_path(self) -> Path:
@@ -242,6 +253,10 @@ class Settings:
             parse_allowlist(self.egress_allow, operator=True)
         except InputError as exc:
             raise ConfigError(f"setting egress_allow: {exc}") from None
+        try:
+            parse_warm_pool(self.warm_pool)
+        except InputError as exc:
+            raise ConfigError(f"setting warm_pool: {exc}") from None
         if not 1 <= self.standin_port <= 65_535:
             raise ConfigError(f"setting standin_port must be a TCP port, not {self.standin_port}")
 

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from computerouter.agents.factory import agent_router_for
-from computerouter.cli import pauses, providers
+from computerouter.cli import pauses, pool, providers
 from computerouter.cli.context import get_context
 from computerouter.cli.daemon import lifecycle_on_demand
 from computerouter.cli.remote import client_for
@@ -48,6 +48,7 @@ app.command("unpause")(pauses.unpause)
 app.command("pauses")(pauses.pauses)
 app.command("providers")(providers.providers)
 app.add_typer(sandboxes_app, name="sandboxes")
+app.add_typer(pool.app, name="pool")
 sessions_app.command("logs")(logs)
 
 SessionId = Annotated[str, typer.Argument(help="Session id (ses_...).", show_default=False)]

@@ -37,7 +37,7 @@ def lifecycle_on_demand(ctx: typer.Context) -> None:
         if router is None or not cli.settings.lifecycle_daemon:
             return
         try:
-            if needs_lifecycle(router.store):
+            if needs_lifecycle(router.store) or router.pool.holds_any():
                 ensure_daemon(cli.settings)
         except (ComputeRouterError, OSError) as exc:
             err_console.print(

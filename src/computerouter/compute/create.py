@@ -21,6 +21,7 @@ from computerouter.errors import (
     SessionUnavailable,
 )
 from computerouter.faults import failpoint
+from computerouter.providers.base import PooledInstance
 from computerouter.store import Transition
 
 if TYPE_CHECKING:
@@ -87,12 +88,18 @@ def _attempt(
 ) -> tuple[bool, SessionRecord | None]:
     """One create on ``name``: ``(True, session)``, ``(True, None)`` when another caller
     took the key first, or ``(False, None)`` when it failed and fail-over goes on."""
-    created = _insert(router, key, name, runtime_name, resources, region, agent_id, run_id)
+    # A pooled instance was booted for a session id: the new session takes that id, so the
+    # runtime in it was started exactly as a create for this session would start it.
+    pooled = router.pool.take(name, runtime_name, resources, region)
+    session_id = pooled.session_id if pooled is not None else new_session_id()
+    created = _insert(
+        router, key, name, runtime_name, resources, region, agent_id, run_id, session_id
+    )
     if created is None:
         return True, None
     failpoint("create.inserted")
     try:
-        session = _provision(router, created, history)
+        session = _provision(router, created, history, pooled)
     except SessionUnavailable as exc:
         history.extend(exc.failover_history)
         if not exc.retryable:
@@ -123,10 +130,11 @@ def _insert(
     region: str,
     agent_id: str,
     run_id: str,
+    session_id: str,
 ) -> SessionRecord | None:
     now = router.clock.now()
     record = SessionRecord(
-        id=new_session_id(),
+        id=session_id,
         user_id=key.user_id,
         sandbox_id=key.sandbox_id,
         provider=provider_name,
@@ -151,12 +159,22 @@ def _insert(
 
 
 def _provision(
-    router: ComputeRouter, record: SessionRecord, history: list[FailoverAttempt]
+    router: ComputeRouter,
+    record: SessionRecord,
+    history: list[FailoverAttempt],
+    pooled: PooledInstance | None = None,
 ) -> SessionRecord:
     provider = router.provider(record.provider)
     try:
         with router.keepalive.lease(record.id):
-            instance = provider.create(router.instance_spec(record))
+            spec = router.instance_spec(record)
+            instance = None
+            if pooled is not None:
+                instance = router.pool.claim(record.provider, pooled, spec)
+                failpoint("create.claimed")
+            claimed = instance is not None
+            if instance is None:
+                instance = provider.create(spec)
     except ComputeRouterError as exc:
         router._fail(record, S.PROVISIONING, exc)
         raise SessionUnavailable(
@@ -180,15 +198,15 @@ def _provision(
             endpoint=instance.endpoint,
             release_lease=True,
             touch=True,
-            reason=_created(history),
+            reason=_created(history, pooled=claimed),
         ),
     )
 
 
-def _created(history: list[FailoverAttempt]) -> str:
+def _created(history: list[FailoverAttempt], *, pooled: bool = False) -> str:
     """The ``created`` transition's reason; after a fail-over it keeps what each provider
     tried before said (the session's history is where a success keeps ``failover_history``)."""
     if not history:
-        return "created"
+        return "created from the warm pool" if pooled else "created"
     tried = "; ".join(f"{a.provider}: {a.error_code}: {a.message}" for a in history)
     return f"created after failing over ({tried})"[:1000]

@@ -11,7 +11,10 @@ One pass is, in order:
 3. the ledger's repair (:func:`~computerouter.ledger.repair`), when billing is on: missing run
    entries written, idle tails metered, stale credit holds released;
 4. active health probes (:func:`~computerouter.compute.probes.probe_once`), every
-   ``provider_probe_interval_s``: circuits closed or opened without a user's call paying.
+   ``provider_probe_interval_s``: circuits closed or opened without a user's call paying;
+5. the warm pools (:meth:`~computerouter.compute.pool.WarmPools.maintain`), when
+   ``warm_pool`` names any: unusable pooled instances discarded, idle pools shrunk, the
+   others refilled.
 
 ``computerouter compute reap`` runs one pass (``--every``: a pass per interval), and the
 per-home lifecycle daemon (:mod:`computerouter.compute.daemon`) runs one every
@@ -31,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
+from computerouter.compute.pool import PoolReport
 from computerouter.compute.probes import ProbeReport, probe_once
 from computerouter.compute.reaper import ReapReport, reap_once
 from computerouter.compute.reconciler import ReconcileReport, reconcile
@@ -67,6 +71,8 @@ _LABELS = {
     "circuits_closed": "circuits closed (probe)",
     "circuits_reopened": "circuits re-opened (probe)",
     "circuits_opened": "circuits opened (probe)",
+    "booted": "pooled instances booted",
+    "discarded": "pooled instances discarded",
 }
 
 
@@ -80,9 +86,10 @@ class LifecycleReport:
     started_at: float
     finished_at: float
     probed: ProbeReport = field(default_factory=ProbeReport)
+    pooled: PoolReport = field(default_factory=PoolReport)
 
     def _items(self) -> Iterator[tuple[str, list[str]]]:
-        for step in (self.reconciled, self.reaped, self.repaired, self.probed):
+        for step in (self.reconciled, self.reaped, self.repaired, self.probed, self.pooled):
             for f in fields(step):
                 value = getattr(step, f.name)
                 if f.name != "errors" and isinstance(value, list):
@@ -101,6 +108,7 @@ class LifecycleReport:
             *self.reaped.errors,
             *self.repaired.errors,
             *self.probed.errors,
+            *self.pooled.errors,
         ]
 
     @property
@@ -128,11 +136,13 @@ def lifecycle_pass(router: ComputeRouter, *, ledger: Ledger | None = None) -> Li
     reaped = reap_once(router)
     repaired = repair(ledger) if ledger is not None else RepairReport()
     probed = probe_once(router)
+    pooled = router.pool.maintain()
     return LifecycleReport(
         reconciled=reconciled,
         reaped=reaped,
         repaired=repaired,
         probed=probed,
+        pooled=pooled,
         started_at=started,
         finished_at=router.clock.now(),
     )

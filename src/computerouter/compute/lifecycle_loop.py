@@ -122,7 +122,7 @@ class LifecycleLoop:
     def needed(self) -> bool:
         """Whether some session still needs the lifecycle; ``True`` when the store cannot say."""
         try:
-            return needs_lifecycle(self.router.store)
+            return needs_lifecycle(self.router.store) or self.router.pool.holds_any()
         except (ComputeRouterError, OSError) as exc:
             log.warning("cannot read the sessions (%s); keeping the lifecycle running", exc)
             return True

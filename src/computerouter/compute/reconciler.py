@@ -106,6 +106,9 @@ def _claim_instances(
     store = router.store
     claimed: set[str] = set()
     for instance in instances:
+        if instance.pooled:
+            claimed.add(instance.instance_id)  # the warm pool's (see .pool), no session's yet
+            continue
         sid = instance.labels.session_id
         owner_record = store.sessions.get(sid) if sid else None
         if owner_record is not None and owner_record.state in TRANSITIONAL_STATES:
@@ -264,7 +267,9 @@ def _find_instance(router: ComputeRouter, record: SessionRecord) -> Instance | N
     provider = router.provider(record.provider)
     if record.instance_id is not None:
         return provider.get(record.instance_id)
-    return next((i for i in provider.list() if i.labels.session_id == record.id), None)
+    return next(
+        (i for i in provider.list() if i.labels.session_id == record.id and not i.pooled), None
+    )
 
 
 def _healthy(router: ComputeRouter, record: SessionRecord, instance: Instance) -> bool:

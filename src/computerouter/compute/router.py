@@ -27,6 +27,7 @@ from computerouter.compute.liveness import Keepalive
 from computerouter.compute.move import revive_or_move
 from computerouter.compute.offers import ProviderRequest, resolve
 from computerouter.compute.owner import current_owner, owner_alive
+from computerouter.compute.pool import WarmPools
 from computerouter.compute.portable import PortableCopies
 from computerouter.compute.reconciler import converge_abandoned
 from computerouter.compute.runs import RunLease, hold_run
@@ -90,6 +91,8 @@ class ComputeRouter:
         self.health = ProviderHealth(self)
         # Workspaces of archived sessions, kept so a session can move off a provider that is down.
         self.copies = PortableCopies(self)
+        # Pre-booted instances a new session claims instead of booting (off by default).
+        self.pool = WarmPools(self)
 
     # -- the main entry point ---------------------------------------------------------------
 

@@ -42,6 +42,9 @@ class Instance:
     archive_retained: bool = False
     """An archive is still kept beside a live workspace: the copy a restore started from,
     held until the restored session is recorded running (``Provider.release_archive``)."""
+    pooled: bool = False
+    """Waiting in the provider's warm pool: booted for a session that does not exist yet,
+    claimed by no one (see :class:`~computerouter.providers.base.WarmPool`)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

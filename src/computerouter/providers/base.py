@@ -31,6 +31,7 @@ Contract (every provider passes ``tests/contract``):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,9 @@ __all__ = [
     "HealthProbe",
     "InstanceSpec",
     "KeepAlive",
+    "PooledInstance",
     "Provider",
+    "WarmPool",
     "WorkspaceTransfer",
 ]
 
@@ -174,3 +177,73 @@ class WorkspaceTransfer(Protocol):
     def export_workspace(self, instance_id: str, dest: Path) -> None: ...
 
     def create_from_workspace(self, spec: InstanceSpec, source: Path) -> Instance: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PooledInstance:
+    """An instance waiting in a provider's warm pool."""
+
+    instance_id: str
+    session_id: str
+    """The session it was booted for: the one whose id a claim gives the new session, so
+    everything the runtime was started with (its key, its labels) is that session's."""
+    runtime: str
+    resources: Resources
+    fingerprint: str
+    """:func:`launch_fingerprint` of the launch it was booted with."""
+    region: str = ""
+    ready: bool = False
+    """Booted, warmed and frozen: claimable. False while it is being made (or was left half
+    made by a crash)."""
+    created_at: float = 0.0
+
+
+def launch_fingerprint(launch: LaunchSpec) -> str:
+    """What a launch is, as a short digest: a pooled instance is claimed only for a launch with
+    the same one (a changed model, image or runtime file means a fresh boot). Header values
+    are left out (each turn sets the egress credentials again), their names are not."""
+    parts = [
+        launch.runtime,
+        repr(launch.argv),
+        repr(launch.env),
+        repr([(f.name, hashlib.sha256(f.content).hexdigest(), f.mode) for f in launch.files]),
+        repr([(m.source, m.target) for m in launch.all_mounts]),
+        repr(
+            [
+                (r.name, r.upstream, [h for h, _ in r.headers], r.prefix, r.metered, r.gateway)
+                for r in launch.egress
+            ]
+        ),
+        repr([(r.allow, r.labels) for r in launch.egress]),
+        launch.health_path,
+        repr(launch.log_files),
+        repr(launch.image),
+        str(launch.port),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+@runtime_checkable
+class WarmPool(Protocol):
+    """A provider that keeps pre-booted instances, so a new session starts in milliseconds.
+
+    - ``prepare(spec)`` boots an instance for the session ``spec.labels.session_id`` (which no
+      session row holds yet; user and sandbox empty) and returns it running and ``pooled``;
+      the caller lets the runtime do its lazy first-use set-up through its endpoint, then
+    - ``park(id)`` freezes it and makes it claimable. A pooled instance is listed by
+      ``pooled()`` and by ``list()`` (marked ``pooled``, so the reconciler leaves it to the
+      pool);
+    - ``claim(id, spec)`` hands the parked instance to the session ``spec`` describes: its
+      labels and idempotency key bound, thawed, answering. ``None`` when it cannot (already
+      claimed, not parked, gone, or booted with a launch other than ``spec.launch``). An
+      instance is claimed at most once and leaves the pool for good; a claimed instance is
+      what ``create`` would have made for ``spec``, and nothing of any other session is in it;
+    - ``destroy`` removes a pooled instance like any other."""
+
+    def prepare(self, spec: InstanceSpec) -> Instance: ...
+
+    def park(self, instance_id: str) -> PooledInstance: ...
+
+    def pooled(self) -> Sequence[PooledInstance]: ...
+
+    def claim(self, instance_id: str, spec: InstanceSpec) -> Instance | None: ...

@@ -30,6 +30,7 @@ __all__ = [
     "Runtime",
     "TurnHandle",
     "TurnRequest",
+    "WarmUp",
 ]
 
 E = TypeVar("E", bound=AgentEvent)
@@ -147,3 +148,12 @@ class McpEgress(Protocol):
         """The route's name, and its turn: the MCP host's URL, and ``token`` as the bearer of
         the run ``run_id`` while it is in flight."""
         ...
+
+
+@runtime_checkable
+class WarmUp(Protocol):
+    """A runtime with a lazy first-use set-up (imports, databases) that a warm pool does ahead
+    of time: :meth:`warm_up` makes the runtime do it, through ``client`` (with the session's
+    headers), and leaves nothing a session would see (no conversation, no file of its own)."""
+
+    def warm_up(self, client: httpx.Client) -> None: ...

@@ -16,7 +16,7 @@ from computerouter.domain.instances import Instance, InstanceState
 from computerouter.domain.values import LaunchSpec
 from computerouter.errors import ProviderError
 from computerouter.faults import failpoint
-from computerouter.providers.base import InstanceSpec
+from computerouter.providers.base import InstanceSpec, launch_fingerprint
 from computerouter.providers.local.archive import unpack_portable
 from computerouter.providers.local.errors import PROVIDER
 from computerouter.providers.local.health import RESUME_TIMEOUT_S, health_status, wait_healthy
@@ -45,9 +45,10 @@ def make(
     fs: HostFS,
     uids: UidRange,
     seed: Path | None = None,
+    pooled: bool = False,
 ) -> Instance:
     """Create the instance from nothing (its workspace from the portable copy ``seed`` when
-    given); on any failure, leave nothing of it behind."""
+    given; ``pooled``: for the warm pool); on any failure, leave nothing of it behind."""
     paths = layout.paths(instance_id)
     paths.dir.mkdir(parents=True, exist_ok=True)
     paths.dir.chmod(0o700)
@@ -63,6 +64,8 @@ def make(
         runtime=spec.launch.runtime,
         health_path=spec.launch.health_path,
         log_files=spec.launch.log_files,
+        pooled=pooled,
+        fingerprint=launch_fingerprint(spec.launch),
     )
 
     def commit(uid: int) -> None:
@@ -120,8 +123,8 @@ def own_workspace(paths: InstancePaths, uid: int | None) -> None:
 
 def adopt(layout: Layout, instance_id: str, record: InstanceRecord | None) -> Instance | None:
     """The instance a retried create should return, or None to rebuild it."""
-    if record is None:
-        return None
+    if record is None or record.pooled:
+        return None  # a pooled instance is claimed, never adopted by a create
     instance = observe(layout, instance_id)
     if instance is None:
         return None

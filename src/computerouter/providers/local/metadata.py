@@ -197,6 +197,12 @@ class InstanceRecord:
     """CPU used by earlier incarnations (before an archive), so usage stays cumulative."""
     log_files: tuple[str, ...] = ()
     """The runtime's log files, relative to the workspace (``LaunchSpec.log_files``)."""
+    pooled: bool = False
+    """In the warm pool: booted for a session that does not exist yet, claimed by no one."""
+    parked: bool = False
+    """Pooled, warmed and frozen: claimable."""
+    fingerprint: str = ""
+    """The launch it was booted with (``launch_fingerprint``): a claim must match it."""
 
     def with_state(self, state: RecordedState) -> InstanceRecord:
         return replace(self, state=state)
@@ -220,6 +226,9 @@ class InstanceRecord:
                 "created_at": self.created_at,
                 "cpu_seconds_before": self.cpu_seconds_before,
                 "log_files": list(self.log_files),
+                "pooled": self.pooled,
+                "parked": self.parked,
+                "fingerprint": self.fingerprint,
             },
             indent=2,
             sort_keys=True,
@@ -244,6 +253,9 @@ class InstanceRecord:
             created_at=float(raw["created_at"]),
             cpu_seconds_before=float(raw.get("cpu_seconds_before", 0.0)),
             log_files=tuple(str(f) for f in raw.get("log_files", ())),
+            pooled=bool(raw.get("pooled", False)),
+            parked=bool(raw.get("parked", False)),
+            fingerprint=str(raw.get("fingerprint", "")),
         )
 
 

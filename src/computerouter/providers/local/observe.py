@@ -86,6 +86,7 @@ def observe(layout: Layout, instance_id: str) -> Instance | None:
         endpoint=Endpoint(kind="unix", address=str(paths.socket)) if serving else None,
         archive_retained=facts.archive
         and state in (InstanceState.RUNNING, InstanceState.SUSPENDED, InstanceState.STOPPED),
+        pooled=record.pooled if record else False,
     )
 
 

@@ -31,7 +31,7 @@ from computerouter.errors import (
     RuntimeFailure,
 )
 from computerouter.faults import failpoint
-from computerouter.providers.base import Capabilities, InstanceSpec
+from computerouter.providers.base import Capabilities, InstanceSpec, PooledInstance
 from computerouter.providers.egress.control import control_name, meter, push_turn
 from computerouter.providers.local.archive import export_portable, find_archive, pack, unpack
 from computerouter.providers.local.create import (
@@ -69,6 +69,7 @@ from computerouter.providers.local.observe import (
     require_observed,
     require_record,
 )
+from computerouter.providers.local.pool import bind_claim, park, pooled_instances
 from computerouter.providers.local.readiness import check_ready
 from computerouter.providers.local.sandbox import SandboxMode, egress_socket_name
 from computerouter.providers.local.teardown import discard_archives, remove_session_files, teardown
@@ -213,6 +214,31 @@ class LocalProvider:
     def create(self, spec: InstanceSpec) -> Instance:
         return self._create(spec, None)
 
+    # -- the warm pool (see :mod:`.pool`) ------------------------------------------------------
+
+    def prepare(self, spec: InstanceSpec) -> Instance:
+        """Boot a pooled instance for the session ``spec`` names (no session holds it yet)."""
+        return self._create(spec, None, pooled=True)
+
+    def park(self, instance_id: str) -> PooledInstance:
+        """Freeze a warmed pooled instance and make it claimable."""
+        self._known(instance_id)
+        with translate("park", instance_id), self._lock(instance_id):
+            return park(self._layout, instance_id)
+
+    def pooled(self) -> Sequence[PooledInstance]:
+        with translate("pool"):
+            return pooled_instances(self._layout)
+
+    def claim(self, instance_id: str, spec: InstanceSpec) -> Instance | None:
+        """The parked instance, bound to ``spec``'s session and thawed; None if it cannot be."""
+        if not check_instance_id(instance_id):
+            return None
+        with translate("claim", instance_id):
+            self._require_isolation()
+            with self._lock(instance_id):
+                return bind_claim(self._layout, instance_id, spec)
+
     def create_from_workspace(self, spec: InstanceSpec, source: Path) -> Instance:
         """``create``, the workspace unpacked from the portable copy ``source`` first (a
         retried call adopts the instance the first one made, as ``create`` does)."""
@@ -248,7 +274,7 @@ class LocalProvider:
                 if thaw_after:
                     tree.thaw()
 
-    def _create(self, spec: InstanceSpec, seed: Path | None) -> Instance:
+    def _create(self, spec: InstanceSpec, seed: Path | None, *, pooled: bool = False) -> Instance:
         instance_id = instance_id_for(spec.idempotency_key)
         with translate("create", instance_id):
             self._require_isolation()
@@ -271,6 +297,7 @@ class LocalProvider:
                     fs=self._fs,
                     uids=self._uids,
                     seed=seed,
+                    pooled=pooled,
                 )
 
     def suspend(self, instance_id: str) -> Instance:

@@ -52,6 +52,7 @@ SANDBOX_MODEL_KEY = "sk-egress-bridge-supplies-the-real-key"
 # The path Hermes calls inside the session; the relay maps it to the endpoint's own path.
 SESSION_MODEL_PATH = "/v1"
 MODEL_ROUTE = "model"
+WARM_UP_CONVERSATION = "computerouter-warm-up"
 GATEWAY_ROUTE = "gateway"
 GATEWAY_PORT = 18089
 MCP_ROUTE = "mcp"
@@ -235,6 +236,23 @@ class HermesRuntime:
             headers=(("Authorization", f"Bearer {token}"),),
             labels=(("run", run_id),),
         )
+
+    def warm_up(self, client: httpx.Client) -> None:
+        """Hermes's lazy first-use set-up (its agent modules, its session database) is done by
+        its first run: one run, in a conversation of its own, whose model call goes nowhere
+        (the warm pool points the model route away first); then that conversation is deleted,
+        so the session that claims this Hermes finds no conversation in it."""
+        context = EventContext(run_id="warm-up", agent_id="", sandbox_id="", user_id="")
+        request = TurnRequest(run_id="warm-up", input="warm up", conversation=WARM_UP_CONVERSATION)
+        turn = HermesTurn(client, request, context, model=self.model.model, turn_timeout_s=120.0)
+        for _ in turn.events():
+            pass
+        try:
+            response = client.delete(f"/api/sessions/{WARM_UP_CONVERSATION}")
+        except httpx.HTTPError as exc:
+            raise RuntimeFailure(f"Hermes did not forget its warm-up: {exc}") from exc
+        if response.status_code not in (200, 204, 404):
+            raise RuntimeFailure(f"Hermes warm-up clean-up: HTTP {response.status_code}")
 
     def check(self, client: httpx.Client) -> None:
         try:

@@ -1,0 +1,266 @@
+"""The warm pool: sessions booted before anyone asks, so a new sandbox's first turn is warm.
+
+For each ``warm_pool`` target (``PROVIDER:RUNTIME=SIZE``) on a provider that offers a
+:class:`~computerouter.providers.base.WarmPool`, the lifecycle pass keeps ``SIZE`` instances
+booted for session ids no session holds yet, the runtime's lazy first-use set-up done
+(:class:`~computerouter.runtimes.base.WarmUp`), frozen so they use no CPU. Creating a session
+takes one: the new session is given the pooled instance's session id, so the runtime was started
+with exactly what ``create`` would have started it with (its key, its labels), and the claim
+binds the rest (the user's labels) and thaws it. A claim that cannot be made (another caller
+took it, the runtime's launch changed since) falls back to an ordinary create.
+
+The pool shrinks to nothing when no session was created on its provider for
+``warm_pool_idle_s``, and refills from the next pass after one is. Pooled instances are never
+orphans to the reconciler; the pass here removes the ones no claim can use (a launch that
+changed, a boot a crash left half done, a session id a crashed create had taken).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from computerouter.domain.egress import EgressTurn
+from computerouter.domain.ids import new_session_id
+from computerouter.domain.instances import Instance
+from computerouter.domain.pool import PoolTarget
+from computerouter.domain.values import Labels, Resources
+from computerouter.errors import ComputeRouterError
+from computerouter.providers.base import (
+    EgressControl,
+    InstanceSpec,
+    PooledInstance,
+    WarmPool,
+    launch_fingerprint,
+)
+from computerouter.runtimes.base import AgentRuntime, ModelEgress, WarmUp
+from computerouter.runtimes.transport import client_for
+
+if TYPE_CHECKING:
+    from computerouter.compute.router import ComputeRouter
+
+__all__ = ["PoolReport", "PoolStatus", "WarmPools"]
+
+log = logging.getLogger(__name__)
+
+_NOWHERE = "http://127.0.0.1:9/v1"
+"""Where a pooled instance's model route points while it warms up: the discard port, refused."""
+
+_ABANDONED_BOOT_S = 600.0
+"""A pooled instance still not parked this long after its boot began was left by a crash."""
+
+POOL_RESOURCES = Resources()
+"""What pooled instances are booted with: a session asking for other resources boots cold."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PoolStatus:
+    """One pool as it is now."""
+
+    provider: str
+    runtime: str
+    size: int
+    """The configured size."""
+    target: int
+    """What the pool keeps now: ``size``, or 0 while idle."""
+    ready: int
+    booting: int
+    idle_for_s: float
+    """Since a session was last created on the provider (or the pool started)."""
+
+
+@dataclass(kw_only=True, slots=True)
+class PoolReport:
+    booted: list[str] = field(default_factory=list)
+    discarded: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class WarmPools:
+    """The router's warm pools; state lives on the providers (and the store), not here."""
+
+    def __init__(self, router: ComputeRouter) -> None:
+        self._router = router
+        self._started_at = router.clock.now()
+
+    def targets(self) -> list[tuple[PoolTarget, WarmPool]]:
+        """The configured targets whose provider is here and offers a pool."""
+        found: list[tuple[PoolTarget, WarmPool]] = []
+        for target in self._router.settings.warm_pool_targets:
+            provider = self._router.providers.get(target.provider)
+            if isinstance(provider, WarmPool) and target.runtime in self._router.runtimes:
+                found.append((target, provider))
+        return found
+
+    def _pool(self, provider: str, runtime: str) -> WarmPool | None:
+        for target, pool in self.targets():
+            if target.provider == provider and target.runtime == runtime and target.size:
+                return pool
+        return None
+
+    # -- taking from a pool (the create path) ------------------------------------------------
+
+    def take(
+        self, provider: str, runtime: str, resources: Resources, region: str
+    ) -> PooledInstance | None:
+        """A parked instance a new session of ``runtime`` on ``provider`` could claim."""
+        pool = self._pool(provider, runtime)
+        if pool is None or resources != POOL_RESOURCES:
+            return None
+        try:
+            ready = [
+                p
+                for p in pool.pooled()
+                if p.ready and p.runtime == runtime and p.resources == resources
+                if not region or p.region in ("", region)
+            ]
+        except ComputeRouterError as exc:
+            log.warning("cannot read the %s pool: %s", provider, exc)
+            return None
+        # Picked at random, so concurrent creators seldom reach for the same one.
+        random.shuffle(ready)
+        store = self._router.store
+        return next((p for p in ready if store.sessions.get(p.session_id) is None), None)
+
+    def claim(self, provider: str, pooled: PooledInstance, spec: InstanceSpec) -> Instance | None:
+        """The pooled instance bound to ``spec``'s session; None (and a cold create follows)
+        when it cannot be claimed."""
+        pool = self._pool(provider, spec.launch.runtime)
+        if pool is None:
+            return None
+        try:
+            return pool.claim(pooled.instance_id, spec)
+        except ComputeRouterError as exc:
+            log.warning("claim of %s (%s pool) failed: %s", pooled.instance_id, provider, exc)
+            return None
+
+    # -- keeping the pools full (the lifecycle pass) -----------------------------------------
+
+    def status(self) -> list[PoolStatus]:
+        rows: list[PoolStatus] = []
+        now = self._router.clock.now()
+        for target, pool in self.targets():
+            mine = [p for p in pool.pooled() if p.runtime == target.runtime]
+            idle = now - self._last_demand(target.provider)
+            rows.append(
+                PoolStatus(
+                    provider=target.provider,
+                    runtime=target.runtime,
+                    size=target.size,
+                    target=self._target(target, idle),
+                    ready=sum(1 for p in mine if p.ready),
+                    booting=sum(1 for p in mine if not p.ready),
+                    idle_for_s=idle,
+                )
+            )
+        return rows
+
+    def _providers(self) -> list[tuple[str, WarmPool]]:
+        return [(n, p) for n, p in self._router.providers.items() if isinstance(p, WarmPool)]
+
+    def holds_any(self) -> bool:
+        """Whether some pool holds an instance (the lifecycle must go on, to shrink it)."""
+        for _, pool in self._providers():
+            try:
+                if pool.pooled():
+                    return True
+            except ComputeRouterError:
+                return True
+        return False
+
+    def maintain(self) -> PoolReport:
+        """Discard what no claim can use (and what no target wants any more: a pool taken out
+        of ``warm_pool``), shrink idle pools, refill the others."""
+        report = PoolReport()
+        now = self._router.clock.now()
+        targets = self.targets()
+        wanted = {(t.provider, t.runtime) for t, _ in targets}
+        for name, pool in self._providers():
+            try:
+                for pooled in pool.pooled():
+                    unwanted = (name, pooled.runtime) not in wanted
+                    if unwanted and (pooled.ready or now - pooled.created_at > _ABANDONED_BOOT_S):
+                        self._discard(name, pooled, report)
+            except ComputeRouterError as exc:
+                report.errors.append(f"pool {name}: {exc}")
+        for target, pool in targets:
+            try:
+                self._maintain_one(target, pool, now, report)
+            except ComputeRouterError as exc:
+                report.errors.append(f"pool {target.provider}:{target.runtime}: {exc}")
+        return report
+
+    def _maintain_one(
+        self, target: PoolTarget, pool: WarmPool, now: float, report: PoolReport
+    ) -> None:
+        runtime = self._router.runtime(target.runtime)
+        store = self._router.store
+        boot_timeout = 2 * runtime.launch_spec(session_id="ses_fingerprint").start_timeout_s
+        keep: list[PooledInstance] = []
+        for pooled in pool.pooled():
+            if pooled.runtime != target.runtime:
+                continue
+            current = launch_fingerprint(runtime.launch_spec(session_id=pooled.session_id))
+            unusable = (
+                pooled.fingerprint != current
+                or store.sessions.get(pooled.session_id) is not None
+                or (not pooled.ready and now - pooled.created_at > boot_timeout)
+            )
+            if unusable:
+                self._discard(target.provider, pooled, report)
+            else:
+                keep.append(pooled)
+        want = self._target(target, now - self._last_demand(target.provider))
+        ready = sorted((p for p in keep if p.ready), key=lambda p: p.created_at)
+        for pooled in ready[: max(0, len(keep) - want)]:
+            self._discard(target.provider, pooled, report)
+        for _ in range(max(0, want - len(keep))):
+            report.booted.append(self._boot(target, pool))
+
+    def _boot(self, target: PoolTarget, pool: WarmPool) -> str:
+        runtime = self._router.runtime(target.runtime)
+        session_id = new_session_id()
+        spec = InstanceSpec(
+            idempotency_key=session_id,
+            labels=Labels(session_id=session_id, user_id="", sandbox_id=""),
+            resources=POOL_RESOURCES,
+            launch=runtime.launch_spec(session_id=session_id),
+        )
+        instance = pool.prepare(spec)
+        try:
+            provider = self._router.provider(target.provider)
+            if isinstance(runtime, ModelEgress) and isinstance(provider, EgressControl):
+                # The warm-up must not reach the model (nobody would pay for it); the first
+                # turn of the claiming session points the route at the model again.
+                route, _ = runtime.model_egress()
+                provider.configure_egress(
+                    instance.instance_id, route, EgressTurn(upstream=_NOWHERE)
+                )
+            if isinstance(runtime, WarmUp) and instance.endpoint is not None:
+                headers: dict[str, str] = (
+                    runtime.headers(session_id) if isinstance(runtime, AgentRuntime) else {}
+                )
+                with client_for(instance.endpoint) as client:
+                    client.headers.update(headers)
+                    runtime.warm_up(client)
+            pool.park(instance.instance_id)
+        except BaseException:
+            self._router.provider(target.provider).destroy(instance.instance_id)
+            raise
+        return instance.instance_id
+
+    def _discard(self, provider: str, pooled: PooledInstance, report: PoolReport) -> None:
+        self._router.provider(provider).destroy(pooled.instance_id)
+        report.discarded.append(f"{provider}:{pooled.instance_id}")
+
+    def _target(self, target: PoolTarget, idle_s: float) -> int:
+        return target.size if idle_s < self._router.settings.warm_pool_idle_s else 0
+
+    def _last_demand(self, provider: str) -> float:
+        """When a session was last created on ``provider``, or the pool started if later."""
+        latest = self._started_at
+        for record in self._router.store.sessions.list(provider=provider):
+            latest = max(latest, record.created_at)
+        return latest
