@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MODEL_KEY, World, destroy_all, make_world
+from hermes_world import MODEL_KEY, World, destroy_all, make_world
 
 from computerouter.domain.agents import AgentAddress, ModelSettings
 from computerouter.domain.events import RunCompleted
