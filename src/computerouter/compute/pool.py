@@ -22,10 +22,12 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from computerouter.compute.owner import owner_alive
 from computerouter.domain.egress import EgressTurn
 from computerouter.domain.ids import new_session_id
 from computerouter.domain.instances import Instance
 from computerouter.domain.pool import PoolTarget
+from computerouter.domain.states import SessionState
 from computerouter.domain.values import Labels, Resources
 from computerouter.errors import ComputeRouterError
 from computerouter.providers.base import (
@@ -196,7 +198,6 @@ class WarmPools:
         self, target: PoolTarget, pool: WarmPool, now: float, report: PoolReport
     ) -> None:
         runtime = self._router.runtime(target.runtime)
-        store = self._router.store
         boot_timeout = 2 * runtime.launch_spec(session_id="ses_fingerprint").start_timeout_s
         keep: list[PooledInstance] = []
         for pooled in pool.pooled():
@@ -205,7 +206,7 @@ class WarmPools:
             current = launch_fingerprint(runtime.launch_spec(session_id=pooled.session_id))
             unusable = (
                 pooled.fingerprint != current
-                or store.sessions.get(pooled.session_id) is not None
+                or self._taken(pooled.session_id, now)
                 or (not pooled.ready and now - pooled.created_at > boot_timeout)
             )
             if unusable:
@@ -252,8 +253,20 @@ class WarmPools:
         return instance.instance_id
 
     def _discard(self, provider: str, pooled: PooledInstance, report: PoolReport) -> None:
-        self._router.provider(provider).destroy(pooled.instance_id)
-        report.discarded.append(f"{provider}:{pooled.instance_id}")
+        pool = self._router.provider(provider)
+        assert isinstance(pool, WarmPool)
+        if pool.discard(pooled.instance_id):
+            report.discarded.append(f"{provider}:{pooled.instance_id}")
+
+    def _taken(self, session_id: str, now: float) -> bool:
+        """Whether a session holds this id and no live create is about to claim it (a create
+        that crashed between its insert and its claim leaves such an instance behind)."""
+        record = self._router.store.sessions.get(session_id)
+        if record is None:
+            return False
+        return record.state is not SessionState.PROVISIONING or not owner_alive(
+            record.owner, lease_expires_at=record.lease_expires_at, now=now
+        )
 
     def _target(self, target: PoolTarget, idle_s: float) -> int:
         return target.size if idle_s < self._router.settings.warm_pool_idle_s else 0

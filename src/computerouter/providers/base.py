@@ -238,7 +238,8 @@ class WarmPool(Protocol):
       claimed, not parked, gone, or booted with a launch other than ``spec.launch``). An
       instance is claimed at most once and leaves the pool for good; a claimed instance is
       what ``create`` would have made for ``spec``, and nothing of any other session is in it;
-    - ``destroy`` removes a pooled instance like any other."""
+    - ``discard(id)`` destroys the instance if it is still pooled (never one a claim has
+      taken in the meantime); ``False`` when it was not."""
 
     def prepare(self, spec: InstanceSpec) -> Instance: ...
 
@@ -247,3 +248,5 @@ class WarmPool(Protocol):
     def pooled(self) -> Sequence[PooledInstance]: ...
 
     def claim(self, instance_id: str, spec: InstanceSpec) -> Instance | None: ...
+
+    def discard(self, instance_id: str) -> bool: ...

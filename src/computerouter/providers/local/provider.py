@@ -216,6 +216,21 @@ class LocalProvider:
 
     # -- the warm pool (see :mod:`.pool`) ------------------------------------------------------
 
+    def discard(self, instance_id: str) -> bool:
+        """Destroy the instance if it is still pooled (under its lock: never one just claimed)."""
+        if not check_instance_id(instance_id):
+            return False
+        with translate("discard", instance_id), self._lock(instance_id) as held:
+            paths = self._layout.paths(instance_id)
+            record = read_record(paths)
+            if record is not None and not record.pooled:
+                return False
+            if record is not None:
+                write_record(paths, record.with_state(RecordedState.DESTROYING))
+            teardown(self._layout, instance_id)
+            held.discard()
+            return True
+
     def prepare(self, spec: InstanceSpec) -> Instance:
         """Boot a pooled instance for the session ``spec`` names (no session holds it yet)."""
         return self._create(spec, None, pooled=True)
