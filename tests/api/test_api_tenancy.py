@@ -44,6 +44,7 @@ def alice_resources(w: AliceWorld) -> list[tuple[str, str, dict[str, object] | N
         ("POST", f"/v1/compute/sessions/{w.session_id}/suspend", None),
         ("POST", f"/v1/compute/sessions/{w.session_id}/resume", None),
         ("POST", f"/v1/compute/sessions/{w.session_id}/archive", None),
+        ("POST", f"/v1/compute/sessions/{w.session_id}/recover", None),
         ("DELETE", f"/v1/compute/sessions/{w.session_id}", None),
         ("GET", "/v1/compute/sessions?sandbox_id=sb1&agent_slug=support", None),
         (
@@ -108,6 +109,9 @@ def test_an_admin_key_reaches_every_one_of_alices_resources(api: Api) -> None:
     w = alice_world(api)
     as_alice = {"X-Computerouter-User": "alice"}
     for method, path, body in alice_resources(w):
+        if path.endswith("/recover"):  # found, and refused: the session is running
+            assert call(api, api.admin, method, path, body, **as_alice).status_code == 409
+            continue
         if method == "DELETE" or path.endswith(("/approval", "/archive")):
             continue  # destructive ones are checked below, once
         response = call(api, api.admin, method, path, body, **as_alice)

@@ -163,13 +163,14 @@ def show(ctx: typer.Context, session_id: SessionId, as_json: JsonFlag = False) -
 
 def _action(ctx: typer.Context, verb: str, session_id: str, as_json: bool) -> None:
     client = client_for(ctx, None)
-    if client is not None and verb != "recover":
+    if client is not None:
         sessions = client.compute.sessions
         act = {
             "suspend": sessions.suspend,
             "resume": sessions.resume,
             "archive": sessions.archive,
             "destroy": sessions.destroy,
+            "recover": sessions.recover,
         }[verb]
         started = time.perf_counter()
         with console.status(f"{verb} {markup_safe(session_id)}…", spinner="dots"):

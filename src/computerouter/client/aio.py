@@ -198,6 +198,10 @@ class AsyncSessions:
     async def archive(self, session_id: str) -> SessionOut:
         return await self._act(session_id, "archive")
 
+    async def recover(self, session_id: str) -> SessionOut:
+        """A failed session whose workspace is kept as an archive, back to ``archived``."""
+        return await self._act(session_id, "recover")
+
     async def destroy(self, session_id: str) -> SessionOut:
         path = f"/v1/compute/sessions/{session_id}"
         return SessionOut.model_validate(await self._c.json("DELETE", path))

@@ -199,6 +199,10 @@ class Sessions:
     def archive(self, session_id: str) -> SessionOut:
         return self._act(session_id, "archive")
 
+    def recover(self, session_id: str) -> SessionOut:
+        """A failed session whose workspace is kept as an archive, back to ``archived``."""
+        return self._act(session_id, "recover")
+
     def destroy(self, session_id: str) -> SessionOut:
         path = f"/v1/compute/sessions/{session_id}"
         return SessionOut.model_validate(self._c.json("DELETE", path))

@@ -1,5 +1,6 @@
 """Compute sessions: ``/v1/compute/sessions``: ensure, list, show, suspend, resume, archive,
-destroy. Listing filters by sandbox and by agent slug (the sessions that agent's runs used)."""
+recover, destroy. Listing filters by sandbox and by agent slug (the sessions that agent's runs
+used)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,14 @@ def resume_session(session_id: str, caller: Caller, parts: Server) -> SessionOut
 def archive_session(session_id: str, caller: Caller, parts: Server) -> SessionOut:
     own_session(parts, caller, session_id)
     return SessionOut.from_record(parts.agents.compute.archive(session_id))
+
+
+@router.post("/{session_id}/recover")
+def recover_session(session_id: str, caller: Caller, parts: Server) -> SessionOut:
+    """Bring back a failed session whose workspace is kept as an archive (to ``archived``:
+    the next run restores it, memory included)."""
+    own_session(parts, caller, session_id)
+    return SessionOut.from_record(parts.agents.compute.recover(session_id))
 
 
 @router.delete("/{session_id}")
