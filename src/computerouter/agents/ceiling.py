@@ -24,14 +24,17 @@ CEILING = "ceiling"
 """``run.failed`` code of a run stopped because it ran for its ``max_run_s``."""
 
 
+_INTERVAL_S = 0.1
+"""How often the watch looks at the clock: a run is stopped within this of its ceiling."""
+
+
 class _Watch:
     """One thread per router watching every run's ceiling (not a thread per run: starting one
     costs more than a fast turn). Polls the router's injected clock, so a test's clock moved
     by hand is seen within one interval."""
 
-    def __init__(self, compute: ComputeRouter, interval_s: float) -> None:
+    def __init__(self, compute: ComputeRouter) -> None:
         self._clock = compute.clock
-        self._interval_s = interval_s
         self._lock = threading.Lock()
         self._watched: dict[int, RunCeiling] = {}
         self._thread: threading.Thread | None = None
@@ -49,7 +52,7 @@ class _Watch:
 
     def _run(self) -> None:
         while True:
-            time.sleep(self._interval_s)
+            time.sleep(_INTERVAL_S)
             now = self._clock.now()
             with self._lock:
                 if not self._watched:
@@ -66,11 +69,11 @@ _watches: weakref.WeakKeyDictionary[ComputeRouter, _Watch] = weakref.WeakKeyDict
 _watches_lock = threading.Lock()
 
 
-def _watch_for(compute: ComputeRouter, interval_s: float) -> _Watch:
+def _watch_for(compute: ComputeRouter) -> _Watch:
     with _watches_lock:
         watch = _watches.get(compute)
         if watch is None:
-            watch = _watches[compute] = _Watch(compute, interval_s)
+            watch = _watches[compute] = _Watch(compute)
         return watch
 
 
@@ -82,12 +85,10 @@ class RunCeiling:
         lease: RunLease,
         agent_max_run_s: float | None,
         stop: Callable[[], None],
-        interval_s: float = 0.1,
     ) -> None:
         self._compute = compute
         self._lease = lease
         self._stop_turn = stop
-        self._interval_s = interval_s
         self._lock = threading.Lock()
         self._closed = False
         self._watch: _Watch | None = None
@@ -104,7 +105,7 @@ class RunCeiling:
 
     def start(self) -> None:
         self._lease.deadline = self._lease.started_at + self.limit_s
-        self._watch = _watch_for(self._compute, self._interval_s)
+        self._watch = _watch_for(self._compute)
         self._watch.add(self)
 
     def due(self, now: float) -> bool:

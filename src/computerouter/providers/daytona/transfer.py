@@ -9,7 +9,6 @@ around the export when it found it stopped or archived.
 
 from __future__ import annotations
 
-import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,10 @@ from typing import Any
 from computerouter.errors import ProviderError
 from computerouter.providers.daytona.errors import PROVIDER, translate
 from computerouter.providers.daytona.launch import WORKSPACE
+from computerouter.providers.portable import PORTABLE_EXCLUDES, write_durably
 
 __all__ = ["export_to", "seed"]
 
-_EXCLUDES = ("./.computerouter",)
 _EXPORT = "/tmp/.computerouter-export.tar.gz"
 _IMPORT = "/tmp/.computerouter-import.tar.gz"
 _TIMEOUT_S = 600
@@ -39,7 +38,7 @@ def _run(sandbox: Any, command: str, what: str) -> None:
 def export_to(sandbox: Any, dest: Path) -> None:
     """Write the started sandbox's portable workspace copy to ``dest`` (through ``.part``,
     fsynced and renamed: complete or not there)."""
-    excludes = " ".join(f"--exclude={shlex.quote(p)}" for p in _EXCLUDES)
+    excludes = " ".join(f"--exclude={shlex.quote(p)}" for p in PORTABLE_EXCLUDES)
     _run(
         sandbox,
         f"tar -C {WORKSPACE} {excludes} -czf {_EXPORT} . && chmod 600 {_EXPORT}",
@@ -50,23 +49,14 @@ def export_to(sandbox: Any, dest: Path) -> None:
             content = sandbox.fs.download_file(_EXPORT)
     finally:
         _run(sandbox, f"rm -f {_EXPORT}", "workspace export clean-up")
-    part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        with open(part, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(part, dest)
-    finally:
-        part.unlink(missing_ok=True)
+    write_durably(dest, lambda out: out.write(content))
 
 
 def seed(sandbox: Any, source: Path) -> None:
     """Unpack the portable copy at ``source`` into the started sandbox's workspace."""
     with translate("workspace upload", sandbox.id):
         sandbox.fs.upload_file(source.read_bytes(), _IMPORT)
-    excludes = " ".join(f"--exclude={shlex.quote(p)}" for p in _EXCLUDES)
+    excludes = " ".join(f"--exclude={shlex.quote(p)}" for p in PORTABLE_EXCLUDES)
     _run(
         sandbox,
         f"mkdir -p {WORKSPACE} && tar -C {WORKSPACE} --no-same-owner {excludes} -xzf {_IMPORT}"

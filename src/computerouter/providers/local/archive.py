@@ -8,19 +8,17 @@ kept numerically: a restored workspace belongs to the same session uid.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 from computerouter.errors import ProviderError
 from computerouter.providers.local.sandbox import Tools, drop_privileges
+from computerouter.providers.portable import PORTABLE_EXCLUDES, write_durably
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
-    "PORTABLE_EXCLUDES",
     "export_portable",
     "find_archive",
     "pack",
@@ -28,9 +26,6 @@ __all__ = [
     "unpack_portable",
 ]
 
-PORTABLE_EXCLUDES = ("./.computerouter",)
-"""A provider's own files inside a workspace (its copy of the runtime): never in a portable
-copy, since the provider a session moves to places its own."""
 
 ARCHIVE_SUFFIXES = (".tar.zst", ".tar.gz")
 
@@ -95,22 +90,21 @@ def _pipeline(
 
 def pack(workspace: Path, stem: Path, tools: Tools) -> Path:
     """Archive ``workspace`` to ``stem`` + suffix; return the archive's path."""
-    if not tools.tar:
+    tar = tools.tar
+    if not tar:
         raise ProviderError("archiving needs tar on the host", provider="local")
     suffix, compress = _codec(tools)
     final = stem.with_name(stem.name + suffix)
-    part = final.with_name(final.name + ".part")
-    final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(part, "wb") as out:
+
+    def write(out: IO[bytes]) -> None:
         _pipeline(
-            [tools.tar, "-C", str(workspace), "--numeric-owner", "-cf", "-", "."],
+            [tar, "-C", str(workspace), "--numeric-owner", "-cf", "-", "."],
             compress,
             stdout=out,
             what="archive",
         )
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(part, final)
+
+    write_durably(final, write)
     return final
 
 
@@ -124,20 +118,6 @@ def unpack(archive: Path, workspace: Path, tools: Tools) -> None:
         stdout=subprocess.DEVNULL,
         what="restore",
     )
-
-
-def _durable(dest: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``dest`` through ``.part``, fsynced and renamed: complete or not there."""
-    part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        with open(part, "wb") as out:
-            write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(part, dest)
-    finally:
-        part.unlink(missing_ok=True)
 
 
 def export_portable(source: Path, dest: Path, tools: Tools) -> None:
@@ -159,7 +139,7 @@ def export_portable(source: Path, dest: Path, tools: Tools) -> None:
     def write(out: IO[bytes]) -> None:
         _pipeline(first, [gzip, "-1", "-c"], stdout=out, what="workspace export")
 
-    _durable(dest, write)
+    write_durably(dest, write)
 
 
 def unpack_portable(copy: Path, workspace: Path, tools: Tools, *, uid: int | None) -> None:

@@ -423,10 +423,10 @@ class HybridCgroups(_Base):
         limit_file = self._memory / name / "memory.limit_in_bytes"
         try:
             limit = _read(limit_file).strip()
-            target = int(_read(self._memory / name / "memory.usage_in_bytes")) // 2
+            usage = int(_read(self._memory / name / "memory.usage_in_bytes"))
         except FileNotFoundError:
             return
-        usage = target * 2
+        target = usage // 2
         try:
             while (step := max(target, _SQUEEZE_FLOOR)) < usage:
                 try:
