@@ -135,6 +135,9 @@ class Settings:
     """A pool nobody claimed from for this long shrinks to nothing (refilled at the next claim)."""
     turn_timeout_s: float = 600.0
     """A turn that produces no event for this long is stopped and reported failed."""
+    concierge_provider: str = "local"
+    """Where each user's Concierge agent runs (a compute provider it is pinned to); empty: the
+    ``latency-aware`` policy places it like any agent."""
     api_host: str = "127.0.0.1"
     """Address ``computerouter serve`` binds (every endpoint needs an API key, see ``keys``)."""
     api_port: int = 8321

@@ -40,6 +40,7 @@ from computerouter.domain.events import (
 )
 from computerouter.domain.ids import new_id, new_run_id
 from computerouter.domain.limits import INPUT_MAX_BYTES, PROMPT_MAX_BYTES, check_text
+from computerouter.domain.run_tokens import MCP_HOST
 from computerouter.domain.session import RunState, SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import SessionKey
@@ -72,9 +73,18 @@ class AgentRun:
     """One run in flight: iterate :meth:`events`; answer approvals; cancel from any thread."""
 
     def __init__(
-        self, router: AgentRouter, agent: AgentRecord, text: str, run_id: str, region: str = ""
+        self,
+        router: AgentRouter,
+        agent: AgentRecord,
+        text: str,
+        run_id: str,
+        region: str = "",
+        *,
+        destructive: bool = False,
     ) -> None:
         self._router = router
+        self.destructive = destructive
+        """The caller confirmed destructive operations (the Concierge's ``--yes``)."""
         self.agent = agent
         self.region = region
         """The caller's region, if the request named one (else the ``region`` setting)."""
@@ -179,6 +189,7 @@ class AgentRun:
                 runtime=runtime,
                 agent=agent,
                 run_id=self.run_id,
+                destructive=self.destructive,
             )
             self._credential = credential
             try:
@@ -319,7 +330,7 @@ class AgentRouter:
         )
         if mcp_host is not None:
             for runtime in compute.runtimes.values():
-                if isinstance(runtime, McpEgress):
+                if isinstance(runtime, McpEgress) and runtime.mcp_audience == MCP_HOST:
                     runtime.attach_mcp_host(mcp_host)
 
     # -- agents -------------------------------------------------------------------------------
@@ -418,9 +429,11 @@ class AgentRouter:
         text: str,
         run_id: str | None = None,
         region: str = "",
+        destructive: bool = False,
     ) -> AgentRun:
         """Check everything that can be checked before touching compute, then hand back the
-        run; its events start (and its session is ensured) when iterated."""
+        run; its events start (and its session is ensured) when iterated. ``destructive``: the
+        caller confirmed destructive operations (only an operator endpoint reads it)."""
         check_text(text, what="the input", limit=INPUT_MAX_BYTES)
         if not text.strip():
             raise InputError("the input is empty; give the agent something to do")
@@ -429,4 +442,4 @@ class AgentRouter:
         placed = placement(self.compute, agent.settings, region=region).require()
         # A paused scope refuses at once.
         self.compute.gates.admit(user_id, [c.provider for c in placed])
-        return AgentRun(self, agent, text, run_id or new_run_id(), region)
+        return AgentRun(self, agent, text, run_id or new_run_id(), region, destructive=destructive)

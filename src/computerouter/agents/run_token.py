@@ -25,7 +25,7 @@ from computerouter.compute.router import ComputeRouter
 from computerouter.domain.agents import AgentRecord
 from computerouter.domain.clock import Clock
 from computerouter.domain.ids import new_id
-from computerouter.domain.run_tokens import RunToken
+from computerouter.domain.run_tokens import MCP_HOST, RunToken
 from computerouter.domain.session import SessionRecord
 from computerouter.errors import ComputeRouterError, Unauthorized
 from computerouter.providers.base import EgressControl
@@ -54,7 +54,15 @@ class RunTokens:
         self._clock = clock
 
     def issue(
-        self, *, user_id: str, sandbox_id: str, agent_id: str, run_id: str, expires_at: float
+        self,
+        *,
+        user_id: str,
+        sandbox_id: str,
+        agent_id: str,
+        run_id: str,
+        expires_at: float,
+        audience: str = MCP_HOST,
+        destructive: bool = False,
     ) -> tuple[RunToken, str]:
         """A new token for one run and its plaintext (handed to the egress route only)."""
         secret = secrets.token_urlsafe(32)
@@ -67,13 +75,16 @@ class RunTokens:
             run_id=run_id,
             issued_at=self._clock.now(),
             expires_at=expires_at,
+            audience=audience,
+            destructive=destructive,
         )
         self._store.issue(token)
         return token, f"{token.id}.{secret}"
 
-    def verify(self, presented: str) -> RunToken:
-        """The live token ``presented`` is; :class:`Unauthorized` for anything else (unknown,
-        malformed, expired, revoked)."""
+    def verify(self, presented: str, *, audience: str = MCP_HOST) -> RunToken:
+        """The live token ``presented`` is, if it was issued for ``audience``;
+        :class:`Unauthorized` for anything else (unknown, malformed, expired, revoked, or meant
+        for the other endpoint)."""
         token_id, _, secret = presented.strip().partition(".")
         if not token_id.startswith(f"{TOKEN_PREFIX}_") or not secret:
             raise Unauthorized("not a run token")
@@ -83,10 +94,25 @@ class RunTokens:
         why = found.refusal(self._clock.now())
         if why:
             raise Unauthorized(why)
+        if found.audience != audience:
+            raise Unauthorized(
+                f"this run token is not accepted here (it is for the {found.audience})"
+            )
         return found
 
     def revoke_run(self, run_id: str) -> int:
         return self._store.revoke_run(run_id, now=self._clock.now())
+
+    def verify_in_flight(
+        self, presented: str, compute: ComputeRouter, *, audience: str = MCP_HOST
+    ) -> RunToken:
+        """As :meth:`verify`, and its run must still be in flight (a control plane that died
+        mid-run left a token nobody revoked; the run's end in the store is what counts)."""
+        token = self.verify(presented, audience=audience)
+        run = compute.store.runs.get(token.run_id)
+        if run is None or run.ended_at is not None:
+            raise Unauthorized(f"run {token.run_id} is not in flight")
+        return token
 
 
 class RunCredential:
@@ -102,12 +128,15 @@ class RunCredential:
         runtime: AgentRuntime,
         agent: AgentRecord,
         run_id: str,
+        destructive: bool = False,
     ) -> None:
+        """``destructive``: the caller confirmed destructive operations for this run."""
         self._compute = compute
         self._tokens = tokens
         self._runtime = runtime if isinstance(runtime, McpEgress) else None
         self._agent = agent
         self._run_id = run_id
+        self._destructive = destructive
         self._issued = False
         self._told: tuple[EgressControl, str, str] | None = None
         self._guard = threading.Lock()
@@ -125,6 +154,8 @@ class RunCredential:
             agent_id=self._agent.id,
             run_id=self._run_id,
             expires_at=expires_at,
+            audience=runtime.mcp_audience,
+            destructive=self._destructive,
         )
         with self._guard:
             self._issued = True

@@ -19,8 +19,21 @@ from computerouter.api.journal import RunJournal
 from computerouter.api.live_runs import LiveRuns
 from computerouter.api.ratelimit import RateLimiter
 from computerouter.api.request_ids import RequestIdMiddleware, current_request_id
-from computerouter.api.routes import admin, metrics, openai, providers, runs, sessions, ui, usage
+from computerouter.api.routes import (
+    admin,
+    metrics,
+    openai,
+    providers,
+    runs,
+    sessions,
+    ui,
+    usage,
+)
 from computerouter.api.routes import agents as agent_routes
+from computerouter.api.routes import (
+    concierge as concierge_routes,
+)
+from computerouter.concierge import Concierge
 from computerouter.config import Settings
 from computerouter.errors import (
     ComputeRouterError,
@@ -99,8 +112,10 @@ def create_app(
     settings: Settings,
     keys: ApiKeys | None = None,
     ledger: Ledger | None = None,
+    concierge: Concierge | None = None,
 ) -> FastAPI:
-    """The API over ``agents``; keys and ledger default to those of its store and router."""
+    """The API over ``agents``; keys and ledger default to those of its store and router.
+    Without ``concierge``, ``POST /v1/concierge`` answers that this server runs none."""
     store = agents.compute.store
     gate = agents.compute.credit_gate
     parts = Parts(
@@ -109,6 +124,7 @@ def create_app(
         ledger=ledger if ledger is not None else gate if isinstance(gate, Ledger) else None,
         runs=LiveRuns(journal=RunJournal(RunEventStore(store.engine))),
         limiter=RateLimiter(rate=settings.api_rate_per_s, burst=settings.api_rate_burst),
+        concierge=concierge,
     )
 
     @asynccontextmanager
@@ -128,7 +144,18 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_bug)
-    for module in (agent_routes, runs, sessions, providers, usage, openai, admin, metrics, ui):
+    for module in (
+        agent_routes,
+        runs,
+        concierge_routes,
+        sessions,
+        providers,
+        usage,
+        openai,
+        admin,
+        metrics,
+        ui,
+    ):
         app.include_router(module.router, responses=_ERRORS)
     ui.mount(app)
     return app

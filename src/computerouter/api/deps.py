@@ -1,6 +1,7 @@
 """What every endpoint depends on: the server's parts, the caller, and whose data it acts on.
 
-Tenancy is decided here and nowhere else: a user key acts for its own user; an admin key acts
+Tenancy is decided here and nowhere else: a user key acts for its own user (and so does the
+token of a Concierge run in flight, stamped by its session's egress route); an admin key acts
 for any user (``X-Computerouter-User``, default its own) and may read any resource by id.
 A resource of another user is reported as not found, never as forbidden, so a key cannot
 learn what exists outside its own account.
@@ -16,10 +17,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from computerouter.agents.router import AgentRouter
+from computerouter.agents.run_token import TOKEN_PREFIX
 from computerouter.api.live_runs import LiveRuns
 from computerouter.api.ratelimit import RateLimiter
+from computerouter.concierge import Concierge
 from computerouter.domain.api_keys import Principal
 from computerouter.domain.ids import is_valid_key_part
+from computerouter.domain.run_tokens import OPERATOR
 from computerouter.domain.session import SessionRecord
 from computerouter.errors import Forbidden, InputError, SessionNotFound, Unauthorized
 from computerouter.ledger import Ledger
@@ -46,6 +50,7 @@ class Parts:
     ledger: Ledger | None
     runs: LiveRuns
     limiter: RateLimiter
+    concierge: Concierge | None = None
 
 
 # The dependencies are ``async def`` because they do no blocking I/O (FastAPI runs a sync one in
@@ -71,11 +76,24 @@ async def _caller(
     if credentials is None or not credentials.credentials:
         raise Unauthorized("no API key: send Authorization: Bearer <key>")
     token = credentials.credentials
-    principal = parts.keys.cached(token)
+    principal = None if token.startswith(f"{TOKEN_PREFIX}_") else parts.keys.cached(token)
     if principal is None:
-        principal = await run_in_threadpool(parts.keys.authenticate, token)
+        check = _operator_run if token.startswith(f"{TOKEN_PREFIX}_") else _key
+        principal = await run_in_threadpool(check, parts, token)
     parts.limiter.check(principal.key_id)
     return principal
+
+
+def _key(parts: Parts, presented: str) -> Principal:
+    return parts.keys.authenticate(presented)
+
+
+def _operator_run(parts: Parts, presented: str) -> Principal:
+    """A Concierge run's token acts as its user (never as an admin) while the run is in
+    flight; any other run token, or one of a run that ended, is refused."""
+    agents = parts.agents
+    token = agents.run_tokens.verify_in_flight(presented, agents.compute, audience=OPERATOR)
+    return Principal(user_id=token.user_id, key_id=token.id, admin=False)
 
 
 Caller = Annotated[Principal, Depends(_caller)]

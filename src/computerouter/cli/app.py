@@ -12,6 +12,7 @@ import typer
 
 from computerouter.cli import (
     compute,
+    concierge,
     credits,
     daemon,
     demo,
@@ -51,6 +52,7 @@ app.command("doctor")(doctor.doctor)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("mcp")(mcp.mcp)
+app.command("concierge")(concierge.concierge)
 app.add_typer(keys.app, name="keys")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(emulator.app, name="emulator")

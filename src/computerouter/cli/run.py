@@ -197,7 +197,7 @@ def run(
 def prepare_runtime(settings: Settings, backend: str, *, quiet: bool) -> None:
     """Build the runtime image (with a progress bar) and start the model stand-in if needed,
     so the run itself does not sit silent for a minute on a fresh machine."""
-    if backend == "hermes":
+    if backend in ("hermes", "concierge"):
         image = HermesImage(images_dir=settings.images_path)
         if not image.ready:
             with Progress(

@@ -49,7 +49,13 @@ def serve(
     agents = agent_router_for(get_context(ctx).router)
     if settings.uses_standin_model:
         ensure_standin(settings)
-    app = create_app(agents=agents, settings=settings)
+    from computerouter.concierge import Concierge
+
+    # The Concierge's tools call this server's API as the caller, over loopback when it can.
+    own = "127.0.0.1" if bind_host in ("0.0.0.0", "::", "") else bind_host
+    own = f"[{own}]" if ":" in own else own
+    helper = Concierge(agents, api_url=lambda: f"http://{own}:{bind_port}")
+    app = create_app(agents=agents, settings=settings, concierge=helper)
     keys = ApiKeys(ApiKeyStore(agents.compute.store.engine), pepper=settings.api_key_pepper)
     if not any(not k.revoked for k in keys.list()):
         err_console.print(
@@ -76,6 +82,7 @@ def serve(
         uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False)
     finally:
         stop.set()
+        helper.close()
         lifecycle.join(30)
 
 

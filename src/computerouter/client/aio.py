@@ -60,6 +60,7 @@ class AsyncClient:
         self.agents = AsyncAgents(self)
         self.compute = AsyncCompute(self)
         self.runs = AsyncRuns(self)
+        self.concierge = AsyncConcierge(self)
         self.usage = AsyncUsage(self)
         self.providers = AsyncProviders(self)
         self.credits = AsyncCredits(self)
@@ -210,6 +211,17 @@ class AsyncSessions:
 class AsyncCompute:
     def __init__(self, client: AsyncClient) -> None:
         self.sessions = AsyncSessions(client)
+
+
+class AsyncConcierge:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def ask(self, text: str, *, yes: bool = False) -> RunOut:
+        """A run of the caller's Concierge on ``text`` (made on first use); follow it with
+        ``runs.events(run_id)``. ``yes`` confirms destructive operations for this run."""
+        body = {"input": text, "yes": yes}
+        return RunOut.model_validate(await self._c.json("POST", "/v1/concierge", json=body))
 
 
 class AsyncRuns:

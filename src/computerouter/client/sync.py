@@ -59,6 +59,7 @@ class Client:
         self.agents = Agents(self)
         self.compute = Compute(self)
         self.runs = Runs(self)
+        self.concierge = ConciergeApi(self)
         self.usage = UsageApi(self)
         self.providers = Providers(self)
         self.credits = Credits(self)
@@ -211,6 +212,17 @@ class Sessions:
 class Compute:
     def __init__(self, client: Client) -> None:
         self.sessions = Sessions(client)
+
+
+class ConciergeApi:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def ask(self, text: str, *, yes: bool = False) -> RunOut:
+        """A run of the caller's Concierge on ``text`` (made on first use); follow it with
+        ``runs.events(run_id)``. ``yes`` confirms destructive operations for this run."""
+        body = {"input": text, "yes": yes}
+        return RunOut.model_validate(self._c.json("POST", "/v1/concierge", json=body))
 
 
 class Runs:

@@ -26,8 +26,9 @@ __all__ = [
     "ModelSettings",
 ]
 
-SELF_HOSTED_BACKENDS = ("hermes",)
-"""Runtimes ComputeRouter runs on managed compute."""
+SELF_HOSTED_BACKENDS = ("hermes", "concierge")
+"""Runtimes ComputeRouter runs on managed compute (``concierge``: Hermes whose MCP server is
+the operator's operations, acting as the agent's user; see :mod:`computerouter.concierge`)."""
 VENDOR_BACKENDS = ("anthropic", "google")
 """Vendor-managed agents: their vendor runs the compute; they never reach ComputeRouter."""
 _PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")

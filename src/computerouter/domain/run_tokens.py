@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["RunToken"]
+__all__ = ["AUDIENCES", "MCP_HOST", "OPERATOR", "RunToken"]
+
+MCP_HOST = "mcp-host"
+"""The router's MCP host: the run reads its own sandbox (usage, sessions, workspace)."""
+OPERATOR = "operator"
+"""The operator's API, as the run's user (never as an admin): a Concierge run."""
+AUDIENCES = (MCP_HOST, OPERATOR)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -25,6 +31,14 @@ class RunToken:
     expires_at: float
     """The run's ceiling: past it the token is refused even if the run never ended."""
     revoked_at: float | None = None
+    audience: str = MCP_HOST
+    """Where the token is accepted: :data:`MCP_HOST` or :data:`OPERATOR`, never both."""
+    destructive: bool = False
+    """The caller confirmed destructive operations for this run (``--yes``)."""
+
+    def __post_init__(self) -> None:
+        if self.audience not in AUDIENCES:
+            raise ValueError(f"unknown run token audience {self.audience!r}")
 
     def live(self, now: float) -> bool:
         """Neither revoked nor expired at ``now``."""

@@ -13,25 +13,23 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio.to_thread
-import uvicorn
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from computerouter.agents.run_token import RunTokens
 from computerouter.compute.router import ComputeRouter
 from computerouter.domain.run_tokens import RunToken
-from computerouter.errors import RuntimeFailure, Unauthorized
+from computerouter.errors import Unauthorized
+from computerouter.loopback import LoopbackServer
 from computerouter.mcp_host.tools import build_server
 
-__all__ = ["MCP_PATH", "McpHost"]
+__all__ = ["MCP_PATH", "App", "McpHost", "bearer", "bearer_checked"]
 
 MCP_PATH = "/mcp"
-_START_TIMEOUT_S = 10.0
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +52,14 @@ class McpHost:
     def __init__(self, compute: ComputeRouter, tokens: RunTokens) -> None:
         self._compute = compute
         self._tokens = tokens
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._url = ""
+        self._server: LoopbackServer | None = None
         self._guard = threading.Lock()
 
     # -- who is calling ---------------------------------------------------------------------
 
     def verify(self, presented: str) -> RunToken:
         """The live token of a run still in flight; :class:`Unauthorized` for anything else."""
-        token = self._tokens.verify(presented)
-        run = self._compute.store.runs.get(token.run_id)
-        if run is None or run.ended_at is not None:
-            raise Unauthorized(f"run {token.run_id} is not in flight")
-        return token
+        return self._tokens.verify_in_flight(presented, self._compute)
 
     def _caller(self, ctx: Context) -> RunToken:
         presented = bearer((ctx.headers or {}).get("authorization"))
@@ -86,52 +78,39 @@ class McpHost:
         inner: App = server.streamable_http_app(
             streamable_http_path=MCP_PATH, stateless_http=True, json_response=True
         )
-        verify = self.verify
-
-        async def checked(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http":
-                headers = dict(scope.get("headers") or [])
-                presented = bearer(headers.get(b"authorization", b"").decode("latin-1"))
-                if presented:
-                    try:
-                        await anyio.to_thread.run_sync(verify, presented)
-                    except Unauthorized as exc:
-                        await _refuse(send, exc)
-                        return
-            await inner(scope, receive, send)
-
-        return checked
+        return bearer_checked(inner, self.verify)
 
     def url(self) -> str:
         """The MCP endpoint's URL, serving it first if it is not yet (on a free port)."""
         with self._guard:
-            if self._url:
-                return self._url
-            config = uvicorn.Config(
-                self.app(), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
-            )
-            server = uvicorn.Server(config)
-            thread = threading.Thread(target=server.run, name="mcp-host", daemon=True)
-            thread.start()
-            deadline = time.monotonic() + _START_TIMEOUT_S
-            while not server.started:
-                if not thread.is_alive() or time.monotonic() > deadline:
-                    raise RuntimeFailure("the router's MCP host did not start on 127.0.0.1")
-                time.sleep(0.01)
-            port = server.servers[0].sockets[0].getsockname()[1]
-            self._server, self._thread = server, thread
-            self._url = f"http://127.0.0.1:{port}{MCP_PATH}"
-            log.info("MCP host on %s", self._url)
-            return self._url
+            if self._server is None:
+                self._server = LoopbackServer(self.app(), name="MCP host", lifespan="on")
+        base = self._server.url or self._server.start()
+        return f"{base}{MCP_PATH}"
 
     def stop(self) -> None:
-        with self._guard:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
-            self._url = ""
-        if server is not None and thread is not None:
-            server.should_exit = True
-            thread.join(10)
+        if self._server is not None:
+            self._server.stop()
+
+
+def bearer_checked(inner: App, verify: Callable[[str], object]) -> App:
+    """``inner`` behind a check of the bearer a request carries: ``verify`` (run in a worker
+    thread, it reads the store) raises :class:`Unauthorized` for a token it refuses, which
+    gets HTTP 401 before the MCP server sees the request. A request with no bearer passes."""
+
+    async def checked(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            presented = bearer(headers.get(b"authorization", b"").decode("latin-1"))
+            if presented:
+                try:
+                    await anyio.to_thread.run_sync(verify, presented)
+                except Unauthorized as exc:
+                    await _refuse(send, exc)
+                    return
+        await inner(scope, receive, send)
+
+    return checked
 
 
 async def _refuse(send: Send, exc: Unauthorized) -> None:

@@ -70,7 +70,10 @@ def _listing(out: str) -> list[dict[str, Any]]:
 
 
 def build_server(compute: ComputeRouter, caller_of: CallerOf) -> MCPServer:
-    server: MCPServer = MCPServer(name="computerouter-host", instructions=INSTRUCTIONS)
+    # WARNING: the package would otherwise set the root logger to INFO (one line per call).
+    server: MCPServer = MCPServer(
+        name="computerouter-host", instructions=INSTRUCTIONS, log_level="WARNING"
+    )
 
     @server.tool(annotations=READ)
     def whoami(ctx: Context) -> dict[str, Any]:

@@ -19,10 +19,15 @@ from pydantic import BaseModel
 from computerouter.client import Client
 from computerouter.errors import ComputeRouterError
 
-__all__ = ["ClientFor", "build_server"]
+__all__ = ["ClientFor", "Confirm", "build_server"]
 
 ClientFor = Callable[[Context], Client]
 """The SDK client of the caller of one tool call (its API key)."""
+
+Confirm = Callable[[Context, str], None]
+"""Asked before a destructive tool acts, with what it would do; raises ToolError to refuse
+(the Concierge refuses unless its caller said ``--yes``). A plain MCP client asks its user
+itself, from the tool's ``destructiveHint``."""
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
 CHANGE = ToolAnnotations(read_only_hint=False, destructive_hint=False)
@@ -70,8 +75,15 @@ def _settings(
     }
 
 
-def build_server(client_for: ClientFor) -> MCPServer:
-    server: MCPServer = MCPServer(name="computerouter", instructions=INSTRUCTIONS)
+def _no_confirm(_ctx: Context, _what: str) -> None:
+    return None
+
+
+def build_server(client_for: ClientFor, confirm: Confirm = _no_confirm) -> MCPServer:
+    # WARNING: the package would otherwise set the root logger to INFO (one line per call).
+    server: MCPServer = MCPServer(
+        name="computerouter", instructions=INSTRUCTIONS, log_level="WARNING"
+    )
 
     # -- agents ----------------------------------------------------------------------------
 
@@ -132,6 +144,7 @@ def build_server(client_for: ClientFor) -> MCPServer:
     @server.tool(annotations=DESTROY)
     def agents_delete(ctx: Context, sandbox_id: str, slug: str) -> dict[str, Any]:
         """Delete an agent (its sandbox's sessions and their memory stay)."""
+        confirm(ctx, f"delete agent {sandbox_id}/{slug}")
         return _call(lambda: client_for(ctx).agents.delete(sandbox_id, slug))
 
     @server.tool(annotations=READ)
@@ -188,6 +201,7 @@ def build_server(client_for: ClientFor) -> MCPServer:
     @server.tool(annotations=DESTROY)
     def sessions_destroy(ctx: Context, session_id: str) -> dict[str, Any]:
         """Destroy a session and its workspace: the agent's memory in it is gone."""
+        confirm(ctx, f"destroy session {session_id} and its workspace")
         return _call(lambda: client_for(ctx).compute.sessions.destroy(session_id))
 
     # -- kill switch (admin keys) ----------------------------------------------------------
@@ -203,6 +217,7 @@ def build_server(client_for: ClientFor) -> MCPServer:
     ) -> dict[str, Any]:
         """Stop new runs in a scope: `global`, `user:U` or `provider:P` (admin keys only).
         `drain` lets runs in flight finish; `now` cancels them."""
+        confirm(ctx, f"pause {scope} ({mode})")
         return _call(lambda: client_for(ctx).admin.pause(scope, reason=reason, mode=mode))
 
     @server.tool(annotations=CHANGE)

@@ -135,7 +135,13 @@ class GatewayEgress(Protocol):
 @runtime_checkable
 class McpEgress(Protocol):
     """A runtime whose session reaches the router's MCP host through an egress route that
-    stamps each run's own bearer on the way out (the session holds no token)."""
+    stamps each run's own bearer on the way out (the session holds no token).
+
+    ``mcp_audience`` says which endpoint that is, and so what a run's token may do there: the
+    router's MCP host (``mcp-host``: the run reads its own sandbox) or the operator's
+    operations (``operator``: a Concierge run acts as its user)."""
+
+    mcp_audience: str
 
     def attach_mcp_host(self, url: Callable[[], str]) -> None:
         """Sessions launched from now on reach the MCP host at ``url()`` (called at launch;

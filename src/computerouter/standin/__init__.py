@@ -17,6 +17,9 @@ With an API key configured, /v1 calls without ``Authorization: Bearer <key>`` ge
 
 The reply depends on the conversation, checked in this order (trigger words are upper case,
 whole words, looked for in the LAST user message only):
+  Concierge       a system message containing "You are the ComputeRouter Concierge" -> the
+                  next step of the request (see ``concierge.py``): a call of an operator tool,
+                  or the answer once the tool results are in
   judge request   a system message containing "security reviewer" or "APPROVE, DENY, or
                   ESCALATE" (Hermes's smart-approval check) -> exactly one word, ESCALATE
                   unless configured otherwise, so the approval goes to the user

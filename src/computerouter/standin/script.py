@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from computerouter.standin.concierge import concierge_reply, is_concierge
+
 MODEL_ID = "standin-model"
 LABEL = "computerouter stand-in"
 
@@ -146,10 +148,23 @@ def _mcp_call(match: re.Match[str], messages: Sequence[Message]) -> ToolCall:
     return _tool_call(name, arguments, messages, seed=f"{name}:{arguments}")
 
 
+def _concierge(messages: Sequence[Message]) -> Reply:
+    last = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+    request = messages[last].text if last >= 0 else ""
+    results = [m.text for m in messages[last + 1 :] if m.role == "tool"]
+    step = concierge_reply(request, results)
+    if isinstance(step, str):
+        return Reply(text=step)
+    name, arguments = step
+    return Reply(tool_call=_tool_call(name, arguments, messages, seed=f"{name}:{arguments}"))
+
+
 def reply(messages: Sequence[Message], *, verdict: Verdict = Verdict.ESCALATE) -> Reply:
     """The scripted reply to a conversation; see the package docstring for the triggers."""
     if is_judge(messages):
         return Reply(text=verdict.value)
+    if is_concierge([m.text for m in messages if m.role == "system"]):
+        return _concierge(messages)
     if messages and messages[-1].role == "tool":
         return Reply(text=f"TOOL_DONE: {messages[-1].text}")
     users = [m for m in messages if m.role == "user"]

@@ -13,7 +13,7 @@ from computerouter.errors import ConfigError, StoreError
 
 __all__ = ["HEAD_REVISION", "create_engine", "migrate", "parse_database_url", "read_connection"]
 
-HEAD_REVISION = "0016"
+HEAD_REVISION = "0017"
 """The newest migration; a test pins it to the head of ``migrations/versions``."""
 
 _READ_ONLY = "computerouter_read_only"

@@ -28,6 +28,8 @@ run_tokens = sa.Table(
     sa.Column("issued_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float),
+    sa.Column("audience", sa.String(32), nullable=False, server_default="mcp-host"),
+    sa.Column("destructive", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 
@@ -42,6 +44,8 @@ def _to_token(row: RowMapping) -> RunToken:
         issued_at=row["issued_at"],
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
+        audience=row["audience"],
+        destructive=bool(row["destructive"]),
     )
 
 
@@ -62,6 +66,8 @@ class RunTokenStore:
                     issued_at=token.issued_at,
                     expires_at=token.expires_at,
                     revoked_at=token.revoked_at,
+                    audience=token.audience,
+                    destructive=token.destructive,
                 )
             )
 

@@ -42,6 +42,7 @@ __all__ = [
     "AuditOut",
     "CapabilitiesOut",
     "CircuitOut",
+    "ConciergeIn",
     "CreditsOut",
     "EntryOut",
     "ErrorBody",
@@ -229,6 +230,16 @@ class SessionOut(_Model):
 class RunIn(_Model):
     agent: str = Field(description="The agent's address, SANDBOX/SLUG.", max_length=200)
     input: str = Field(max_length=200_000)
+
+
+class ConciergeIn(_Model):
+    input: str = Field(
+        description="What to ask the Concierge, in plain language.", max_length=200_000
+    )
+    yes: bool = Field(
+        default=False,
+        description="Confirm destructive operations (delete, destroy, pause) for this run.",
+    )
 
 
 class RunOut(_Model):

@@ -32,6 +32,7 @@ import httpx
 
 from computerouter.domain.egress import EgressTurn
 from computerouter.domain.gateway import AllowRule
+from computerouter.domain.run_tokens import MCP_HOST
 from computerouter.domain.values import EgressRoute, FileSpec, LaunchSpec
 from computerouter.errors import RuntimeFailure
 from computerouter.runtimes.base import EventContext, TurnRequest
@@ -118,11 +119,15 @@ def _config_yaml(model: ModelEndpoint, *, mcp: bool) -> str:
 
 
 class HermesRuntime:
-    name = "hermes"
+    """Hermes in a session. ``name`` and ``mcp_audience`` make the Concierge's runtime
+    (``concierge``, ``operator``): the same Hermes, whose MCP server is the operator's
+    operations instead of the router's MCP host."""
 
     def __init__(
         self,
         *,
+        name: str = "hermes",
+        mcp_audience: str = MCP_HOST,
         image: HermesImage,
         model: ModelEndpoint,
         secret: RouterSecret,
@@ -130,6 +135,8 @@ class HermesRuntime:
         metered: bool = False,
         egress_allow: tuple[AllowRule, ...] = (),
     ) -> None:
+        self.name = name
+        self.mcp_audience = mcp_audience
         self.image = image
         self.model = model
         self._secret = secret
