@@ -19,6 +19,7 @@ bench: bootstrap
 	.venv/bin/python bench/lifecycle.py
 	.venv/bin/python bench/turns.py
 	.venv/bin/python bench/pool.py
+	.venv/bin/python bench/ensure.py
 	.venv/bin/python bench/ledger.py
 	.venv/bin/python bench/isolation.py
 	.venv/bin/python bench/providers.py

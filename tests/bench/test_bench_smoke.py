@@ -21,7 +21,7 @@ SMOKE = {
     "lifecycle.py": ["--rounds", "2", "--creates", "1"],
     "ensure.py": ["--calls", "20"],
     "ledger.py": ["--writes", "16", "--runs", "8"],
-    "turns.py": ["--turns", "1"],
+    "turns.py": ["--turns", "1", "--restores", "1"],
     "pool.py": ["--rounds", "1", "--turns", "1"],
     "isolation.py": ["--creates", "1"],
     "providers.py": ["--rounds", "1", "--speed", "100"],

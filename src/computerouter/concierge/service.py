@@ -8,6 +8,7 @@ from computerouter.concierge.prompt import CONCIERGE_ADDRESS, CONCIERGE_PROMPT
 from computerouter.domain.agents import AgentRecord, ModelSettings
 from computerouter.domain.run_tokens import OPERATOR
 from computerouter.errors import Conflict, InputError
+from computerouter.providers.base import EgressControl
 from computerouter.runtimes.base import McpEgress
 from computerouter.store.agents import AgentNotFound
 
@@ -35,6 +36,15 @@ class Concierge:
         except AgentNotFound:
             pass
         provider = self.agents.compute.settings.concierge_provider.strip() or None
+        if provider is not None and not isinstance(
+            self.agents.compute.providers.get(provider), EgressControl
+        ):
+            # Its tools are reached through a host-side route: a provider that cannot give its
+            # sessions one (remote providers, today) would leave the Concierge without them.
+            raise InputError(
+                f"concierge_provider = {provider!r}: the Concierge needs a configured provider "
+                "whose sessions reach this control plane through host-side routes (local)"
+            )
         settings = ModelSettings(backend=BACKEND, compute_provider=provider)
         try:
             return self.agents.create_agent(
