@@ -19,7 +19,17 @@ from computerouter.api.journal import RunJournal
 from computerouter.api.live_runs import LiveRuns
 from computerouter.api.ratelimit import RateLimiter
 from computerouter.api.request_ids import RequestIdMiddleware, current_request_id
-from computerouter.api.routes import admin, metrics, openai, providers, runs, sessions, ui, usage
+from computerouter.api.routes import (
+    admin,
+    metrics,
+    openai,
+    providers,
+    runs,
+    sandboxes,
+    sessions,
+    ui,
+    usage,
+)
 from computerouter.api.routes import agents as agent_routes
 from computerouter.config import Settings
 from computerouter.errors import (
@@ -128,7 +138,8 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_bug)
-    for module in (agent_routes, runs, sessions, providers, usage, openai, admin, metrics, ui):
+    routes = (agent_routes, runs, sessions, sandboxes, providers, usage, openai, admin, metrics, ui)
+    for module in routes:
         app.include_router(module.router, responses=_ERRORS)
     ui.mount(app)
     return app
