@@ -48,6 +48,7 @@ def logs(
             sys.stdout.write(f"{line.source} | {line.text}\n")
             if follow:
                 sys.stdout.flush()
+        sys.stdout.flush()
     except LogsArchived as exc:
         raise Conflict(
             f"{exc.message} (computerouter compute sessions resume {exc.session_id or session_id})"
