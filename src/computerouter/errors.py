@@ -21,7 +21,7 @@ operator, and typed attributes instead of text to parse::
     │   ├── SessionDataKept          a sandbox's last session failed and its memory is kept:
     │                                recover or destroy it before the sandbox starts over
     │   └── LogsArchived             an instance's logs are packed in its archive (carries
-    │                                instance_id, location)
+    │                                instance_id, location, session_id when known)
     ├── StoreError                   the database failed or is unreachable
     ├── ProviderError                a provider call failed (carries provider, retryable,
     │   │                            retry_after_s when the vendor said when to try again)
@@ -201,10 +201,18 @@ class LogsArchived(Conflict):
 
     code = "logs_archived"
 
-    def __init__(self, *, instance_id: str, location: str) -> None:
-        super().__init__(f"{instance_id} is archived: its logs are in its archive, {location}")
+    def __init__(self, *, instance_id: str, location: str, session_id: str = "") -> None:
+        if session_id:
+            message = (
+                f"session {session_id} is archived: its logs are in its archive, {location}; "
+                f"they are back here once it resumes"
+            )
+        else:
+            message = f"{instance_id} is archived: its logs are in its archive, {location}"
+        super().__init__(message)
         self.instance_id = instance_id
         self.location = location
+        self.session_id = session_id
 
 
 class StoreError(ComputeRouterError):

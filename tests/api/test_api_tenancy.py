@@ -45,6 +45,7 @@ def alice_resources(w: AliceWorld) -> list[tuple[str, str, dict[str, object] | N
         ("POST", f"/v1/compute/sessions/{w.session_id}/resume", None),
         ("POST", f"/v1/compute/sessions/{w.session_id}/archive", None),
         ("POST", f"/v1/compute/sessions/{w.session_id}/recover", None),
+        ("GET", f"/v1/compute/sessions/{w.session_id}/logs", None),
         ("DELETE", f"/v1/compute/sessions/{w.session_id}", None),
         ("GET", "/v1/compute/sessions?sandbox_id=sb1&agent_slug=support", None),
         (

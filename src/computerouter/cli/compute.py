@@ -28,12 +28,13 @@ from computerouter.cli.session_logs import logs
 from computerouter.cli.terminal import markup_safe
 from computerouter.compute.lifecycle import lifecycle_pass
 from computerouter.compute.offers import resolve
-from computerouter.config import Settings
+from computerouter.compute.sandbox_settings import lifecycle_defaults, put_sandbox_settings
+from computerouter.compute.session_io import session_exec
 from computerouter.domain.limits import EXEC_TIMEOUT_MAX_S
-from computerouter.domain.session import SandboxSettings, SessionRecord
-from computerouter.domain.states import LIVE_STATES, SessionState
+from computerouter.domain.session import LifecycleDefaults, SandboxSettings, SessionRecord
+from computerouter.domain.states import LIVE_STATES
 from computerouter.domain.values import Resources, SessionKey
-from computerouter.errors import Conflict, InputError
+from computerouter.errors import InputError
 
 __all__ = ["app"]
 
@@ -240,13 +241,11 @@ def exec_in_session(
         )
     if not ctx.args:
         raise typer.BadParameter("give the command after --, e.g. exec ID -- id -u")
-    router = get_context(ctx).router
-    record = router.get(session_id)
-    if record.instance_id is None or record.state is not SessionState.RUNNING:
-        raise Conflict(f"session {session_id} is {record.state.value}; exec needs it running")
-    result = router.provider(record.provider).exec(
-        record.instance_id, list(ctx.args), timeout_s=timeout
-    )
+    client = client_for(ctx, None)
+    if client is None:
+        result = session_exec(get_context(ctx).router, session_id, ctx.args, timeout_s=timeout)
+    else:  # an admin key's: the server refuses any other
+        result = client.compute.sessions.exec(session_id, ctx.args, timeout_s=timeout).to_result()
     if result.stdout:
         console.out(result.stdout, end="", highlight=False)
     if result.stderr:
@@ -323,8 +322,14 @@ def sandbox_set(
             f"--archive-after ({format_duration(archive)}) is shorter than --idle-suspend "
             f"({format_duration(idle)}); a session suspends before it archives"
         )
-    router = get_context(ctx).router
-    current = router.store.sandboxes.get(key)
+    client = client_for(ctx, user)
+    if client is None:
+        router = get_context(ctx).router
+        current = router.store.sandboxes.get(key)
+        defaults = lifecycle_defaults(router.settings)
+    else:
+        found = client.sandboxes.settings(sandbox)
+        current, defaults = found.to_settings(), found.defaults.to_defaults()
     updated = SandboxSettings(
         user_id=key.user_id,
         sandbox_id=key.sandbox_id,
@@ -334,20 +339,28 @@ def sandbox_set(
         max_uptime_s=current.max_uptime_s if max_uptime is None else uptime_ceiling,
     )
     effective_idle = (
-        router.settings.idle_suspend_s if updated.idle_suspend_s is None else updated.idle_suspend_s
+        defaults.idle_suspend_s if updated.idle_suspend_s is None else updated.idle_suspend_s
     )
     effective_archive = (
-        router.settings.archive_after_s
-        if updated.archive_after_s is None
-        else updated.archive_after_s
+        defaults.archive_after_s if updated.archive_after_s is None else updated.archive_after_s
     )
     if effective_archive < effective_idle:
         raise InputError(
             f"archive after ({format_duration(effective_archive)}) is shorter than idle suspend "
             f"({format_duration(effective_idle)}); a session suspends before it archives"
         )
-    router.store.sandboxes.put(updated)
-    _print_sandbox(updated, router.settings)
+    if client is None:
+        put_sandbox_settings(get_context(ctx).router.store, updated, defaults)
+    else:
+        written = client.sandboxes.set_settings(
+            sandbox,
+            idle_suspend_s=updated.idle_suspend_s,
+            archive_after_s=updated.archive_after_s,
+            max_run_s=updated.max_run_s,
+            max_uptime_s=updated.max_uptime_s,
+        )
+        updated, defaults = written.to_settings(), written.defaults.to_defaults()
+    _print_sandbox(updated, defaults)
 
 
 @sandboxes_app.command("show")
@@ -357,9 +370,14 @@ def sandbox_show(
     sandbox: Annotated[str, typer.Option("--sandbox", help="Sandbox id.")],
 ) -> None:
     """Show a sandbox's lifecycle windows (its own or the defaults)."""
+    key = SessionKey(user_id=user, sandbox_id=sandbox)
+    client = client_for(ctx, user)
+    if client is not None:
+        found = client.sandboxes.settings(key.sandbox_id)
+        _print_sandbox(found.to_settings(), found.defaults.to_defaults())
+        return
     router = get_context(ctx).router
-    current = router.store.sandboxes.get(SessionKey(user_id=user, sandbox_id=sandbox))
-    _print_sandbox(current, router.settings)
+    _print_sandbox(router.store.sandboxes.get(key), lifecycle_defaults(router.settings))
 
 
 def _ceiling_flag(text: str, flag: str) -> float | None:
@@ -367,7 +385,7 @@ def _ceiling_flag(text: str, flag: str) -> float | None:
     return None if text.strip() == "default" else parse_ceiling(text, what=flag)
 
 
-def _print_sandbox(s: SandboxSettings, defaults: Settings) -> None:
+def _print_sandbox(s: SandboxSettings, defaults: LifecycleDefaults) -> None:
     def show(value: float | None, default: float) -> str:
         return format_duration(default) + " (default)" if value is None else format_duration(value)
 

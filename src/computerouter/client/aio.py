@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from computerouter.client.core import RetryPolicy, SseParser, raise_for_error, user_agent
+from computerouter.client.core import (
+    LogSseParser,
+    RetryPolicy,
+    SseParser,
+    exec_timeout,
+    raise_for_error,
+    user_agent,
+)
 from computerouter.domain.events import AgentEvent, RunCancelled, RunCompleted, RunFailed
 from computerouter.errors import ComputeRouterError
 from computerouter.wire.models import (
@@ -33,6 +40,13 @@ from computerouter.wire.models import (
 )
 from computerouter.wire.placement import PlacementOut
 from computerouter.wire.reports import SpendSeriesOut
+from computerouter.wire.session_io import (
+    ExecIn,
+    ExecOut,
+    LogLineOut,
+    SandboxSettingsIn,
+    SandboxSettingsOut,
+)
 
 __all__ = ["AsyncClient"]
 
@@ -59,6 +73,7 @@ class AsyncClient:
         self.retries = retries or RetryPolicy()
         self.agents = AsyncAgents(self)
         self.compute = AsyncCompute(self)
+        self.sandboxes = AsyncSandboxes(self)
         self.runs = AsyncRuns(self)
         self.concierge = AsyncConcierge(self)
         self.usage = AsyncUsage(self)
@@ -75,7 +90,10 @@ class AsyncClient:
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def request(
+        self, method: str, path: str, *, retry: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        attempts = self.retries.attempts if retry else 1
         attempt = 0
         while True:
             try:
@@ -83,17 +101,17 @@ class AsyncClient:
                 raise_for_error(response)
                 return response
             except ComputeRouterError as exc:
-                if not exc.retryable or attempt + 1 >= self.retries.attempts:
+                if not exc.retryable or attempt + 1 >= attempts:
                     raise
                 await asyncio.sleep(self.retries.delay(attempt, exc))
             except httpx.TransportError:
-                if attempt + 1 >= self.retries.attempts:
+                if attempt + 1 >= attempts:
                     raise
                 await asyncio.sleep(self.retries.delay(attempt))
             attempt += 1
 
-    async def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return (await self.request(method, path, **kwargs)).json()
+    async def json(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> Any:
+        return (await self.request(method, path, retry=retry, **kwargs)).json()
 
 
 class AsyncAgents:
@@ -207,6 +225,39 @@ class AsyncSessions:
         path = f"/v1/compute/sessions/{session_id}"
         return SessionOut.model_validate(await self._c.json("DELETE", path))
 
+    async def logs(self, session_id: str, *, lines: int = 100) -> builtins.list[LogLineOut]:
+        """The last ``lines`` lines of each of the session's logs."""
+        path = f"/v1/compute/sessions/{session_id}/logs"
+        found = await self._c.json("GET", path, params={"lines": lines})
+        return [LogLineOut.model_validate(line) for line in found]
+
+    async def follow_logs(self, session_id: str, *, lines: int = 100) -> AsyncIterator[LogLineOut]:
+        """The last ``lines`` lines of each log, then new lines as they come, until the
+        instance is gone (not resumed on a dropped connection)."""
+        parser = LogSseParser()
+        path = f"/v1/compute/sessions/{session_id}/logs/follow"
+        headers = {"Accept": "text/event-stream"}
+        async with self._c._http.stream(
+            "GET", path, params={"lines": lines}, headers=headers
+        ) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise_for_error(response)
+            async for text in response.aiter_lines():
+                line = parser.line(text)
+                if line is not None:
+                    yield line
+
+    async def exec(
+        self, session_id: str, argv: Sequence[str], *, timeout_s: float = 30.0
+    ) -> ExecOut:
+        """Admin keys only: run ``argv`` inside the running session (once: never retried)."""
+        body = ExecIn(argv=list(argv), timeout_s=timeout_s).model_dump()
+        path = f"/v1/compute/sessions/{session_id}/exec"
+        timeout = exec_timeout(self._c._http.timeout, timeout_s)
+        found = await self._c.json("POST", path, json=body, retry=False, timeout=timeout)
+        return ExecOut.model_validate(found)
+
 
 class AsyncCompute:
     def __init__(self, client: AsyncClient) -> None:
@@ -222,6 +273,35 @@ class AsyncConcierge:
         ``runs.events(run_id)``. ``yes`` confirms destructive operations for this run."""
         body = {"input": text, "yes": yes}
         return RunOut.model_validate(await self._c.json("POST", "/v1/concierge", json=body))
+
+
+class AsyncSandboxes:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+    async def settings(self, sandbox_id: str) -> SandboxSettingsOut:
+        """The sandbox's settings and the server's defaults for those unset."""
+        path = f"/v1/sandboxes/{sandbox_id}/settings"
+        return SandboxSettingsOut.model_validate(await self._c.json("GET", path))
+
+    async def set_settings(
+        self,
+        sandbox_id: str,
+        *,
+        idle_suspend_s: float | None = None,
+        archive_after_s: float | None = None,
+        max_run_s: float | None = None,
+        max_uptime_s: float | None = None,
+    ) -> SandboxSettingsOut:
+        """Set all four, whole: each one left ``None`` goes back to the default."""
+        body = SandboxSettingsIn(
+            idle_suspend_s=idle_suspend_s,
+            archive_after_s=archive_after_s,
+            max_run_s=max_run_s,
+            max_uptime_s=max_uptime_s,
+        ).model_dump()
+        path = f"/v1/sandboxes/{sandbox_id}/settings"
+        return SandboxSettingsOut.model_validate(await self._c.json("PUT", path, json=body))
 
 
 class AsyncRuns:

@@ -14,8 +14,16 @@ from computerouter.domain.events import AgentEvent
 from computerouter.errors import ComputeRouterError, RateLimited
 from computerouter.wire.errors import error_from_body
 from computerouter.wire.events import event_from_dict
+from computerouter.wire.session_io import LogLineOut
 
-__all__ = ["RetryPolicy", "SseParser", "raise_for_error", "user_agent"]
+__all__ = [
+    "LogSseParser",
+    "RetryPolicy",
+    "SseParser",
+    "exec_timeout",
+    "raise_for_error",
+    "user_agent",
+]
 
 
 def user_agent() -> str:
@@ -38,6 +46,12 @@ class RetryPolicy:
                 return min(self.max_s, float(after))
         backoff: float = min(self.max_s, self.base_s * 2.0**attempt)
         return backoff * (0.5 + random.random() / 2)
+
+
+def exec_timeout(base: httpx.Timeout, timeout_s: float) -> httpx.Timeout:
+    """``base``, with the read timeout waiting ``timeout_s`` longer (a command running)."""
+    read = timeout_s + (base.read if base.read is not None else 60.0)
+    return httpx.Timeout(base.connect, read=read, write=base.write, pool=base.pool)
 
 
 def raise_for_error(response: httpx.Response) -> None:
@@ -76,3 +90,29 @@ class SseParser:
         elif field == "id":
             self.last_id = value
         return None
+
+
+class LogSseParser:
+    """A session's followed logs (``log`` events) to lines; an ``error`` event is raised as
+    the server's error class; comments (keep-alives) are skipped."""
+
+    def __init__(self) -> None:
+        self._event = ""
+        self._data: list[str] = []
+
+    def line(self, line: str) -> LogLineOut | None:
+        if line:
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                self._event = value
+            elif field == "data":
+                self._data.append(value)
+            return None
+        event, data = self._event, "\n".join(self._data)
+        self._event, self._data = "", []
+        if not data:
+            return None
+        if event == "error":
+            raise error_from_body(json.loads(data), status=500)
+        return LogLineOut.model_validate_json(data) if event == "log" else None

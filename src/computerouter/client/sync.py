@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from computerouter.client.core import RetryPolicy, SseParser, raise_for_error, user_agent
+from computerouter.client.core import (
+    LogSseParser,
+    RetryPolicy,
+    SseParser,
+    exec_timeout,
+    raise_for_error,
+    user_agent,
+)
 from computerouter.domain.events import AgentEvent, RunCancelled, RunCompleted, RunFailed
 from computerouter.errors import ComputeRouterError
 from computerouter.wire.models import (
@@ -32,6 +39,13 @@ from computerouter.wire.models import (
 )
 from computerouter.wire.placement import PlacementOut
 from computerouter.wire.reports import SpendSeriesOut
+from computerouter.wire.session_io import (
+    ExecIn,
+    ExecOut,
+    LogLineOut,
+    SandboxSettingsIn,
+    SandboxSettingsOut,
+)
 
 __all__ = ["Client"]
 
@@ -58,6 +72,7 @@ class Client:
         self.retries = retries or RetryPolicy()
         self.agents = Agents(self)
         self.compute = Compute(self)
+        self.sandboxes = Sandboxes(self)
         self.runs = Runs(self)
         self.concierge = ConciergeApi(self)
         self.usage = UsageApi(self)
@@ -74,8 +89,12 @@ class Client:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One call, retried (with backoff) only on retryable errors and failed connections."""
+    def request(
+        self, method: str, path: str, *, retry: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        """One call, retried (with backoff) only on retryable errors and failed connections;
+        ``retry=False``: one attempt (what must not run twice)."""
+        attempts = self.retries.attempts if retry else 1
         attempt = 0
         while True:
             try:
@@ -83,17 +102,17 @@ class Client:
                 raise_for_error(response)
                 return response
             except ComputeRouterError as exc:
-                if not exc.retryable or attempt + 1 >= self.retries.attempts:
+                if not exc.retryable or attempt + 1 >= attempts:
                     raise
                 time.sleep(self.retries.delay(attempt, exc))
             except httpx.TransportError:
-                if attempt + 1 >= self.retries.attempts:
+                if attempt + 1 >= attempts:
                     raise
                 time.sleep(self.retries.delay(attempt))
             attempt += 1
 
-    def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.request(method, path, **kwargs).json()
+    def json(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> Any:
+        return self.request(method, path, retry=retry, **kwargs).json()
 
 
 class Agents:
@@ -208,6 +227,44 @@ class Sessions:
         path = f"/v1/compute/sessions/{session_id}"
         return SessionOut.model_validate(self._c.json("DELETE", path))
 
+    def logs(self, session_id: str, *, lines: int = 100) -> builtins.list[LogLineOut]:
+        """The last ``lines`` lines of each of the session's logs (``LogsArchived`` when they
+        are packed in its archive)."""
+        path = f"/v1/compute/sessions/{session_id}/logs"
+        found = self._c.json("GET", path, params={"lines": lines})
+        return [LogLineOut.model_validate(line) for line in found]
+
+    def follow_logs(self, session_id: str, *, lines: int = 100) -> Iterator[LogLineOut]:
+        """The last ``lines`` lines of each log, then new lines as they come, until the
+        instance is gone (or the caller stops iterating). Not resumed on a dropped
+        connection: the caller would see the last lines twice."""
+        parser = LogSseParser()
+        path = f"/v1/compute/sessions/{session_id}/logs/follow"
+        headers = {"Accept": "text/event-stream"}
+        with self._c._http.stream(
+            "GET", path, params={"lines": lines}, headers=headers
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise_for_error(response)
+            for text in response.iter_lines():
+                line = parser.line(text)
+                if line is not None:
+                    yield line
+
+    def exec(self, session_id: str, argv: Sequence[str], *, timeout_s: float = 30.0) -> ExecOut:
+        """Admin keys only: run ``argv`` inside the running session (once: never retried)."""
+        body = ExecIn(argv=list(argv), timeout_s=timeout_s).model_dump()
+        path = f"/v1/compute/sessions/{session_id}/exec"
+        found = self._c.json(
+            "POST",
+            path,
+            json=body,
+            retry=False,
+            timeout=exec_timeout(self._c._http.timeout, timeout_s),
+        )
+        return ExecOut.model_validate(found)
+
 
 class Compute:
     def __init__(self, client: Client) -> None:
@@ -223,6 +280,37 @@ class ConciergeApi:
         ``runs.events(run_id)``. ``yes`` confirms destructive operations for this run."""
         body = {"input": text, "yes": yes}
         return RunOut.model_validate(self._c.json("POST", "/v1/concierge", json=body))
+
+
+class Sandboxes:
+    """A sandbox's lifecycle windows and runtime ceilings (``None``: the server's default)."""
+
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def settings(self, sandbox_id: str) -> SandboxSettingsOut:
+        """The sandbox's settings and the server's defaults for those unset."""
+        path = f"/v1/sandboxes/{sandbox_id}/settings"
+        return SandboxSettingsOut.model_validate(self._c.json("GET", path))
+
+    def set_settings(
+        self,
+        sandbox_id: str,
+        *,
+        idle_suspend_s: float | None = None,
+        archive_after_s: float | None = None,
+        max_run_s: float | None = None,
+        max_uptime_s: float | None = None,
+    ) -> SandboxSettingsOut:
+        """Set all four, whole: each one left ``None`` goes back to the default."""
+        body = SandboxSettingsIn(
+            idle_suspend_s=idle_suspend_s,
+            archive_after_s=archive_after_s,
+            max_run_s=max_run_s,
+            max_uptime_s=max_uptime_s,
+        ).model_dump()
+        path = f"/v1/sandboxes/{sandbox_id}/settings"
+        return SandboxSettingsOut.model_validate(self._c.json("PUT", path, json=body))
 
 
 class Runs:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import Endpoint, Labels, Resources, SessionKey
 
-__all__ = ["RunRecord", "RunState", "SandboxSettings", "SessionRecord"]
+__all__ = ["LifecycleDefaults", "RunRecord", "RunState", "SandboxSettings", "SessionRecord"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,3 +91,14 @@ class SandboxSettings:
     """Ceiling on one run's running time for the sandbox's agents (an agent's own wins)."""
     max_uptime_s: float | None = None
     """Ceiling on the uptime of the sandbox's session before a forced suspend."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LifecycleDefaults:
+    """What a sandbox's unset (``None``) :class:`SandboxSettings` fall back to: the router's
+    settings of the same names."""
+
+    idle_suspend_s: float
+    archive_after_s: float
+    max_run_s: float
+    max_uptime_s: float

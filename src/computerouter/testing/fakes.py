@@ -58,7 +58,8 @@ class _FakeInstance:
 
 class FakeProvider:
     """Keeps instances in a dict. ``fail_next`` makes the next call of an operation raise;
-    ``before_create`` runs inside ``create`` (to hold it open, or count concurrent calls).
+    ``before_create`` runs inside ``create`` (to hold it open, or count concurrent calls);
+    ``on_exec`` answers ``exec`` (unset: exec is not supported).
 
     By default nothing runs and endpoints lead nowhere. With ``serve=True`` each running
     instance has a :class:`~computerouter.testing.served.ServedRuntime` that answers like the
@@ -86,6 +87,8 @@ class FakeProvider:
         self.calls: list[tuple[str, str]] = []
         self.fail_next: dict[str, ProviderError] = {}
         self.before_create: Callable[[InstanceSpec], None] | None = None
+        self.on_exec: Callable[[str, list[str]], ExecResult] | None = None
+        """What ``exec`` answers (instance id, argv → result); unset, it is not supported."""
         self._logged = threading.Condition(self._lock)
 
     @property
@@ -234,7 +237,10 @@ class FakeProvider:
     def exec(self, instance_id: str, argv: Sequence[str], *, timeout_s: float = 30.0) -> ExecResult:
         with self._lock:
             self._require(instance_id)
-        raise ProviderError("exec is not supported", provider=self._name)
+            if self.on_exec is None:
+                raise ProviderError("exec is not supported", provider=self._name)
+            self.calls.append(("exec", instance_id))
+        return self.on_exec(instance_id, list(argv))
 
     def logs(
         self, instance_id: str, *, lines: int = 100, follow: bool = False

@@ -1,22 +1,37 @@
 """Compute sessions: ``/v1/compute/sessions``: ensure, list, show, suspend, resume, archive,
-recover, destroy. Listing filters by sandbox and by agent slug (the sessions that agent's runs
-used)."""
+recover, destroy; a session's logs (the last lines, or followed as SSE) and, for admin keys,
+a command run inside it. Listing filters by sandbox and by agent slug (the sessions that
+agent's runs used)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from computerouter.api.deps import ActingUser, Caller, Server, own_session
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from computerouter.api.deps import ActingUser, Admin, Caller, Server, own_session
+from computerouter.api.log_stream import SSE, LogPump
+from computerouter.api.request_ids import current_request_id
+from computerouter.compute.session_io import session_exec, session_logs
 from computerouter.domain.agents import AgentAddress
 from computerouter.domain.states import LIVE_STATES
 from computerouter.domain.values import SessionKey
 from computerouter.errors import InputError
 from computerouter.store.agent_sessions import session_ids_of_agent
 from computerouter.wire.models import SessionEnsure, SessionOut
+from computerouter.wire.session_io import ExecIn, ExecOut, LogLineOut
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/compute/sessions", tags=["compute"])
+
+LOG_LINES_MAX = 100_000
+"""The most lines of each log one request asks for."""
+Lines = Annotated[
+    int, Query(ge=0, le=LOG_LINES_MAX, description="How many of the last lines of each log.")
+]
 
 
 @router.post("", status_code=200)
@@ -85,3 +100,41 @@ def recover_session(session_id: str, caller: Caller, parts: Server) -> SessionOu
 def destroy_session(session_id: str, caller: Caller, parts: Server) -> SessionOut:
     own_session(parts, caller, session_id)
     return SessionOut.from_record(parts.agents.compute.destroy(session_id))
+
+
+@router.get("/{session_id}/logs")
+def session_log_lines(
+    session_id: str, caller: Caller, parts: Server, lines: Lines = 100
+) -> list[LogLineOut]:
+    """The last ``lines`` lines of each of the session's logs: its processes' output, then its
+    runtime's log files. An archived session is a ``logs_archived`` conflict (its logs are in
+    its archive until it resumes)."""
+    own_session(parts, caller, session_id)
+    found = session_logs(parts.agents.compute, session_id, lines=lines, follow=False)
+    return [LogLineOut.from_line(line) for line in found]
+
+
+@router.get(
+    "/{session_id}/logs/follow",
+    response_model=None,
+    responses={200: {"content": {SSE: {}}, "description": "`log` events, as they come."}},
+)
+async def follow_session_logs(
+    session_id: str, caller: Caller, parts: Server, lines: Lines = 100
+) -> StreamingResponse:
+    """The last ``lines`` lines of each log, then new lines as they come, as SSE ``log``
+    events, until the instance is gone or the client hangs up."""
+    await run_in_threadpool(own_session, parts, caller, session_id)
+    found = await run_in_threadpool(
+        session_logs, parts.agents.compute, session_id, lines=lines, follow=True
+    )
+    pump = LogPump(found, request_id=current_request_id())
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(pump.sse(), media_type=SSE, headers=headers)
+
+
+@router.post("/{session_id}/exec")
+def exec_in_session(session_id: str, body: ExecIn, _admin: Admin, parts: Server) -> ExecOut:
+    """Admin keys only: run a command inside a running session; its exit code and output."""
+    result = session_exec(parts.agents.compute, session_id, body.argv, timeout_s=body.timeout_s)
+    return ExecOut.from_result(result)
