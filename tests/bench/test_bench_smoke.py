@@ -4,7 +4,6 @@ its report. Timings are never asserted here; ``make bench`` measures them side b
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from computerouter.providers.local import probe
+from computerouter.testing.environment import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,7 +86,7 @@ def test_benchmark_runs_and_reports(script: str, tmp_path: Path) -> None:
         if gaps:
             pytest.skip(f"{script} needs root, bubblewrap and cgroups: {', '.join(gaps)}")
     report = tmp_path / "report.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env["COMPUTEROUTER_LIFECYCLE_DAEMON"] = "false"
     extra = ["--litellm", str(LITELLM)] if script == "api.py" and LITELLM.exists() else []
     done = subprocess.run(

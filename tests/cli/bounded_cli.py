@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from computerouter.testing.environment import child_env
+
 _RUNNER = r"""
 import json, resource, subprocess, sys
 limit = 1 << 30
@@ -39,7 +41,7 @@ class Measured:
 
 
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env["COMPUTEROUTER_HOME"] = str(home)
     env["COLUMNS"] = "200"
     env.update(extra)

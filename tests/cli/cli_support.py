@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from computerouter.store import Store, open_store
+from computerouter.testing.environment import child_env
 
 __all__ = ["cli", "store_of"]
 
 
 def cli(home: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env.pop("COLUMNS", None)
     env["COMPUTEROUTER_HOME"] = str(home)
     env["COMPUTEROUTER_BILLING"] = "true"

@@ -15,10 +15,11 @@ from computerouter.domain.session import SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.store import Store, open_store
 from computerouter.testing import session_record
+from computerouter.testing.environment import child_env
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env["COMPUTEROUTER_HOME"] = str(home)
     env["COMPUTEROUTER_LIFECYCLE_DAEMON"] = "false"  # no test here should leave one running
     return subprocess.run(

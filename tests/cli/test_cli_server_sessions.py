@@ -6,7 +6,6 @@ user's session is not found; exec needs an admin key); errors are one line."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from bounded_cli import InProcess, inprocess_cli, one_error_line
 from computerouter.domain.instances import ExecResult
 from computerouter.domain.logs import LogLine
 from computerouter.domain.states import SessionState
+from computerouter.testing.environment import child_env
 from computerouter.testing.fakes import FakeProvider
 from computerouter.testing.live_api import Api, live_api
 
@@ -120,7 +120,7 @@ def test_followed_logs_through_a_server_run_until_the_instance_is_gone(api: Api)
     instance = api.agents.compute.get(session_id).instance_id
     assert instance is not None
     tail = list(fake_provider(api).logs(instance, lines=1))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env |= {"COMPUTEROUTER_URL": api.url, "COMPUTEROUTER_API_KEY": api.alice}
     env["COMPUTEROUTER_HOME"] = str(api.settings.home / "client")
     argv = ["compute", "sessions", "logs", session_id, "-n", "1", "--follow"]

@@ -24,12 +24,13 @@ from computerouter.compute.owner import current_owner
 from computerouter.store import open_store
 from computerouter.testing import session_record
 from computerouter.testing.daemons import daemon_pids, stop_daemons
+from computerouter.testing.environment import child_env
 
 PID = re.compile(r"\(pid (\d+)")
 
 
 def env_for(home: Path, **settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env["COMPUTEROUTER_HOME"] = str(home)
     env["COMPUTEROUTER_LIFECYCLE_INTERVAL_S"] = "0.3"
     env["COLUMNS"] = "250"

@@ -4,16 +4,17 @@ with exit 5, and bad input as one line (exit 2) that changes nothing."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from computerouter.testing.environment import child_env
+
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env.update(COMPUTEROUTER_HOME=str(home), COMPUTEROUTER_LIFECYCLE_DAEMON="false")
     return subprocess.run(
         [sys.executable, "-m", "computerouter", *args],

@@ -17,6 +17,7 @@ from computerouter.domain.secrets import OPERATOR, owner_for
 from computerouter.secrets import LocalKeyring, SecretVault
 from computerouter.store import open_store
 from computerouter.store.secrets import SecretStore
+from computerouter.testing.environment import child_env
 
 MODEL_KEY = "sk-model-5f0c9a1e7b2d4c68-unique"
 MCP_TOKEN = "mcp-token-8d3e71f0aa42-unique"
@@ -27,7 +28,7 @@ VALUES = (MODEL_KEY, MCP_TOKEN, ALICE_KEY)
 def cli(
     home: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    environ = child_env()
     environ["COMPUTEROUTER_HOME"] = str(home)
     environ["COMPUTEROUTER_LIFECYCLE_DAEMON"] = "false"
     environ.update(env or {})
@@ -198,7 +199,7 @@ def test_a_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
 
 def test_doctor_shows_a_pending_rotation_and_a_missing_kek(tmp_path: Path) -> None:
     def doctor_row(env: dict[str, str] | None = None) -> str:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+        environ = child_env()
         environ |= {"COMPUTEROUTER_HOME": str(tmp_path), **(env or {})}
         result = subprocess.run(
             [sys.executable, "-m", "computerouter", "doctor"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 from cli_support import cli
 
 from computerouter.providers.local import probe
+from computerouter.testing.environment import child_env
 
 pytestmark = pytest.mark.isolation
 
@@ -55,7 +55,7 @@ def test_logs_print_the_session_output(session: tuple[Path, str]) -> None:
 
 def test_follow_streams_until_ctrl_c(session: tuple[Path, str]) -> None:
     home, session_id = session
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env["COMPUTEROUTER_HOME"] = str(home)
     follow = subprocess.Popen(
         [sys.executable, "-m", "computerouter", "compute", "sessions", "logs", session_id, "-f"],

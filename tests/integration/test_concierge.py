@@ -8,7 +8,6 @@ told yes, acts only as its caller, and its token is worth nothing outside its ow
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from computerouter.runtimes.hermes import HermesImage
 from computerouter.secrets.api_keys import ApiKeys
 from computerouter.standin import StandinModel
 from computerouter.store.api_keys import ApiKeyStore
+from computerouter.testing.environment import child_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.isolation, pytest.mark.timeout(900)]
 
@@ -255,7 +255,7 @@ def test_a_run_token_is_worth_nothing_outside_its_concierge_run(place: Place) ->
 
 
 def test_the_cli_asks_the_servers_concierge(place: Place) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env |= {"COMPUTEROUTER_URL": place.url, "COMPUTEROUTER_API_KEY": place.alice_key}
     done = subprocess.run(
         [sys.executable, "-m", "computerouter", "concierge", "Show me my active compute sessions."],
@@ -274,7 +274,7 @@ def test_the_cli_asks_the_servers_concierge(place: Place) -> None:
 def test_the_cli_embedded_serves_what_its_concierge_needs(tmp_path: Path) -> None:
     if probe().gaps():
         pytest.skip("the Concierge needs root, bubblewrap and cgroups")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env |= {
         "COMPUTEROUTER_HOME": str(tmp_path / "home"),
         "COMPUTEROUTER_IMAGES_DIR": str(IMAGES),

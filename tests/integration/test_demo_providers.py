@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from computerouter.providers.local import probe
+from computerouter.testing.environment import child_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.isolation, pytest.mark.timeout(900)]
 
@@ -20,7 +21,7 @@ IMAGES = Path(os.environ.get("COMPUTEROUTER_TEST_IMAGES", "/var/cache/computerou
 
 
 def demo(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env |= {
         "COMPUTEROUTER_HOME": str(home),
         "COMPUTEROUTER_IMAGES_DIR": str(IMAGES),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from computerouter.domain.events import (
 )
 from computerouter.providers.local import LocalProvider
 from computerouter.standin import StandinModel
+from computerouter.testing.environment import child_env
 
 # The first test may build the Hermes image (about a minute; more on a slow mirror).
 pytestmark = [pytest.mark.slow, pytest.mark.isolation, pytest.mark.timeout(900)]
@@ -216,7 +216,7 @@ def test_unreachable_model_fails_in_bounded_time(tmp_path: Path) -> None:
 def test_ctrl_c_in_the_cli_cancels_the_run(tmp_path: Path) -> None:
     """The real command line: SIGINT while a turn waits on the model cancels it in Hermes."""
     with StandinModel(slow_seconds=30.0) as model:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+        env = child_env()
         env |= {
             "COMPUTEROUTER_HOME": str(tmp_path),
             "COMPUTEROUTER_IMAGES_DIR": str(IMAGES),

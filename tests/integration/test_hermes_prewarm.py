@@ -8,7 +8,6 @@ the session to the agent's runtime, keeping the workspace, instead of failing wi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from computerouter.providers.local import LocalProvider, probe
 from computerouter.providers.local.metadata import InstancePaths
 from computerouter.runtimes.transport import client_for
 from computerouter.standin import StandinModel
+from computerouter.testing.environment import child_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.isolation, pytest.mark.timeout(900)]
 
@@ -34,7 +34,7 @@ def _needs_isolation() -> None:
 
 
 def cli_env(home: Path, model: StandinModel) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     return env | {
         "COMPUTEROUTER_HOME": str(home),
         "COMPUTEROUTER_IMAGES_DIR": str(IMAGES),

@@ -4,7 +4,6 @@ that carries escape sequences reaches the terminal escaped (and ``--json`` verba
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from computerouter.compute.factory import open_router
 from computerouter.config import Settings
 from computerouter.providers.local import probe
 from computerouter.standin import StandinModel
+from computerouter.testing.environment import child_env
 
 ESCAPES = "\x1b[31mred\x1b[0m and \x1b[2Jgone\x07"
 
@@ -25,7 +25,7 @@ def test_escape_sequences_in_model_text_are_shown_not_obeyed(tmp_path: Path) -> 
     if gaps:
         pytest.skip(f"Hermes integration needs root, bubblewrap and cgroups: {', '.join(gaps)}")
     with StandinModel() as model:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+        env = child_env()
         env |= {
             "COMPUTEROUTER_HOME": str(tmp_path),
             "COMPUTEROUTER_IMAGES_DIR": str(IMAGES),

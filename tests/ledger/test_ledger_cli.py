@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,10 +14,11 @@ from computerouter.domain.values import SessionKey
 from computerouter.ledger import Ledger, default_prices, repair
 from computerouter.store import open_store
 from computerouter.testing import FakeClock
+from computerouter.testing.environment import child_env
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env["COMPUTEROUTER_HOME"] = str(home)
     env["COLUMNS"] = "200"
     return subprocess.run(

@@ -20,6 +20,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from computerouter.mcp_server import http_server
+from computerouter.testing.environment import child_env
 from computerouter.testing.live_api import Api, LiveServer, live_api
 
 TOOLS = {
@@ -162,7 +163,7 @@ def test_over_http_each_request_acts_as_its_own_key(api: Api, mcp_url: str) -> N
 def test_bad_input_is_one_line(args: list[str], env: dict[str, str], message: str) -> None:
     import subprocess
 
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    clean = child_env()
     done = subprocess.run(
         [sys.executable, "-m", "computerouter", "mcp", *args],
         env={**clean, **env},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 from daytona import Daytona, DaytonaConfig
 
 from computerouter.providers.local import probe
+from computerouter.testing.environment import child_env
 
 pytestmark = pytest.mark.isolation
 
@@ -25,7 +25,7 @@ def _free_port() -> int:
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env["COMPUTEROUTER_HOME"] = str(home)
     return env
 

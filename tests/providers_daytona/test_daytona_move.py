@@ -4,7 +4,6 @@ any step of the move loses nothing."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from computerouter.emulators.daytona import EmulatorServer
 from computerouter.errors import SessionUnavailable
 from computerouter.faults import ENV
 from computerouter.runtimes.transport import client_for
+from computerouter.testing.environment import child_env
 
 pytestmark = pytest.mark.isolation
 
@@ -183,7 +183,7 @@ def test_a_crash_at_any_step_of_a_move_loses_nothing_and_keeps_nothing_twice(
 ) -> None:
     archived = _archived_on_daytona(router, b"survives a crash")
     _down(emulator)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env.update(_env(emulator), COMPUTEROUTER_HOME=str(tmp_path / "home"), **{ENV: point})
 
     died = subprocess.run(

@@ -26,6 +26,7 @@ from computerouter.faults import ENV
 from computerouter.providers.local import LocalProvider, probe
 from computerouter.providers.local.metadata import InstancePaths, instance_id_for
 from computerouter.runtimes.transport import client_for
+from computerouter.testing.environment import child_env
 
 pytestmark = pytest.mark.isolation
 
@@ -38,7 +39,7 @@ def _needs_isolation() -> None:
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env["COMPUTEROUTER_HOME"] = str(home)
     env["COMPUTEROUTER_LIFECYCLE_DAEMON"] = "false"  # the test is the only lifecycle here
     return env

@@ -32,6 +32,7 @@ from computerouter.providers.local import probe
 from computerouter.standin import StandinModel
 from computerouter.store.ledger_queries import EntryFilter
 from computerouter.store.ledger_rows import EntryKind
+from computerouter.testing.environment import child_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.isolation, pytest.mark.timeout(900)]
 
@@ -50,7 +51,7 @@ class Agent:
     completed_runs: list[str] = field(default_factory=list)
 
     def env(self, failpoint: str | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+        env = child_env()
         env.update(
             COMPUTEROUTER_HOME=str(self.home),
             COMPUTEROUTER_IMAGES_DIR=str(IMAGES),

@@ -5,7 +5,6 @@ brings the workspace back. Real ``local`` sessions, driven through the CLI."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 from computerouter.domain.states import SessionState
 from computerouter.providers.local import probe
 from computerouter.store import open_store
+from computerouter.testing.environment import child_env
 
 pytestmark = pytest.mark.isolation
 
@@ -28,7 +28,7 @@ def _needs_isolation() -> None:
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env.update(COMPUTEROUTER_HOME=str(home), COMPUTEROUTER_LIFECYCLE_DAEMON="false")
     return subprocess.run(
         [sys.executable, "-m", "computerouter", *args],

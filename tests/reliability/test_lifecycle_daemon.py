@@ -8,7 +8,6 @@ windows are a couple of seconds and the daemon passes every 0.3 s.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from computerouter.domain.states import SessionState
 from computerouter.providers.local import LocalProvider, probe
 from computerouter.store import open_store
 from computerouter.testing.daemons import daemon_pids, stop_daemons
+from computerouter.testing.environment import child_env
 
 pytestmark = pytest.mark.isolation
 
@@ -40,7 +40,7 @@ def _needs_isolation() -> None:
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     env |= {
         "COMPUTEROUTER_HOME": str(home),
         "COMPUTEROUTER_IDLE_SUSPEND_S": str(IDLE_SUSPEND_S),

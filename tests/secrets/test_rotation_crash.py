@@ -13,6 +13,7 @@ from computerouter.secrets import LocalKeyring, SecretVault
 from computerouter.secrets.keyring import write_key_file
 from computerouter.store import Store
 from computerouter.store.secrets import SecretStore
+from computerouter.testing.environment import child_env
 
 WORKER = Path(__file__).with_name("rotation_crash_worker.py")
 OLD = ("kek-old", os.urandom(32))
@@ -29,7 +30,7 @@ def test_a_killed_rotation_loses_nothing_and_resumes(
     key_file = tmp_path / "secrets.kek"
     write_key_file(key_file, [NEW, OLD])
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPUTEROUTER_")}
+    env = child_env()
     died = subprocess.run(
         [sys.executable, str(WORKER), database_url, str(key_file), "4"],
         capture_output=True,

@@ -14,8 +14,11 @@ from computerouter.client.core import (
     LogSseParser,
     RetryPolicy,
     SseParser,
+    exec_body,
     exec_timeout,
     raise_for_error,
+    sandbox_settings_body,
+    session_path,
     user_agent,
 )
 from computerouter.domain.events import AgentEvent, RunCancelled, RunCompleted, RunFailed
@@ -41,10 +44,8 @@ from computerouter.wire.models import (
 from computerouter.wire.placement import PlacementOut
 from computerouter.wire.reports import SpendSeriesOut
 from computerouter.wire.session_io import (
-    ExecIn,
     ExecOut,
     LogLineOut,
-    SandboxSettingsIn,
     SandboxSettingsOut,
 )
 
@@ -227,7 +228,7 @@ class AsyncSessions:
 
     async def logs(self, session_id: str, *, lines: int = 100) -> builtins.list[LogLineOut]:
         """The last ``lines`` lines of each of the session's logs."""
-        path = f"/v1/compute/sessions/{session_id}/logs"
+        path = session_path(session_id, "/logs")
         found = await self._c.json("GET", path, params={"lines": lines})
         return [LogLineOut.model_validate(line) for line in found]
 
@@ -235,7 +236,7 @@ class AsyncSessions:
         """The last ``lines`` lines of each log, then new lines as they come, until the
         instance is gone (not resumed on a dropped connection)."""
         parser = LogSseParser()
-        path = f"/v1/compute/sessions/{session_id}/logs/follow"
+        path = session_path(session_id, "/logs/follow")
         headers = {"Accept": "text/event-stream"}
         async with self._c._http.stream(
             "GET", path, params={"lines": lines}, headers=headers
@@ -252,8 +253,8 @@ class AsyncSessions:
         self, session_id: str, argv: Sequence[str], *, timeout_s: float = 30.0
     ) -> ExecOut:
         """Admin keys only: run ``argv`` inside the running session (once: never retried)."""
-        body = ExecIn(argv=list(argv), timeout_s=timeout_s).model_dump()
-        path = f"/v1/compute/sessions/{session_id}/exec"
+        body = exec_body(argv, timeout_s)
+        path = session_path(session_id, "/exec")
         timeout = exec_timeout(self._c._http.timeout, timeout_s)
         found = await self._c.json("POST", path, json=body, retry=False, timeout=timeout)
         return ExecOut.model_validate(found)
@@ -294,12 +295,12 @@ class AsyncSandboxes:
         max_uptime_s: float | None = None,
     ) -> SandboxSettingsOut:
         """Set all four, whole: each one left ``None`` goes back to the default."""
-        body = SandboxSettingsIn(
+        body = sandbox_settings_body(
             idle_suspend_s=idle_suspend_s,
             archive_after_s=archive_after_s,
             max_run_s=max_run_s,
             max_uptime_s=max_uptime_s,
-        ).model_dump()
+        )
         path = f"/v1/sandboxes/{sandbox_id}/settings"
         return SandboxSettingsOut.model_validate(await self._c.json("PUT", path, json=body))
 

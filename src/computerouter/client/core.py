@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,14 +14,17 @@ from computerouter.domain.events import AgentEvent
 from computerouter.errors import ComputeRouterError, RateLimited
 from computerouter.wire.errors import error_from_body
 from computerouter.wire.events import event_from_dict
-from computerouter.wire.session_io import LogLineOut
+from computerouter.wire.session_io import ExecIn, LogLineOut, SandboxSettingsIn
 
 __all__ = [
     "LogSseParser",
     "RetryPolicy",
     "SseParser",
+    "exec_body",
     "exec_timeout",
     "raise_for_error",
+    "sandbox_settings_body",
+    "session_path",
     "user_agent",
 ]
 
@@ -52,6 +55,30 @@ def exec_timeout(base: httpx.Timeout, timeout_s: float) -> httpx.Timeout:
     """``base``, with the read timeout waiting ``timeout_s`` longer (a command running)."""
     read = timeout_s + (base.read if base.read is not None else 60.0)
     return httpx.Timeout(base.connect, read=read, write=base.write, pool=base.pool)
+
+
+def session_path(session_id: str, tail: str = "") -> str:
+    """``/v1/compute/sessions/{id}`` and what follows it (``/logs``, ``/exec``)."""
+    return f"/v1/compute/sessions/{session_id}{tail}"
+
+
+def exec_body(argv: Sequence[str], timeout_s: float) -> dict[str, Any]:
+    return ExecIn(argv=list(argv), timeout_s=timeout_s).model_dump()
+
+
+def sandbox_settings_body(
+    *,
+    idle_suspend_s: float | None,
+    archive_after_s: float | None,
+    max_run_s: float | None,
+    max_uptime_s: float | None,
+) -> dict[str, Any]:
+    return SandboxSettingsIn(
+        idle_suspend_s=idle_suspend_s,
+        archive_after_s=archive_after_s,
+        max_run_s=max_run_s,
+        max_uptime_s=max_uptime_s,
+    ).model_dump()
 
 
 def raise_for_error(response: httpx.Response) -> None:

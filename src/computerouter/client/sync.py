@@ -13,8 +13,11 @@ from computerouter.client.core import (
     LogSseParser,
     RetryPolicy,
     SseParser,
+    exec_body,
     exec_timeout,
     raise_for_error,
+    sandbox_settings_body,
+    session_path,
     user_agent,
 )
 from computerouter.domain.events import AgentEvent, RunCancelled, RunCompleted, RunFailed
@@ -40,10 +43,8 @@ from computerouter.wire.models import (
 from computerouter.wire.placement import PlacementOut
 from computerouter.wire.reports import SpendSeriesOut
 from computerouter.wire.session_io import (
-    ExecIn,
     ExecOut,
     LogLineOut,
-    SandboxSettingsIn,
     SandboxSettingsOut,
 )
 
@@ -230,7 +231,7 @@ class Sessions:
     def logs(self, session_id: str, *, lines: int = 100) -> builtins.list[LogLineOut]:
         """The last ``lines`` lines of each of the session's logs (``LogsArchived`` when they
         are packed in its archive)."""
-        path = f"/v1/compute/sessions/{session_id}/logs"
+        path = session_path(session_id, "/logs")
         found = self._c.json("GET", path, params={"lines": lines})
         return [LogLineOut.model_validate(line) for line in found]
 
@@ -239,7 +240,7 @@ class Sessions:
         instance is gone (or the caller stops iterating). Not resumed on a dropped
         connection: the caller would see the last lines twice."""
         parser = LogSseParser()
-        path = f"/v1/compute/sessions/{session_id}/logs/follow"
+        path = session_path(session_id, "/logs/follow")
         headers = {"Accept": "text/event-stream"}
         with self._c._http.stream(
             "GET", path, params={"lines": lines}, headers=headers
@@ -254,8 +255,8 @@ class Sessions:
 
     def exec(self, session_id: str, argv: Sequence[str], *, timeout_s: float = 30.0) -> ExecOut:
         """Admin keys only: run ``argv`` inside the running session (once: never retried)."""
-        body = ExecIn(argv=list(argv), timeout_s=timeout_s).model_dump()
-        path = f"/v1/compute/sessions/{session_id}/exec"
+        body = exec_body(argv, timeout_s)
+        path = session_path(session_id, "/exec")
         found = self._c.json(
             "POST",
             path,
@@ -303,12 +304,12 @@ class Sandboxes:
         max_uptime_s: float | None = None,
     ) -> SandboxSettingsOut:
         """Set all four, whole: each one left ``None`` goes back to the default."""
-        body = SandboxSettingsIn(
+        body = sandbox_settings_body(
             idle_suspend_s=idle_suspend_s,
             archive_after_s=archive_after_s,
             max_run_s=max_run_s,
             max_uptime_s=max_uptime_s,
-        ).model_dump()
+        )
         path = f"/v1/sandboxes/{sandbox_id}/settings"
         return SandboxSettingsOut.model_validate(self._c.json("PUT", path, json=body))
 

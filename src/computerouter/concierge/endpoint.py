@@ -20,9 +20,14 @@ from computerouter.agents.run_token import RunTokens
 from computerouter.client import Client, RetryPolicy
 from computerouter.compute.router import ComputeRouter
 from computerouter.domain.run_tokens import OPERATOR, RunToken
-from computerouter.errors import Unauthorized
 from computerouter.loopback import LoopbackServer
-from computerouter.mcp_host.host import MCP_PATH, App, bearer, bearer_checked
+from computerouter.mcp_host.host import (
+    MCP_PATH,
+    App,
+    bearer_checked,
+    presented_token,
+    tool_caller,
+)
 from computerouter.mcp_server import build_server
 
 __all__ = ["CONFIRMATION_NEEDED", "OperatorEndpoint"]
@@ -49,14 +54,8 @@ class OperatorEndpoint:
     def verify(self, presented: str) -> RunToken:
         return self._tokens.verify_in_flight(presented, self._compute, audience=OPERATOR)
 
-    def _presented(self, ctx: Context) -> str:
-        presented = bearer((ctx.headers or {}).get("authorization"))
-        if not presented:
-            raise ToolError("unauthorized: a tool call needs the run's token (none was sent)")
-        return presented
-
     def _client_for(self, ctx: Context) -> Client:
-        presented = self._presented(ctx)
+        presented = presented_token(ctx)
         with self._lock:
             client = self._clients.pop(presented, None) or Client(
                 self._api_url(), presented, retries=RetryPolicy(attempts=2)
@@ -67,10 +66,7 @@ class OperatorEndpoint:
         return client
 
     def _confirm(self, ctx: Context, what: str) -> None:
-        try:
-            token = self.verify(self._presented(ctx))
-        except Unauthorized as exc:
-            raise ToolError(f"{exc.code}: {exc.message}") from exc
+        token = tool_caller(ctx, self.verify)
         if not token.destructive:
             raise ToolError(
                 f"{CONFIRMATION_NEEDED}: to {what} needs the user's confirmation; nothing was "

@@ -27,7 +27,15 @@ from computerouter.errors import Unauthorized
 from computerouter.loopback import LoopbackServer
 from computerouter.mcp_host.tools import build_server
 
-__all__ = ["MCP_PATH", "App", "McpHost", "bearer", "bearer_checked"]
+__all__ = [
+    "MCP_PATH",
+    "App",
+    "McpHost",
+    "bearer",
+    "bearer_checked",
+    "presented_token",
+    "tool_caller",
+]
 
 MCP_PATH = "/mcp"
 
@@ -62,13 +70,7 @@ class McpHost:
         return self._tokens.verify_in_flight(presented, self._compute)
 
     def _caller(self, ctx: Context) -> RunToken:
-        presented = bearer((ctx.headers or {}).get("authorization"))
-        if not presented:
-            raise ToolError("unauthorized: a tool call needs the run's token (none was sent)")
-        try:
-            return self.verify(presented)
-        except Unauthorized as exc:
-            raise ToolError(f"{exc.code}: {exc.message}") from exc
+        return tool_caller(ctx, self.verify)
 
     # -- serving -----------------------------------------------------------------------------
 
@@ -91,6 +93,23 @@ class McpHost:
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
+
+
+def presented_token(ctx: Context) -> str:
+    """The bearer a tool call came with; a :class:`ToolError` when it came with none."""
+    presented = bearer((ctx.headers or {}).get("authorization"))
+    if not presented:
+        raise ToolError("unauthorized: a tool call needs the run's token (none was sent)")
+    return presented
+
+
+def tool_caller(ctx: Context, verify: Callable[[str], RunToken]) -> RunToken:
+    """The run token a tool call came with, as ``verify`` accepts it; a refusal is the
+    tool's error (its code and message), which the calling agent reads."""
+    try:
+        return verify(presented_token(ctx))
+    except Unauthorized as exc:
+        raise ToolError(f"{exc.code}: {exc.message}") from exc
 
 
 def bearer_checked(inner: App, verify: Callable[[str], object]) -> App:

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from computerouter.api.deps import ActingUser, Server
-from computerouter.api.routes.runs import SSE, live_out, sse_response
+from computerouter.api.routes.runs import SSE, answer_run
 from computerouter.errors import Conflict
 from computerouter.wire.models import ConciergeIn, RunOut
 
@@ -33,10 +33,4 @@ async def ask_concierge(
     if concierge is None:
         raise Conflict("this server runs no Concierge")
     run = await run_in_threadpool(concierge.ask, user, body.input, yes=body.yes)
-    live = parts.runs.start(run)
-    error = await live.started()
-    if error is not None:
-        raise error
-    if SSE in request.headers.get("accept", ""):
-        return sse_response(live)
-    return JSONResponse(live_out(live).model_dump(), status_code=201)
+    return await answer_run(request, parts, run)

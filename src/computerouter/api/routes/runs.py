@@ -13,6 +13,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from computerouter.agents.router import AgentRun
 from computerouter.api.deps import ActingUser, Caller, Parts, Server, visible
 from computerouter.api.journal import follow_journal
 from computerouter.api.live_runs import LiveRun
@@ -25,7 +26,7 @@ from computerouter.store.runs import RunStore
 from computerouter.wire.events import event_to_sse
 from computerouter.wire.models import ApprovalIn, RunIn, RunOut, RunSummaryOut
 
-__all__ = ["live_out", "router", "sse_response"]
+__all__ = ["answer_run", "live_out", "router", "sse_response"]
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
@@ -74,6 +75,14 @@ async def start_run(
     run = await run_in_threadpool(
         parts.agents.run, user_id=user, address=AgentAddress.parse(body.agent), text=body.input
     )
+    return await answer_run(request, parts, run)
+
+
+async def answer_run(
+    request: Request, parts: Parts, run: AgentRun
+) -> StreamingResponse | JSONResponse:
+    """A started run's answer: the run as JSON once its session is ready, or its events as SSE
+    when the caller accepts them; a refusal before the session was ready is raised."""
     live = parts.runs.start(run)
     error = await live.started()
     if error is not None:
