@@ -1,17 +1,23 @@
 """Suspended Hermes sessions per GiB on ``local``, with the resume beside it, in one run.
 
 N real Hermes sessions (local provider, model stand-in) each take one turn and are suspended
-(frozen), twice: as they are, and with ``swap_frozen`` on (the frozen tree's memory squeezed
-out to the host's swap). For each: the resident memory of a frozen session (its cgroup's
-usage), what its pages cost in compressed swap (the zram device's own accounting), sessions
-per GiB of RAM from the two, the resume (thaw until the runtime answers) and the first turn
-after it, which faults back what Hermes touches.
+(frozen), four times: as they are; with ``swap_frozen`` on (the frozen tree's memory squeezed
+out to the host's swap); with ``merge_pages`` on (the sessions' identical pages shared by the
+kernel's same-page merging, KSM); and with both. For each: the resident memory of a frozen
+session (the mean of their cgroups' usage: a merged page is charged to one of them), what its
+pages cost in compressed swap (the zram device's own accounting), sessions per GiB of RAM from
+the two, the resume (thaw until the runtime answers) and the first turn after it, which faults
+back what Hermes touches (and copies what it writes of a merged page).
+
+KSM is a host-wide knob: when it is off and the benchmark runs as root, it is turned on for the
+merged rows (scanning fast, so a run does not wait minutes) and put back as it was after, every
+page unmerged; the merged rows wait for two full scans after the suspend.
 
 With no swap on the host and ``--zram SIZE`` (the default, as root), the benchmark sets up
 ``/dev/zram0`` as swap for the run and takes it down after; ``--zram ''`` leaves the host as
 it is (the squeezed row then says there was no swap).
 
-    .venv/bin/python bench/density.py [--sessions 4] [--zram 2G] [--json PATH]
+    .venv/bin/python bench/density.py [--sessions 4] [--zram 2G] [--no-merge] [--json PATH]
 
 Goal (printed, never asserted): ≥ 20 suspended sessions per GiB (7.6 measured without),
 keeping the resume in milliseconds.
@@ -20,6 +26,7 @@ keeping the resume in milliseconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -42,6 +49,8 @@ from computerouter.standin import StandinModel
 
 MIB = 1024 * 1024
 ZRAM = Path("/sys/block/zram0")
+KSM = Path("/sys/kernel/mm/ksm")
+KSM_FAST = {"pages_to_scan": "5000", "sleep_millisecs": "20"}
 
 
 def _zram_used() -> int:
@@ -76,9 +85,48 @@ def zram_swap(size: str) -> Iterator[str]:
         (ZRAM / "reset").write_text("1")
 
 
-def measure(squeeze: bool, sessions: int, model: StandinModel) -> dict[str, float]:
+@contextmanager
+def ksm_on() -> Iterator[str]:
+    """The kernel's same-page merging running for the block; yields what it is."""
+    if not (KSM / "run").exists():
+        yield "none (this kernel has no KSM)"
+        return
+    if (KSM / "run").read_text().strip() == "1":
+        yield "the host's own KSM"
+        return
+    if os.geteuid() != 0:
+        yield "off (not root)"
+        return
+    before = {name: (KSM / name).read_text().strip() for name in KSM_FAST}
+    for name, value in KSM_FAST.items():
+        (KSM / name).write_text(value)
+    (KSM / "run").write_text("1")
+    try:
+        yield "KSM turned on for this run"
+    finally:
+        (KSM / "run").write_text("2")  # unmerge every page, then stop
+        (KSM / "run").write_text("0")
+        for name, value in before.items():
+            (KSM / name).write_text(value)
+
+
+def _ksm_settled(timeout_s: float = 120.0) -> None:
+    """Wait for two full KSM scans: every page seen twice is merged if it can be."""
+    scans = KSM / "full_scans"
+    if not scans.exists() or (KSM / "run").read_text().strip() != "1":
+        return
+    target = int(scans.read_text()) + 2
+    deadline = time.monotonic() + timeout_s
+    while int(scans.read_text()) < target and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def measure(squeeze: bool, merge: bool, sessions: int, model: StandinModel) -> dict[str, float]:
     home = Path(tempfile.mkdtemp(prefix="cr-bench-density-"))
-    env = {"COMPUTEROUTER_LOCAL_SWAP_FROZEN": "true" if squeeze else "false"}
+    env = {
+        "COMPUTEROUTER_LOCAL_SWAP_FROZEN": "true" if squeeze else "false",
+        "COMPUTEROUTER_LOCAL_MERGE_PAGES": "true" if merge else "false",
+    }
     settings = Settings.load(
         env=env,
         home=home,
@@ -116,6 +164,8 @@ def measure(squeeze: bool, sessions: int, model: StandinModel) -> dict[str, floa
             assert session is not None and session.instance_id is not None
             compute.suspend(session.id, reason="benchmark")
         time.sleep(1.0)  # let the kernel settle what it swapped
+        if merge:
+            _ksm_settled()
         for session in live:
             assert session is not None and session.instance_id is not None
             resident.append(provider.usage(session.instance_id).memory_bytes)
@@ -131,9 +181,10 @@ def measure(squeeze: bool, sessions: int, model: StandinModel) -> dict[str, floa
             if session.state.value not in ("destroyed", "failed"):
                 compute.destroy(session.id)
         compute.store.close()
-    per_session = p50(resident) + swapped
+    held = sum(resident) / len(resident)
+    per_session = held + swapped
     return {
-        "resident_mib": p50(resident) / MIB,
+        "resident_mib": held / MIB,
         "compressed_swap_mib": swapped / MIB,
         "ram_per_session_mib": per_session / MIB,
         "sessions_per_gib": 1024 * MIB / per_session if per_session else 0.0,
@@ -146,17 +197,25 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=4)
     parser.add_argument("--zram", default="2G", help="zram swap to set up if none ('': never)")
+    parser.add_argument("--no-merge", action="store_true", help="leave out the merged rows")
     parser.add_argument("--json", type=Path, default=Path("bench/results/density.json"))
     args = parser.parse_args()
     results: dict[str, dict[str, float]] = {}
+    modes = [("frozen", False, False), ("squeezed", True, False)]
+    if not args.no_merge:
+        modes += [("merged", False, True), ("merged + squeezed", True, True)]
     with StandinModel() as model, zram_swap(args.zram) as swap:
-        with console.status("frozen sessions as they are…"):
-            results["frozen"] = measure(False, args.sessions, model)
-        with console.status("frozen sessions squeezed into swap…"):
-            results["squeezed"] = measure(True, args.sessions, model)
+        ksm = "not measured"
+        for mode, squeeze, merge in modes:
+            with contextlib.ExitStack() as stack:
+                if merge:
+                    ksm = stack.enter_context(ksm_on())
+                with console.status(f"frozen sessions, {mode}…"):
+                    results[mode] = measure(squeeze, merge, args.sessions, model)
 
     table = Table(
-        title=f"suspended Hermes sessions on local ({args.sessions} each; swap: {swap})",
+        title=f"suspended Hermes sessions on local ({args.sessions} each; swap: {swap}; "
+        f"KSM: {ksm})",
         title_justify="left",
     )
     for column in (
@@ -180,12 +239,15 @@ def main() -> None:
             ms(r["first_turn_after_resume_s"]),
         )
     console.print(table)
-    best = results["squeezed"]["sessions_per_gib"]
     plain = results["frozen"]["sessions_per_gib"]
-    ratio = best / plain if plain else 0.0
-    shown = f"{best:.1f} per GiB, {ratio:.2f}x frozen"
-    console.print(f"squeezed sessions per GiB — goal ≥ 20: {verdict(best >= 20, shown)} ({shown})")
-    write_report(args.json, {"swap": swap, **results})
+    for mode in results:
+        if mode == "frozen":
+            continue
+        best = results[mode]["sessions_per_gib"]
+        ratio = best / plain if plain else 0.0
+        shown = f"{best:.1f} per GiB, {ratio:.2f}x frozen"
+        console.print(f"{mode}: sessions per GiB — goal ≥ 20: {verdict(best >= 20)} ({shown})")
+    write_report(args.json, {"swap": swap, "ksm": ksm, **results})
 
 
 if __name__ == "__main__":

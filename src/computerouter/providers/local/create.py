@@ -103,6 +103,7 @@ def start_instance(
             resources=record.resources,
             launch=launch,
             provider_root=layout.root,
+            merge_seed=layout.merge_seed,
         ),
         host=layout.host,
         fs=fs,

@@ -24,7 +24,7 @@ from computerouter.domain.values import EgressRoute, FileSpec, LaunchSpec, Resou
 from computerouter.errors import InputError, ProviderError, RuntimeFailure
 from computerouter.providers.egress import relay_source
 from computerouter.providers.egress.control import control_name
-from computerouter.providers.local import seccomp
+from computerouter.providers.local import merging, seccomp
 from computerouter.providers.local.errors import PROVIDER
 from computerouter.providers.local.fsutil import rmtree
 from computerouter.providers.local.health import wait_healthy
@@ -68,6 +68,9 @@ class SessionLaunch:
     resources: Resources
     launch: LaunchSpec
     provider_root: Path
+    merge_seed: str = ""
+    """Run the runtime under same-page merging with this hash seed ('' : not), see
+    :mod:`.merging`."""
 
 
 def session_view(mode: SandboxMode, paths: InstancePaths) -> SessionView:
@@ -106,11 +109,15 @@ def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: Pro
     # applier in front of the runtime.
     bpf_fd = _SECCOMP_FD if filtered and spec.mode is SandboxMode.BWRAP else None
     prefix = seccomp_prefix(host) if filtered and bpf_fd is None else ()
+    if spec.merge_seed and host.tools.python is None:
+        raise ProviderError("merge_pages needs /usr/bin/python3 on the host", provider=PROVIDER)
     _fresh_socket_dir(paths, spec.uid)
     with contextlib.suppress(FileNotFoundError):
         paths.pidfile.unlink()
     tree.prepare(spec.resources)
 
+    if spec.merge_seed and host.tools.python is not None:
+        prefix = merging.merged(host.tools.python, spec.merge_seed, prefix)
     command = _session_command(spec, fs, prefix=prefix)
     view = session_view(spec.mode, paths)
     # The launcher is /bin/sh, which (dash) can only name descriptors 0-9: the bwrap arguments
@@ -131,7 +138,9 @@ def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: Pro
             RelayLaunch(
                 fd=fd,
                 socket_name=name,
-                argv=relay_argv(host.tools, uid=spec.uid, source=source),
+                argv=relay_argv(
+                    host.tools, uid=spec.uid, source=source, merge_seed=spec.merge_seed
+                ),
                 log=str(paths.gateway_log) if route.gateway else "",
             )
             for (name, _), fd, route in zip(relays, relay_fds, launch.egress, strict=True)

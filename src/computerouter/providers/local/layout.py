@@ -26,6 +26,9 @@ class Layout:
     host: LocalHost
     cgroups: CgroupBackend | None
     scope: str
+    merge_seed: str = ""
+    """Sessions run under same-page merging with this hash seed ('': not; see
+    :mod:`.merging`)."""
 
     def paths(self, instance_id: str) -> InstancePaths:
         return InstancePaths.of(self.root, instance_id)

@@ -50,6 +50,7 @@ from computerouter.providers.local.launch import log_tail
 from computerouter.providers.local.layout import Layout
 from computerouter.providers.local.locks import HeldLock, file_lock
 from computerouter.providers.local.logs import read_logs
+from computerouter.providers.local.merging import merge_seed
 from computerouter.providers.local.metadata import (
     InstancePaths,
     RecordedState,
@@ -94,6 +95,7 @@ class LocalProvider:
         host: LocalHost | None = None,
         fs: HostFS | None = None,
         swap_frozen: bool = False,
+        merge_pages: bool = False,
     ) -> None:
         if uid_base < 1000 or uid_count < 1 or uid_base + uid_count > 2**32 - 2:
             raise InputError(f"uid range {uid_base}+{uid_count} is not usable for sessions")
@@ -111,6 +113,7 @@ class LocalProvider:
             host=host,
             cgroups=host.cgroup_backend(),
             scope=scope_of(resolved),
+            merge_seed=merge_seed(resolved) if merge_pages else "",
         )
 
     # -- what the provider is ----------------------------------------------------------------

@@ -31,6 +31,11 @@ class LocalSettings:
     """On suspend, push the frozen session's memory out to the host's swap (best with
     compressed swap, e.g. zram): many more suspended sessions per GiB, a resume faulting back
     what the next turn touches. Needs swap configured on the host (see ``doctor``)."""
+    merge_pages: bool = False
+    """Run sessions so that the kernel's same-page merging (KSM) can share their identical
+    memory: many more suspended sessions per GiB. Shares pages between sessions (a known
+    timing side channel) and fixes their address layout, so only where tenants on one host
+    trust each other; needs KSM running on the host (see ``doctor``)."""
 
 
 def _build(settings: Settings, own: LocalSettings) -> LocalProvider:
@@ -43,6 +48,7 @@ def _build(settings: Settings, own: LocalSettings) -> LocalProvider:
         allow_unisolated=own.allow_unisolated,
         uid_registry=Path(own.uid_registry),
         swap_frozen=own.swap_frozen,
+        merge_pages=own.merge_pages,
     )
 
 
@@ -62,7 +68,28 @@ def _doctor(settings: Settings, own: LocalSettings) -> list[DoctorRow]:
                 "resident (configure zram or a swap file)",
             )
         )
+    if own.merge_pages:
+        rows.append(_merge_row())
     return rows
+
+
+def _merge_row() -> DoctorRow:
+    from computerouter.providers.local.merging import KSM_RUN, ksm_running
+
+    running = ksm_running()
+    if running:
+        return DoctorRow(
+            check="same-page merging",
+            status="ok",
+            detail="sessions' identical pages are shared (KSM runs)",
+        )
+    return DoctorRow(
+        check="same-page merging",
+        status="warn",
+        detail="merge_pages is on but this kernel has no KSM: sessions' pages stay their own"
+        if running is None
+        else f"merge_pages is on but KSM does not run: echo 1 > {KSM_RUN} (as root)",
+    )
 
 
 REGISTRATION = ProviderRegistration(

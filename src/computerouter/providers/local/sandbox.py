@@ -26,6 +26,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from computerouter.providers.local.merging import merged
 from computerouter.providers.local.mounts import (
     SESSION_RUNTIME_DIR,
     SESSION_SOCKET_DIR,
@@ -239,9 +240,13 @@ def egress_socket_name(route_name: str) -> str:
     return f"egress-{route_name}.sock"
 
 
-def relay_argv(tools: Tools, *, uid: int | None, source: str) -> tuple[str, ...]:
+def relay_argv(
+    tools: Tools, *, uid: int | None, source: str, merge_seed: str = ""
+) -> tuple[str, ...]:
+    """An egress relay as the session's uid (under same-page merging with ``merge_seed``)."""
     assert tools.python is not None
-    return (*drop_privileges(tools, uid), tools.python, "-I", "-S", "-c", source)
+    relay = (tools.python, "-I", "-S", "-c", source)
+    return (*drop_privileges(tools, uid), *merged(tools.python, merge_seed, relay))
 
 
 def launcher_argv(
