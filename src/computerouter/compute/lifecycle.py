@@ -14,7 +14,9 @@ One pass is, in order:
    ``provider_probe_interval_s``: circuits closed or opened without a user's call paying;
 5. the warm pools (:meth:`~computerouter.compute.pool.WarmPools.maintain`), when
    ``warm_pool`` names any: unusable pooled instances discarded, idle pools shrunk, the
-   others refilled.
+   others refilled;
+6. run tokens expired more than ``RUN_TOKEN_KEEP_S`` ago dropped (they can never verify
+   again; kept that long for whoever looks into a refused call).
 
 ``computerouter compute reap`` runs one pass (``--every``: a pass per interval), and the
 per-home lifecycle daemon (:mod:`computerouter.compute.daemon`) runs one every
@@ -40,12 +42,22 @@ from computerouter.compute.reaper import ReapReport, reap_once
 from computerouter.compute.reconciler import ReconcileReport, reconcile
 from computerouter.domain.states import TRANSITIONAL_STATES, SessionState
 from computerouter.ledger import Ledger, RepairReport, repair
+from computerouter.store.run_tokens import RunTokenStore
 
 if TYPE_CHECKING:
     from computerouter.compute.router import ComputeRouter
     from computerouter.store import Store
 
-__all__ = ["NEEDS_LIFECYCLE", "LifecycleReport", "lifecycle_pass", "needs_lifecycle"]
+__all__ = [
+    "NEEDS_LIFECYCLE",
+    "RUN_TOKEN_KEEP_S",
+    "LifecycleReport",
+    "lifecycle_pass",
+    "needs_lifecycle",
+]
+
+RUN_TOKEN_KEEP_S = 86_400.0
+"""How long an expired run token's row is kept before a pass drops it."""
 
 NEEDS_LIFECYCLE = frozenset({SessionState.RUNNING, SessionState.SUSPENDED} | TRANSITIONAL_STATES)
 """States in which a session still needs the lifecycle to run: running (it may go idle),
@@ -137,6 +149,7 @@ def lifecycle_pass(router: ComputeRouter, *, ledger: Ledger | None = None) -> Li
     repaired = repair(ledger) if ledger is not None else RepairReport()
     probed = probe_once(router)
     pooled = router.pool.maintain()
+    RunTokenStore(router.store.engine).purge(expired_before=started - RUN_TOKEN_KEEP_S)
     return LifecycleReport(
         reconciled=reconciled,
         reaped=reaped,
