@@ -7,31 +7,18 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from pathlib import Path
 
 import pytest
 
-from computerouter.domain.values import Labels, Resources
-from computerouter.providers.base import InstanceSpec
 from computerouter.providers.local import LocalProvider, probe
 from computerouter.providers.local.merging import merge_seed
-from computerouter.runtimes.echo import EchoRuntime
 from computerouter.runtimes.transport import client_for
+from computerouter.testing.specs import echo_spec
 
 pytestmark = pytest.mark.isolation
 
 ADDR_NO_RANDOMIZE = 0x0040000
-
-
-def _spec() -> InstanceSpec:
-    key = f"ses_{uuid.uuid4().hex[:16]}"
-    return InstanceSpec(
-        idempotency_key=key,
-        labels=Labels(session_id=key, user_id="u", sandbox_id="s"),
-        resources=Resources(cpus=1.0, memory_mb=256, pids=64),
-        launch=EchoRuntime().launch_spec(session_id=key),
-    )
 
 
 def _runtime(instance_id: str) -> dict[str, str]:
@@ -68,7 +55,7 @@ def test_merge_pages_runs_the_runtime_mergeable_with_one_layout_and_seed(tmp_pat
     seen: dict[str, list[dict[str, str]]] = {"plain": [], "merging": []}
     for name, provider in (("plain", plain), ("merging", merging)):
         for _ in range(2):
-            instance = provider.create(_spec())
+            instance = provider.create(echo_spec())
             try:
                 assert instance.endpoint is not None
                 with client_for(instance.endpoint, timeout_s=10) as client:

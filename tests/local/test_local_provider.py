@@ -7,7 +7,6 @@ import dataclasses
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from computerouter.domain.instances import InstanceState
-from computerouter.domain.values import FileSpec, Labels, LaunchSpec, Resources
+from computerouter.domain.values import FileSpec, LaunchSpec, Resources
 from computerouter.errors import (
     InputError,
     InstanceNotFound,
@@ -23,7 +22,7 @@ from computerouter.errors import (
     ProviderError,
     RuntimeFailure,
 )
-from computerouter.providers.base import InstanceSpec, Provider
+from computerouter.providers.base import Provider
 from computerouter.providers.local import LocalHost, LocalProvider, probe
 from computerouter.providers.local.errors import translate
 from computerouter.providers.local.metadata import (
@@ -34,18 +33,9 @@ from computerouter.providers.local.metadata import (
 )
 from computerouter.runtimes.echo import EchoRuntime
 from computerouter.runtimes.transport import client_for
+from computerouter.testing.specs import echo_spec
 
-
-def spec(
-    key: str | None = None, launch: LaunchSpec | None = None, resources: Resources | None = None
-) -> InstanceSpec:
-    key = key or f"ses_{uuid.uuid4().hex[:16]}"
-    return InstanceSpec(
-        idempotency_key=key,
-        labels=Labels(session_id=key, user_id="u", sandbox_id="s"),
-        resources=resources or Resources(cpus=1.0, memory_mb=256, pids=64),
-        launch=launch or EchoRuntime().launch_spec(session_id=key),
-    )
+spec = echo_spec
 
 
 # -- no privileges needed ------------------------------------------------------------------

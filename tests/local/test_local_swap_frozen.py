@@ -3,30 +3,17 @@ as before. Needs swap on the host (``bench/density.py`` sets up zram for its run
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
 from computerouter.domain.instances import InstanceState
-from computerouter.domain.values import Labels, Resources
-from computerouter.providers.base import InstanceSpec
 from computerouter.providers.local import LocalProvider, probe
 from computerouter.providers.local.host import swap_configured
-from computerouter.runtimes.echo import EchoRuntime
 from computerouter.runtimes.transport import client_for
+from computerouter.testing.specs import echo_spec
 
 pytestmark = pytest.mark.isolation
-
-
-def _spec() -> InstanceSpec:
-    key = f"ses_{uuid.uuid4().hex[:16]}"
-    return InstanceSpec(
-        idempotency_key=key,
-        labels=Labels(session_id=key, user_id="u", sandbox_id="s"),
-        resources=Resources(cpus=1.0, memory_mb=256, pids=64),
-        launch=EchoRuntime().launch_spec(session_id=key),
-    )
 
 
 @pytest.mark.skipif(bool(probe().gaps()), reason="needs root, bubblewrap and cgroups")
@@ -36,7 +23,7 @@ def test_a_frozen_session_is_squeezed_into_swap_and_resumes(tmp_path: Path) -> N
     squeezing = LocalProvider(root=tmp_path / "squeezing", swap_frozen=True)
     held = {}
     for name, provider in (("plain", plain), ("squeezed", squeezing)):
-        instance = provider.create(_spec())
+        instance = provider.create(echo_spec())
         provider.suspend(instance.instance_id)
         held[name] = provider.usage(instance.instance_id).memory_bytes
         resumed = provider.resume(instance.instance_id)
