@@ -15,10 +15,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from ledger_helpers import make_router, make_settings
+from ledger_helpers import ended_runs, make_router, make_settings
 
-from computerouter.compute.router import ComputeRouter
-from computerouter.domain.values import SessionKey
 from computerouter.ledger import EntryKind, Ledger, RunBill, default_prices
 from computerouter.store import Store, open_store
 from computerouter.testing import FakeClock
@@ -32,23 +30,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'computerouter.db'}"
     else:
         yield request.getfixturevalue("pg_url")
-
-
-def ended_runs(
-    ledger: Ledger, router: ComputeRouter, clock: FakeClock, user: str, sandbox: str, n: int
-) -> list[str]:
-    """``n`` runs one after the other on the user's sandbox, each with a hold and usage, and a
-    second of idle time between them."""
-    ids = []
-    for i in range(n):
-        run_id = f"run_{user}_{sandbox}_{i}"
-        ledger.reserve(user_id=user, sandbox_id=sandbox, agent_id="bot", run_id=run_id)
-        with router.open_run(SessionKey(user_id=user, sandbox_id=sandbox), run_id=run_id):
-            clock.advance(20)
-            ledger.record_usage(run_id, model="m", input_tokens=1_000, output_tokens=300)
-        clock.advance(1)
-        ids.append(run_id)
-    return ids
 
 
 class Counter:
