@@ -282,7 +282,7 @@ class Ledger:
         settled: list[tuple[str, LedgerEntry, LedgerEntry] | ComputeRouterError] = []
         with self.ledger_store.transaction() as txn:
             batch = SettleBatch(txn)
-            batch.load([run_id for run_id, _ in items], meter_start=_meter_start)
+            batch.load([run_id for run_id, _ in items], now=now, meter_start=_meter_start)
             for run_id, cpu_seconds in items:
                 mark = batch.mark()
                 try:

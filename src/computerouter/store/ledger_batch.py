@@ -21,7 +21,7 @@ fails part way, so one bad run never spoils the others of its batch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 from computerouter.domain.session import RunRecord, SessionRecord
@@ -37,6 +37,7 @@ from computerouter.store.ledger_rows import (
     MeterRow,
     NewEntry,
     UsageRow,
+    entry_values,
     is_cached,
     to_entry,
     to_ledger_run,
@@ -104,10 +105,17 @@ class SettleBatch:
 
     # -- reading up front ---------------------------------------------------------------------
 
-    def load(self, run_ids: Sequence[str], *, meter_start: Callable[[SessionRecord], int]) -> None:
+    def load(
+        self,
+        run_ids: Sequence[str],
+        *,
+        now: float,
+        meter_start: Callable[[SessionRecord], int],
+    ) -> None:
         """Read the runs and all their settle touches, one statement a table, locking
         meters, run rows and accounts in that order. ``meter_start``: where a session's new
-        meter begins (its creation, in metering's milliseconds)."""
+        meter begins (its creation, in metering's milliseconds); ``now``: when a run's row
+        made here is."""
         conn = self._txn.conn
         ids = sorted(set(run_ids))
         for row in conn.execute(q.RUNS_IN, {"ids": ids}).mappings():
@@ -140,6 +148,9 @@ class SettleBatch:
                 self._transitions.setdefault(sid, [])
                 self._session_runs.setdefault(sid, [])
         self._load_ledger_runs(sorted(others | set(ids)))
+        self._make_ledger_runs(
+            [r for r in found if self._ledger_runs.get(r.run_id) is None], now=now
+        )
         for row in conn.execute(q.RUN_ENTRIES_IN, {"ids": ids}).mappings():
             entry = to_entry(row)
             assert entry.run_id is not None
@@ -187,6 +198,28 @@ class SettleBatch:
         for run_id in ids:
             self._ledger_runs0.setdefault(run_id, None)
             self._ledger_runs.setdefault(run_id, None)
+
+    def _make_ledger_runs(self, missing: list[RunRecord], *, now: float) -> None:
+        """A run to settle with no row yet (it held nothing) gets one now, locked like the
+        rest, so a usage report cannot slip in between the usage read and the token entry."""
+        if not missing:
+            return
+        rows = [
+            {
+                "run_id": r.run_id,
+                "user_id": r.user_id,
+                "sandbox_id": r.sandbox_id,
+                "agent_id": r.agent_id,
+                "session_id": r.session_id,
+                "busy_ms": 0,
+                "created_at": now,
+            }
+            for r in sorted(missing, key=lambda r: r.run_id)
+        ]
+        self._txn.conn.execute(q.prepared(self._txn.conn, "add_busy"), rows)
+        for r in missing:
+            del self._ledger_runs0[r.run_id], self._ledger_runs[r.run_id]
+        self._load_ledger_runs(sorted(r.run_id for r in missing))
 
     def _load_accounts(self, ids: list[str]) -> None:
         if not ids:
@@ -321,7 +354,8 @@ class SettleBatch:
                 delta = entry.amount if account_id == entry.credit_account else -entry.amount
                 self._shift(account_id, balance=delta)
         self._set(self._new, entry.key, entry)
-        posted = LedgerEntry(**asdict(entry), id=0)  # its id once flushed
+        values = entry_values(entry) | {"kind": entry.kind}
+        posted = LedgerEntry(**values, id=0)  # its id once flushed
         if entry.run_id is not None:
             self._set(self._entries, (entry.run_id, entry.kind), posted)
         return posted
@@ -395,7 +429,7 @@ class SettleBatch:
             raise StaleBatch("an account of the batch could not move")
         written: dict[str, LedgerEntry] = {}
         if self._new:
-            rows = [asdict(e) | {"kind": e.kind.value} for e in self._new.values()]
+            rows = [entry_values(e) for e in self._new.values()]
             for row in conn.execute(q.prepared(conn, "post"), rows).mappings():
                 entry = to_entry(row)
                 written[entry.key] = entry
