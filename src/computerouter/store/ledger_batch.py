@@ -89,7 +89,7 @@ class SettleBatch:
         self._sessions: dict[str, SessionRecord | None] = {}
         self._transitions: dict[str, list[tuple[SessionState, float]]] = {}
         self._session_runs: dict[str, list[RunRecord]] = {}
-        self._window: tuple[float, float] = (0.0, 0.0)
+        self._windows: dict[str, tuple[float, float]] = {}
         self._usage: dict[str, list[UsageRow]] = {}
         self._entry_runs: set[str] = set()
         # Rows as read (the first dict) and as changed since (the second).
@@ -135,18 +135,30 @@ class SettleBatch:
         if live:
             for sid, state, at in conn.execute(q.TRANSITIONS_IN, {"ids": live}):
                 self._transitions.setdefault(sid, []).append((SessionState(state), at))
-            ended = [r.ended_at for r in found if r.ended_at is not None]
-            after = min(m.metered_to_ms for m in self._meters.values()) / 1000 - _MARGIN_S
-            before = max(ended, default=after) + _MARGIN_S
-            self._window = (after, before)
-            params = {"ids": live, "after": after, "before": before}
-            for row in conn.execute(q.SESSION_RUNS_IN, params).mappings():
-                run = to_run(row)
-                self._session_runs.setdefault(run.session_id, []).append(run)
-                others.add(run.run_id)
+            # Each session's runs in its own window: from its meter's cursor to the last end
+            # among the runs to settle on it (the exact window of each metering step is
+            # applied in memory).
+            last_end: dict[str, float] = {}
+            for r in found:
+                if r.ended_at is not None and r.session_id in self._meters:
+                    last_end[r.session_id] = max(r.ended_at, last_end.get(r.session_id, r.ended_at))
+            for sid, end in last_end.items():
+                start = self._meters[sid].metered_to_ms / 1000
+                self._windows[sid] = (start - _MARGIN_S, end + _MARGIN_S)
+            windowed = sorted(self._windows)
+            if windowed:
+                params: dict[str, Any] = {}
+                for i, sid in enumerate(windowed):
+                    after, before = self._windows[sid]
+                    params |= {f"s{i}": sid, f"a{i}": after, f"b{i}": before}
+                for row in conn.execute(q.session_runs_in(len(windowed)), params).mappings():
+                    run = to_run(row)
+                    self._session_runs.setdefault(run.session_id, []).append(run)
+                    others.add(run.run_id)
+            for sid in windowed:
+                self._session_runs.setdefault(sid, [])
             for sid in live:
                 self._transitions.setdefault(sid, [])
-                self._session_runs.setdefault(sid, [])
         self._load_ledger_runs(sorted(others | set(ids)))
         self._make_ledger_runs(
             [r for r in found if self._ledger_runs.get(r.run_id) is None], now=now
@@ -282,7 +294,7 @@ class SettleBatch:
         return self._transitions[session_id]
 
     def session_runs(self, session_id: str, *, after: float, before: float) -> list[RunRecord]:
-        lo, hi = self._window
+        lo, hi = self._windows.get(session_id, (0.0, 0.0))
         if session_id not in self._session_runs or after < lo or before > hi:
             return self._txn.session_runs(session_id, after=after, before=before)
         return [

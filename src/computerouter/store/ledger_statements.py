@@ -104,11 +104,31 @@ TRANSITIONS_IN = (
     .where(session_transitions.c.session_id.in_(IDS))
     .order_by(session_transitions.c.session_id, session_transitions.c.id)
 )
-SESSION_RUNS_IN = runs.select().where(
-    runs.c.session_id.in_(IDS),
-    runs.c.started_at < sa.bindparam("before"),
-    sa.or_(runs.c.ended_at.is_(None), runs.c.ended_at >= sa.bindparam("after")),
-)
+_SESSION_RUNS_IN: dict[int, Any] = {}
+
+
+def session_runs_in(sessions_count: int) -> Any:
+    """The runs of several sessions, each in its own window: ``s<i>`` the session, its runs
+    started before ``b<i>`` and in flight or ended from ``a<i>`` on. Built once per count."""
+    found = _SESSION_RUNS_IN.get(sessions_count)
+    if found is None:
+        r = runs.c
+        found = runs.select().where(
+            sa.or_(
+                *(
+                    sa.and_(
+                        r.session_id == sa.bindparam(f"s{i}"),
+                        r.started_at < sa.bindparam(f"b{i}"),
+                        sa.or_(r.ended_at.is_(None), r.ended_at >= sa.bindparam(f"a{i}")),
+                    )
+                    for i in range(sessions_count)
+                )
+            )
+        )
+        _SESSION_RUNS_IN[sessions_count] = found
+    return found
+
+
 LEDGER_RUNS_IN_LOCKED = (
     ledger_runs.select()
     .where(ledger_runs.c.run_id.in_(IDS))
