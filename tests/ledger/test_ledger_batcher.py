@@ -156,3 +156,33 @@ def test_a_failed_batch_is_redone_run_by_run(db_url: str, tmp_path: Path) -> Non
     assert ledger.account("alice").reserved == ledger.ceiling(runs[2])
     conserved(ledger)
     store.close()
+
+
+def test_runs_that_held_nothing_settle_in_a_batch(db_url: str, tmp_path: Path) -> None:
+    """No hold, no ledger row and, for dave, no account yet: the batch makes them."""
+    store = open_store(db_url)
+    clock = FakeClock()
+    ledger = Ledger(store=store, prices=default_prices(), clock=clock)
+    router = make_router(store, make_settings(tmp_path, db_url), clock, ledger=None)
+    ledger.grant("erin", 1_000_000)
+    runs = []
+    for user in ("dave", "erin"):
+        run_id = f"run_{user}"
+        with router.open_run(SessionKey(user_id=user, sandbox_id="sb"), run_id=run_id):
+            clock.advance(10)
+            ledger.record_usage(run_id, model="m", input_tokens=500, output_tokens=50)
+        runs.append(run_id)
+    outcomes = ledger.settle_many([(r, 0.25) for r in runs])
+    bills = [o for o in outcomes if isinstance(o, RunBill)]
+    assert [b.run_id for b in bills] == runs
+    billed_once(ledger, runs)
+    for bill in bills:
+        assert bill.compute is not None
+        assert bill.compute.quantity_ms == 10_000
+        assert bill.compute.cpu_ms == 250
+        assert ledger.run_bill(bill.run_id) == bill
+    # Uncapped (nothing was held): dave owes what his run cost.
+    assert ledger.account("dave").balance == -bills[0].total
+    assert ledger.account("erin").balance == 1_000_000 - bills[1].total
+    conserved(ledger)
+    store.close()

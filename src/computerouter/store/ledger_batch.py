@@ -50,9 +50,9 @@ __all__ = ["LedgerOps", "SettleBatch", "StaleBatch"]
 K = TypeVar("K")
 V = TypeVar("V")
 _MISSING: Any = object()
-_MARGIN_S = 1.0
-"""Slack on the time window of the session runs read up front (the exact window is applied in
-memory, per metering step)."""
+_MARGIN_S = 0.002
+"""Slack (for the rounding to milliseconds) on each session's window of runs read up front;
+the exact window of each metering step is applied in memory."""
 
 
 class StaleBatch(Exception):
