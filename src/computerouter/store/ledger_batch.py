@@ -442,7 +442,11 @@ class SettleBatch:
         written: dict[str, LedgerEntry] = {}
         if self._new:
             rows = [entry_values(e) for e in self._new.values()]
-            for row in conn.execute(q.prepared(conn, "post"), rows).mappings():
+            if conn.dialect.name == "postgresql":
+                inserted = conn.execute(q.POST_MANY_PG, {k: [r[k] for r in rows] for k in rows[0]})
+            else:
+                inserted = conn.execute(q.prepared(conn, "post"), rows)
+            for row in inserted.mappings():
                 entry = to_entry(row)
                 written[entry.key] = entry
             if len(written) != len(rows):

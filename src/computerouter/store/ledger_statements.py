@@ -104,6 +104,25 @@ TRANSITIONS_IN = (
     .where(session_transitions.c.session_id.in_(IDS))
     .order_by(session_transitions.c.session_id, session_transitions.c.id)
 )
+
+
+def _pg_type(column: sa.Column[Any]) -> str:
+    if isinstance(column.type, sa.BigInteger):
+        return "bigint"
+    return "double precision" if isinstance(column.type, sa.Float) else "text"
+
+
+_ENTRY_COLUMNS = [c for c in ledger_entries.c if c.name != "id"]
+_QUOTED = ", ".join('"' + c.name + '"' for c in _ENTRY_COLUMNS)
+POST_MANY_PG = sa.text(
+    f"INSERT INTO ledger_entries ({_QUOTED}) "
+    "SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{c.name} AS {_pg_type(c)}[])" for c in _ENTRY_COLUMNS)
+    + ") ON CONFLICT DO NOTHING RETURNING *"
+)
+"""Many entries in one short statement on PostgreSQL: a column of values per parameter (a
+long multi-row ``VALUES`` is parsed anew by the driver every time)."""
+
 _SESSION_RUNS_IN: dict[int, Any] = {}
 
 
