@@ -1,10 +1,12 @@
 """Ledger throughput on SQLite and PostgreSQL, at 1 and 8 concurrent writers, now against a
 baseline revision, side by side in one run.
 
-Four workloads, each on a fresh database of each kind:
+Six workloads, each on a fresh database of each kind:
   - grant x1, x8: one double-entry write per call, by 1 or 8 threads (a user each);
   - settle x1, x8: the end-of-run step of ended runs (meter, token entry, compute entry, hold
-    freed), by 1 or 8 settlers at once (a session each).
+    freed), by 1 or 8 settlers at once (a session each), each settle its own transaction;
+  - settle batched x1, x8: the same settlers through a ``SettleBatcher`` (one writer thread
+    settles whatever is queued in one transaction; a revision without it shows ``-``).
 The baseline is the same workloads run by this script in a subprocess on the source tree of
 ``--before`` (a git revision, exported with ``git archive``); ``--before ''`` skips it. Each
 result is shown against its goal: ``met``, or the fraction of the goal reached. This machine
@@ -72,6 +74,8 @@ GOALS = {
     ("grant", "postgresql"): 2_000.0,
     ("settle", "sqlite"): 5_000.0,
     ("settle", "postgresql"): 2_000.0,
+    ("settle batched", "sqlite"): 5_000.0,
+    ("settle batched", "postgresql"): 2_000.0,
 }
 """Per second: entries for grants, runs for settles (the goal is for concurrent settlers)."""
 
@@ -111,9 +115,21 @@ def bench_grants(store: Store, writes: int, threads: int) -> float:
     return per_thread * threads / in_threads(threads, work)
 
 
-def bench_settle(store: Store, runs: int, url: str, threads: int) -> float:
+class Unavailable(Exception):
+    """The workload needs what the measured revision does not have."""
+
+
+def bench_settle(
+    store: Store, runs: int, url: str, threads: int, *, batched: bool = False
+) -> float:
     """Ended runs, ``runs // threads`` on each of ``threads`` sessions (as busy sandboxes
-    have), settled by one settler per session at once: 2 entries per run."""
+    have), settled by one settler per session at once: 2 entries per run (and an idle entry
+    for the gap before each). ``batched``: through one ``SettleBatcher``."""
+    if batched:
+        try:
+            from computerouter.ledger import SettleBatcher
+        except ImportError as exc:
+            raise Unavailable from exc
     clock = FakeClock()
     settings = Settings.load(
         env={},
@@ -131,13 +147,14 @@ def bench_settle(store: Store, runs: int, url: str, threads: int) -> float:
     )
     ledger = Ledger(store=store, prices=default_prices(), clock=clock)
     per_thread = max(1, runs // threads)
+    kind = "batched_" if batched else ""
     ids: list[list[str]] = []
     for t in range(threads):
         user = f"user{t}"
         session = router.ensure_session(SessionKey(user_id=user, sandbox_id="sb"))
         ids.append([])
         for i in range(per_thread):
-            run_id = f"run_bench_{threads}_{t}_{i:06d}"
+            run_id = f"run_bench_{kind}{threads}_{t}_{i:06d}"
             now = clock.now()
             store.runs.begin(
                 RunRecord(
@@ -157,11 +174,20 @@ def bench_settle(store: Store, runs: int, url: str, threads: int) -> float:
             clock.advance(0.05)
             ids[t].append(run_id)
 
-    def work(t: int) -> None:
-        for run_id in ids[t]:
-            ledger.settle_run(run_id)
+    if not batched:
 
-    return per_thread * threads / in_threads(threads, work)
+        def work(t: int) -> None:
+            for run_id in ids[t]:
+                ledger.settle_run(run_id)
+
+        return per_thread * threads / in_threads(threads, work)
+    with SettleBatcher(ledger) as batcher:
+
+        def work_batched(t: int) -> None:
+            for run_id in ids[t]:
+                batcher.settle_run(run_id)
+
+        return per_thread * threads / in_threads(threads, work_batched)
 
 
 WORKLOADS: list[tuple[str, str, int, Callable[[Store, argparse.Namespace, str], float]]] = [
@@ -170,6 +196,15 @@ WORKLOADS: list[tuple[str, str, int, Callable[[Store, argparse.Namespace, str], 
         for n in THREADS
     ),
     *(("settle", "runs/s", n, lambda s, a, u, n=n: bench_settle(s, a.runs, u, n)) for n in THREADS),
+    *(
+        (
+            "settle batched",
+            "runs/s",
+            n,
+            lambda s, a, u, n=n: bench_settle(s, a.runs, u, n, batched=True),
+        )
+        for n in THREADS
+    ),
 ]
 
 
@@ -183,6 +218,8 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, float]:
         store = open_store(url)
         try:
             out[label(name, threads)] = fn(store, args, url)
+        except Unavailable:
+            continue
         finally:
             store.close()
     return out

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from computerouter.compute.router import ComputeRouter
 from computerouter.config import Settings
+from computerouter.domain.values import SessionKey
 from computerouter.ledger import BudgetPolicy, Ledger, PriceTable, default_prices
 from computerouter.store import Store
 from computerouter.testing import FakeClock, FakeProvider, FakeRuntime
@@ -54,3 +55,20 @@ def make_router(
         clock=clock,
         credit_gate=ledger,
     )
+
+
+def ended_runs(
+    ledger: Ledger, router: ComputeRouter, clock: FakeClock, user: str, sandbox: str, n: int
+) -> list[str]:
+    """``n`` runs one after the other on the user's sandbox, each with a hold and usage, and a
+    second of idle time after each."""
+    ids = []
+    for i in range(n):
+        run_id = f"run_{user}_{sandbox}_{i}"
+        ledger.reserve(user_id=user, sandbox_id=sandbox, agent_id="bot", run_id=run_id)
+        with router.open_run(SessionKey(user_id=user, sandbox_id=sandbox), run_id=run_id):
+            clock.advance(20)
+            ledger.record_usage(run_id, model="m", input_tokens=1_000, output_tokens=300)
+        clock.advance(1)
+        ids.append(run_id)
+    return ids

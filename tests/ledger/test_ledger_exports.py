@@ -26,6 +26,7 @@ def test_public_names() -> None:
         "ProviderPrices",
         "RepairReport",
         "RunBill",
+        "SettleBatcher",
         "UsageLine",
         "dead_holds",
         "default_prices",

@@ -4,7 +4,8 @@ Money is integer micro-credits (:mod:`.money`); prices come from ``prices.toml``
 (:mod:`.prices`); a session's running time is attributed to runs and to idle time by
 :mod:`.metering`; each run ends with exactly two entries, token cost and compute cost, joined on
 ``run_id`` and written idempotently (:mod:`.billing`, :class:`.Ledger`); :func:`.repair` writes
-whatever a crash left out.
+whatever a crash left out; :class:`.SettleBatcher` settles runs ending at once together
+(one transaction, one commit).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 
 from computerouter.config import Settings
 from computerouter.domain.clock import Clock
+from computerouter.ledger.batcher import SettleBatcher
 from computerouter.ledger.gate import CreditGate
 from computerouter.ledger.holds import DeadHold, HoldFate, dead_holds
 from computerouter.ledger.ledger import Ledger, RunBill
@@ -50,6 +52,7 @@ __all__ = [
     "ProviderPrices",
     "RepairReport",
     "RunBill",
+    "SettleBatcher",
     "UsageLine",
     "dead_holds",
     "default_prices",

@@ -7,6 +7,11 @@
   cursor only moves forward, so no millisecond is attributed twice.
 - :func:`bill_tokens` and :func:`bill_compute` write a run's two entries. Each is idempotent on
   ``(run_id, kind)``: called again, it returns the entry already written and changes nothing.
+- :func:`settle` is a run's whole end: its CPU note, then both entries, in one transaction.
+
+Each step runs against :class:`~computerouter.store.ledger_batch.LedgerOps`: a ledger
+transaction (a statement per read and write), or a settle batch (the rows read up front, the
+steps in memory, one write per table at the end): the same rules either way.
 
 A run's two entries together never exceed its ceiling (what it held when it began): an entry
 that would pass it is written capped, with a note, so no run can take a balance below the floor
@@ -23,10 +28,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from computerouter.domain.session import RunRecord, RunState, SessionRecord
-from computerouter.errors import Conflict, NotFound
+from computerouter.errors import Conflict, NotFound, SessionNotFound
 from computerouter.ledger.metering import RunSpan, attribute, running_intervals, to_ms
 from computerouter.ledger.prices import PriceTable
-from computerouter.store.ledger import LedgerTxn
+from computerouter.store.ledger_batch import LedgerOps
 from computerouter.store.ledger_rows import (
     PLATFORM_COMPUTE,
     PLATFORM_TOKENS,
@@ -37,7 +42,7 @@ from computerouter.store.ledger_rows import (
     user_account,
 )
 
-__all__ = ["bill_compute", "bill_tokens", "compute_key", "meter", "token_key"]
+__all__ = ["bill_compute", "bill_tokens", "compute_key", "meter", "settle", "token_key"]
 
 
 def token_key(run_id: str) -> str:
@@ -49,7 +54,7 @@ def compute_key(run_id: str) -> str:
 
 
 def meter(
-    txn: LedgerTxn,
+    txn: LedgerOps,
     session: SessionRecord,
     prices: PriceTable,
     *,
@@ -114,7 +119,7 @@ def meter(
     return after
 
 
-def _within_floor(txn: LedgerTxn, user_id: str, amount: int, floor: int) -> tuple[int, str]:
+def _within_floor(txn: LedgerOps, user_id: str, amount: int, floor: int) -> tuple[int, str]:
     """An idle charge (no run holds credit for it) is capped at what the user has above the
     floor, so idle time never takes a balance below it either; the rest is not charged."""
     account = txn.account(user_account(user_id), lock=True)
@@ -124,7 +129,7 @@ def _within_floor(txn: LedgerTxn, user_id: str, amount: int, floor: int) -> tupl
     return room, f"; capped at the credit above the floor: {amount} micro-credits were due"
 
 
-def _ended(txn: LedgerTxn, run_id: str) -> RunRecord:
+def _ended(txn: LedgerOps, run_id: str) -> RunRecord:
     run = txn.run(run_id)
     if run is None:
         raise NotFound(f"no run with id {run_id!r}")
@@ -133,7 +138,7 @@ def _ended(txn: LedgerTxn, run_id: str) -> RunRecord:
     return run
 
 
-def _capped(txn: LedgerTxn, run_id: str, amount: int, other: EntryKind) -> tuple[int, str]:
+def _capped(txn: LedgerOps, run_id: str, amount: int, other: EntryKind) -> tuple[int, str]:
     """``amount``, or what is left of the run's ceiling after its ``other`` entry; and a note."""
     run = txn.ledger_run(run_id, lock=True)
     if run is None or run.ceiling is None:
@@ -145,7 +150,7 @@ def _capped(txn: LedgerTxn, run_id: str, amount: int, other: EntryKind) -> tuple
     return room, f"capped at the run's credit hold: {amount} micro-credits were due"
 
 
-def bill_tokens(txn: LedgerTxn, run_id: str, prices: PriceTable, *, now: float) -> LedgerEntry:
+def bill_tokens(txn: LedgerOps, run_id: str, prices: PriceTable, *, now: float) -> LedgerEntry:
     """The run's token entry: its reported usage * each model's price (0 if none reported)."""
     existing = txn.run_entry(run_id, EntryKind.TOKEN)
     if existing is not None:
@@ -192,7 +197,7 @@ def bill_tokens(txn: LedgerTxn, run_id: str, prices: PriceTable, *, now: float) 
 
 
 def bill_compute(
-    txn: LedgerTxn, run_id: str, session: SessionRecord, prices: PriceTable, *, now: float
+    txn: LedgerOps, run_id: str, session: SessionRecord, prices: PriceTable, *, now: float
 ) -> LedgerEntry:
     """The run's compute entry: its busy running time * the session's price; frees its hold."""
     existing = txn.run_entry(run_id, EntryKind.COMPUTE)
@@ -238,3 +243,31 @@ def bill_compute(
     txn.save_meter(replace(after, carry=carry))
     txn.release(run_id, account_id=user_account(run.user_id))
     return posted
+
+
+def settle(
+    txn: LedgerOps,
+    run_id: str,
+    prices: PriceTable,
+    *,
+    cpu_seconds: float | None,
+    now: float,
+) -> tuple[LedgerEntry, LedgerEntry]:
+    """The ended run's CPU note, token entry and compute entry (freeing its hold); each entry
+    written only if missing. Raises before changing anything if the run cannot be billed."""
+    run = txn.run(run_id)
+    if run is None:
+        raise NotFound(f"no run with id {run_id!r}")
+    session = txn.session(run.session_id)
+    if session is None:
+        raise SessionNotFound(run.session_id)
+    # The lock order of every ledger writer (meter, run rows, accounts), kept across both
+    # entries: the session's meter first, though only the compute entry needs it.
+    txn.lock_meter(session.id, start_ms=to_ms(session.created_at))
+    if txn.run_entry(run_id, EntryKind.COMPUTE) is None:
+        _ended(txn, run_id)
+        if cpu_seconds is not None:
+            txn.note_cpu(run, max(0, round(cpu_seconds * 1000)), now=now)
+    token = bill_tokens(txn, run_id, prices, now=now)
+    compute = bill_compute(txn, run_id, session, prices, now=now)
+    return token, compute

@@ -16,25 +16,26 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from computerouter.domain.clock import Clock, SystemClock
 from computerouter.domain.ids import is_valid_key_part
-from computerouter.domain.session import RunState
+from computerouter.domain.session import RunState, SessionRecord
 from computerouter.errors import (
     ComputeRouterError,
     Conflict,
     InputError,
     InsufficientCredit,
     NotFound,
-    SessionNotFound,
 )
+from computerouter.faults import failpoint
 from computerouter.ledger import billing
 from computerouter.ledger.metering import to_ms
 from computerouter.ledger.prices import PriceTable
 from computerouter.store import Store
 from computerouter.store.ledger import LedgerStore
+from computerouter.store.ledger_batch import SettleBatch, StaleBatch
 from computerouter.store.ledger_rows import (
     PLATFORM_GRANTS,
     AccountBalance,
@@ -48,9 +49,18 @@ from computerouter.store.ledger_rows import (
     user_account,
 )
 
-__all__ = ["Ledger", "RunBill"]
+__all__ = ["FAILPOINT_AFTER_COMMIT", "FAILPOINT_BEFORE_COMMIT", "Ledger", "RunBill"]
 
 log = logging.getLogger(__name__)
+
+FAILPOINT_BEFORE_COMMIT = "ledger.settle.before_commit"
+"""A settle's (or a batch's) rows are written, its transaction not committed yet."""
+FAILPOINT_AFTER_COMMIT = "ledger.settle.after_commit"
+"""Committed; no caller has its bill yet."""
+
+
+def _meter_start(session: SessionRecord) -> int:
+    return to_ms(session.created_at)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -231,31 +241,85 @@ class Ledger:
         """Write the ended run's token entry, then its compute entry (freeing its hold).
 
         One transaction for the whole settle (the CPU note, both entries, the hold freed), so
-        a settle costs one commit; each entry stays idempotent on ``(run_id, kind)``: calling
-        this again, or after a crash, writes only what is missing. With the ``after_entry``
-        seam, each step commits on its own, so a fault between the two writes can be shown.
+        a settle costs one commit, and a few statements (see :meth:`settle_many`); each entry
+        stays idempotent on ``(run_id, kind)``: calling this again, or after a crash, writes
+        only what is missing. With the ``after_entry`` seam, each step commits on its own, so
+        a fault between the two writes can be shown.
         """
         if self._after_entry is not None:
             return self._settle_stepwise(run_id, cpu_seconds=cpu_seconds)
+        outcome = self.settle_many([(run_id, cpu_seconds)])[0]
+        if isinstance(outcome, ComputeRouterError):
+            raise outcome
+        return outcome
+
+    def settle_many(
+        self, items: Sequence[tuple[str, float | None]]
+    ) -> list[RunBill | ComputeRouterError]:
+        """Settle ``(run_id, cpu_seconds)`` items in one transaction: each outcome in order,
+        the run's bill or why it cannot be billed (that run changes nothing; the others
+        are billed all the same).
+
+        The rows are read once for all the items, with one statement per table, the billing
+        runs in memory, and each table is written with one statement (see
+        :mod:`computerouter.store.ledger_batch`). Should an entry turn out to be written
+        already by a writer outside the batch's locks, the transaction is rolled back and each
+        item settled again on its own, statement by statement. A failure of the transaction
+        itself (the database) is raised, and nothing of the batch is written.
+        """
+        try:
+            return self._settle_batch(items)
+        except StaleBatch:
+            log.info(
+                "settle batch of %d met an entry already written; settling one by one", len(items)
+            )
+            return [self._settle_statements(run_id, cpu) for run_id, cpu in items]
+
+    def _settle_batch(
+        self, items: Sequence[tuple[str, float | None]]
+    ) -> list[RunBill | ComputeRouterError]:
         now = self.clock.now()
+        settled: list[tuple[str, LedgerEntry, LedgerEntry] | ComputeRouterError] = []
         with self.ledger_store.transaction() as txn:
-            run = txn.run(run_id)
-            if run is None:
-                raise NotFound(f"no run with id {run_id!r}")
-            session = txn.session(run.session_id)
-            if session is None:
-                raise SessionNotFound(run.session_id)
-            # The lock order of every ledger writer (meter, run rows, accounts), kept across
-            # both entries: the session's meter first, though only the compute entry needs it.
-            txn.lock_meter(session.id, start_ms=to_ms(session.created_at))
-            if (
-                cpu_seconds is not None
-                and run.state != RunState.RUNNING
-                and txn.run_entry(run_id, EntryKind.COMPUTE) is None
-            ):
-                txn.note_cpu(run, max(0, round(cpu_seconds * 1000)), now=now)
-            token = billing.bill_tokens(txn, run_id, self.prices, now=now)
-            compute = billing.bill_compute(txn, run_id, session, self.prices, now=now)
+            batch = SettleBatch(txn)
+            batch.load([run_id for run_id, _ in items], now=now, meter_start=_meter_start)
+            for run_id, cpu_seconds in items:
+                mark = batch.mark()
+                try:
+                    token, compute = billing.settle(
+                        batch, run_id, self.prices, cpu_seconds=cpu_seconds, now=now
+                    )
+                except ComputeRouterError as exc:
+                    batch.undo(mark)
+                    settled.append(exc)
+                    continue
+                settled.append((run_id, token, compute))
+            written = batch.flush(now=now)
+            failpoint(FAILPOINT_BEFORE_COMMIT)
+        failpoint(FAILPOINT_AFTER_COMMIT)
+        return [
+            one
+            if isinstance(one, ComputeRouterError)
+            else RunBill(
+                run_id=one[0],
+                token=written.get(one[1].key, one[1]),
+                compute=written.get(one[2].key, one[2]),
+            )
+            for one in settled
+        ]
+
+    def _settle_statements(
+        self, run_id: str, cpu_seconds: float | None
+    ) -> RunBill | ComputeRouterError:
+        """One run's settle, statement by statement in its own transaction."""
+        now = self.clock.now()
+        try:
+            with self.ledger_store.transaction() as txn:
+                token, compute = billing.settle(
+                    txn, run_id, self.prices, cpu_seconds=cpu_seconds, now=now
+                )
+        except ComputeRouterError as exc:
+            return exc
         return RunBill(run_id=run_id, token=token, compute=compute)
 
     def _settle_stepwise(self, run_id: str, *, cpu_seconds: float | None) -> RunBill:

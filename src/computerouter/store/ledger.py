@@ -42,6 +42,7 @@ from computerouter.store.ledger_rows import (
     MeterRow,
     NewEntry,
     UsageRow,
+    entry_values,
     is_cached,
     to_entry,
     to_ledger_run,
@@ -98,9 +99,8 @@ class LedgerTxn:
         # The balance first (it creates a new user's account, which the entry refers to).
         for account, delta in moves:
             self._move(account, delta, now=entry.at)
-        values = asdict(entry)
-        values["kind"] = entry.kind.value
-        row = self.conn.execute(q.prepared(self.conn, "post"), values).mappings().first()
+        inserted = self.conn.execute(q.prepared(self.conn, "post"), entry_values(entry))
+        row = inserted.mappings().first()
         if row is None:  # a replay: put the balances back, in this same transaction
             for account, delta in moves:
                 self._move(account, -delta, now=entry.at)

@@ -475,6 +475,11 @@ class SessionStore:
         return SessionStore._get(conn, session_id)
 
     @staticmethod
+    def from_row(row: RowMapping) -> SessionRecord:
+        """A session row read by another store's query (the ledger's set reads)."""
+        return _to_record(row)
+
+    @staticmethod
     def _get(conn: Connection, session_id: str) -> SessionRecord | None:
         row = conn.execute(sessions.select().where(sessions.c.id == session_id)).mappings().first()
         return None if row is None else _to_record(row)
