@@ -127,6 +127,16 @@ class Settings:
     :mod:`computerouter.domain.gateway`). The operator's rules may name loopback or private
     addresses and networks; a name never unlocks them. Empty: the gateway refuses everything
     (the model endpoint and the router's own routes do not go through it)."""
+    gateway_listen: str = "127.0.0.1:0"
+    """Where the router's remote gateway listens (``HOST:PORT``; port 0: a free one, taken when
+    the first remote session is made): the only way out of a remote provider's sandbox
+    (Daytona, Sprites), whose network allow list names the gateway alone; it stamps the model
+    key and each run's MCP bearer there. Give a fixed port when remote sessions outlive the
+    process that made them (``serve``). ``off``: no gateway; remote sandboxes then reach
+    header-less routes directly, with no MCP host, no egress gateway and no model key."""
+    gateway_public_url: str = ""
+    """Where remote sandboxes reach the gateway (``[https://]HOST:PORT``; https through a TLS
+    terminator in front of ``gateway_listen``). Empty: the address ``gateway_listen`` bound."""
     warm_pool: str = ""
     """Pre-booted sessions each provider keeps per runtime, ``PROVIDER:RUNTIME=SIZE`` entries
     separated by commas (``local:hermes=2``): a new sandbox claims one in milliseconds instead
