@@ -229,3 +229,32 @@ def _to_gateway(gateway: RemoteGateway, identity: str) -> httpx.Response:
         headers=headers,
         timeout=10,
     )
+
+
+def test_a_restarted_control_plane_adopts_a_live_sandbox_on_the_same_gateway_address(
+    emulator: EmulatorServer, upstream: RecordingUpstream, tmp_path: Path
+) -> None:
+    with RemoteGateway(log_path=tmp_path / "first.log") as first:
+        before = DaytonaProvider(
+            api_url=emulator.api_url, api_key="emulator-key", target="us", gateway=first
+        )
+        spec = _spec(upstream)
+        instance = before.create(spec)
+        listen = first.address.hostport
+    try:
+        with RemoteGateway(listen=listen, log_path=tmp_path / "second.log") as second:
+            after = DaytonaProvider(
+                api_url=emulator.api_url, api_key="emulator-key", target="us", gateway=second
+            )
+            assert (
+                after.issue_identity(
+                    instance.instance_id, run_id="run-1", labels=(), expires_at=time.time() + 60
+                )
+                == ()
+            )  # it knows nothing of the sandbox yet
+            after.adopt_egress(instance.instance_id, spec.launch)
+            headers = _turn(after, instance, "run-1", upstream)
+            assert _call(instance, headers)["status"] == 200
+            assert upstream.seen[-1][1]["authorization"] == f"Bearer {SECRET}"
+    finally:
+        before.destroy(instance.instance_id)

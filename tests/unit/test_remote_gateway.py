@@ -83,3 +83,25 @@ def test_bad_gateway_settings_say_what_is_wrong() -> None:
         RemoteGateway(listen="ftp://host:1")
     with pytest.raises(ConfigError, match="gateway_public_url"):
         RemoteGateway(public_url="127.0.0.1:notaport")
+
+
+def test_a_run_that_ends_before_an_earlier_one_leaves_the_identity_to_it(
+    tmp_path: Path, upstream: RecordingUpstream
+) -> None:
+    clock = Clock()
+    log = tmp_path / "gateway.log"
+    with RemoteGateway(log_path=log, clock=clock) as gateway:
+        gateway.register("sb", (EgressRoute(name="model", upstream=upstream.url + "/v1"),))
+        first = gateway.issue("sb", run_id="run-a", labels=(("run", "run-a"),), expires_at=1100)
+        second = gateway.issue("sb", run_id="run-b", labels=(("run", "run-b"),), expires_at=1100)
+        assert _post(gateway, first).status_code == 407  # rotated out by run-b's turn
+
+        # run-b ends while run-a is still in flight: the bridge holds run-b's identity.
+        gateway.revoke("sb", "run-b", reason="its run ended", active=("run-a",))
+        assert _post(gateway, second).status_code == 200
+        gateway.revoke("sb", "run-a", reason="its run ended", active=())
+        assert _post(gateway, second).status_code == 407
+
+    last = json.loads(log.read_text().splitlines()[-1])
+    assert last["run"] == "run-a"
+    assert last["reason"].endswith("its run ended")

@@ -174,6 +174,8 @@ class AgentRun:
                 )
                 return
             assert session.endpoint is not None
+            turn_pass = TurnPass(compute=compute, agent=agent, run_id=self.run_id)
+            turn_pass.adopt(session, runtime)
             spend = RunSpend(
                 compute=compute,
                 runtime=runtime,
@@ -197,7 +199,6 @@ class AgentRun:
                 destructive=self.destructive,
             )
             self._credential = credential
-            turn_pass = TurnPass(compute=compute, agent=agent, run_id=self.run_id)
             self._pass = turn_pass
             try:
                 expires_at = lease.deadline or lease.started_at + ceiling.limit_s

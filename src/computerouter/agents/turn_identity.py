@@ -19,6 +19,7 @@ from computerouter.domain.agents import AgentRecord
 from computerouter.domain.session import SessionRecord
 from computerouter.errors import ComputeRouterError
 from computerouter.providers.base import TurnIdentity
+from computerouter.runtimes.base import Runtime
 
 __all__ = ["TurnPass"]
 
@@ -30,8 +31,19 @@ class TurnPass:
         self._compute = compute
         self._agent = agent
         self._run_id = run_id
-        self._issued: tuple[TurnIdentity, str] | None = None
+        self._issued: tuple[TurnIdentity, str, str] | None = None
         self._guard = threading.Lock()
+
+    def adopt(self, session: SessionRecord, runtime: Runtime) -> None:
+        """Before the turn's routes are configured: a session placed by an earlier process
+        has its routes made known to this one's gateway."""
+        provider = self._compute.provider(session.provider)
+        if not isinstance(provider, TurnIdentity) or session.instance_id is None:
+            return
+        try:
+            provider.adopt_egress(session.instance_id, runtime.launch_spec(session_id=session.id))
+        except ComputeRouterError as exc:
+            log.warning("run %s: the gateway did not adopt the session: %s", self._run_id, exc)
 
     def start(self, session: SessionRecord, *, expires_at: float) -> dict[str, str]:
         """The headers to send with this turn's calls (none where there is no gateway)."""
@@ -53,7 +65,7 @@ class TurnPass:
             log.warning("run %s: no turn identity was issued: %s", self._run_id, exc)
             return {}
         with self._guard:
-            self._issued = (provider, session.instance_id)
+            self._issued = (provider, session.instance_id, session.id)
         return dict(headers)
 
     def revoke(self, reason: str = "its run was cancelled") -> None:
@@ -61,9 +73,14 @@ class TurnPass:
             issued = self._issued
         if issued is None:
             return
-        provider, instance_id = issued
+        provider, instance_id, session_id = issued
         try:
-            provider.revoke_identity(instance_id, self._run_id, reason=reason)
+            others = tuple(
+                run.run_id
+                for run in self._compute.store.runs.in_flight(session_id)
+                if run.run_id != self._run_id
+            )
+            provider.revoke_identity(instance_id, self._run_id, reason=reason, active=others)
         except ComputeRouterError as exc:  # it still expires at the run's ceiling
             log.warning("run %s: its turn identity was not revoked: %s", self._run_id, exc)
 

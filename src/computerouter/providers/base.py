@@ -149,8 +149,14 @@ class TurnIdentity(Protocol):
     - ``issue_identity`` mints one for ``run_id`` on the instance (the instance's earlier
       identities stop serving at once) and returns the headers to send with the turn's calls
       (empty where the instance's egress does not go through the gateway);
-    - ``revoke_identity`` makes the run's identity stop serving now (its end, a cancel).
-    It also expires by itself at ``expires_at`` (the run's ceiling)."""
+    - ``revoke_identity`` makes the run's identity stop serving it now (its end, a cancel);
+      with other runs of the session still in flight (``active``), the session's identity
+      goes on serving the latest of them (the bridge keeps only the latest identity). It also
+      expires by itself at ``expires_at`` (the run's ceiling);
+    - ``adopt_egress`` gives the gateway the routes of an instance this process did not
+      place (one made before the control plane restarted), from the runtime's launch."""
+
+    def adopt_egress(self, instance_id: str, launch: LaunchSpec) -> None: ...
 
     def issue_identity(
         self,
@@ -161,7 +167,9 @@ class TurnIdentity(Protocol):
         expires_at: float,
     ) -> tuple[tuple[str, str], ...]: ...
 
-    def revoke_identity(self, instance_id: str, run_id: str, *, reason: str) -> None: ...
+    def revoke_identity(
+        self, instance_id: str, run_id: str, *, reason: str, active: tuple[str, ...] = ()
+    ) -> None: ...
 
 
 @runtime_checkable

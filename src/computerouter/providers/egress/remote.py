@@ -313,11 +313,37 @@ class RemoteGateway:
             )
         return identity
 
-    def revoke(self, instance_id: str, run_id: str, *, reason: str = "its run ended") -> None:
+    def revoke(
+        self,
+        instance_id: str,
+        run_id: str,
+        *,
+        reason: str = "its run ended",
+        active: Sequence[str] = (),
+    ) -> None:
+        """``run_id``'s identity stops serving it now. Where other runs are still in flight on
+        the session (``active``), the bridge holds this identity for them too (it keeps the
+        latest): it goes on serving the latest of them, with that run's labels and expiry."""
         with self._guard:
             for digest, binding in list(self._live.items()):
-                if binding.instance_id == instance_id and binding.run_id == run_id:
+                if binding.instance_id != instance_id or binding.run_id != run_id:
+                    continue
+                heir = next(
+                    (
+                        old
+                        for old in reversed(self._ended.values())
+                        if old.instance_id == instance_id
+                        and old.run_id in active
+                        and old.run_id != run_id
+                        and self._clock() < old.expires_at
+                    ),
+                    None,
+                )
+                if heir is None:
                     self._end(digest, reason)
+                else:
+                    binding.run_id, binding.labels = heir.run_id, heir.labels
+                    binding.expires_at = heir.expires_at
 
     def _end(self, digest: str, reason: str) -> None:
         binding = self._live.pop(digest)

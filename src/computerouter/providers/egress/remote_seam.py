@@ -85,6 +85,12 @@ class RemoteEgress:
         if self._gateway is not None:
             self._gateway.register(instance_id, launch.egress)
 
+    def adopt_egress(self, instance_id: str, launch: LaunchSpec) -> None:
+        """Routes for a session this process did not place (made before a restart of the
+        control plane): the gateway learns them from the runtime's launch again."""
+        if self._gateway is not None and not self._gateway.knows(instance_id):
+            self._gateway.register(instance_id, launch.egress)
+
     def forget_routes(self, instance_id: str) -> None:
         if self._gateway is not None:
             self._gateway.forget(instance_id)
@@ -115,6 +121,8 @@ class RemoteEgress:
         )
         return ((IDENTITY_HEADER, identity),)
 
-    def revoke_identity(self, instance_id: str, run_id: str, *, reason: str) -> None:
+    def revoke_identity(
+        self, instance_id: str, run_id: str, *, reason: str, active: tuple[str, ...] = ()
+    ) -> None:
         if self._gateway is not None:
-            self._gateway.revoke(instance_id, run_id, reason=reason)
+            self._gateway.revoke(instance_id, run_id, reason=reason, active=active)
