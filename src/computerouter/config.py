@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from computerouter.domain.gateway import parse_allowlist
+from computerouter.domain.gateway import parse_allowlist, parse_gateway_address
 from computerouter.domain.limits import CONFIG_FILE_MAX_BYTES
 from computerouter.domain.pool import PoolTarget, parse_warm_pool
 from computerouter.errors import ConfigError, InputError
@@ -266,6 +266,16 @@ class Settings:
             parse_allowlist(self.egress_allow, operator=True)
         except InputError as exc:
             raise ConfigError(f"setting egress_allow: {exc}") from None
+        for setting, address in (
+            ("gateway_listen", self.gateway_listen),
+            ("gateway_public_url", self.gateway_public_url),
+        ):
+            if not address or (setting == "gateway_listen" and address.strip().lower() == "off"):
+                continue
+            try:
+                parse_gateway_address(address)
+            except InputError as exc:
+                raise ConfigError(f"setting {setting}: {exc}") from None
         try:
             parse_warm_pool(self.warm_pool)
         except InputError as exc:

@@ -71,32 +71,36 @@ turn = {"identity": b""}
 """The latest turn identity the router sent (memory only)."""
 
 
-async def requests_in(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Client -> runtime, one request at a time: each head loses the turn identity (kept
-    here); a body passes as its Content-Length says. A chunked body or an upgrade ends the
-    parsing: the rest of that connection passes as it is."""
+def clean_head(head: bytes) -> tuple[bytes, int, bool]:
+    """A request head less the turn identity (kept here), its body's length, and whether the
+    rest of the connection must pass as it is (a chunked body, an upgrade)."""
+    lines = head[:-4].split(b"\r\n")
+    kept, length, raw = [lines[0]], 0, False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        key = name.strip().lower()
+        if key == IDENTITY:
+            turn["identity"] = value.strip()
+            continue
+        if key == b"content-length" and value.strip().isdigit():
+            length = int(value.strip())
+        elif key in (b"transfer-encoding", b"upgrade"):
+            raw = True
+        kept.append(line)
+    return b"\r\n".join(kept) + b"\r\n\r\n", length, raw
+
+
+async def requests_in(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    first: tuple[bytes, int, bool],
+) -> None:
+    """Client -> runtime, one request at a time (``first``: the cleaned head already read):
+    each head loses the turn identity; a body passes as its Content-Length says."""
+    head, length, raw = first
     try:
         while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError as exc:
-                if exc.partial:
-                    writer.write(exc.partial)
-                break
-            lines = head[:-4].split(b"\r\n")
-            kept, length, raw = [lines[0]], 0, False
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                key = name.strip().lower()
-                if key == IDENTITY:
-                    turn["identity"] = value.strip()
-                    continue
-                if key == b"content-length" and value.strip().isdigit():
-                    length = int(value.strip())
-                elif key in (b"transfer-encoding", b"upgrade"):
-                    raw = True
-                kept.append(line)
-            writer.write(b"\r\n".join(kept) + b"\r\n\r\n")
+            writer.write(head)
             await writer.drain()
             if raw:
                 await pipe(reader, writer)
@@ -108,6 +112,12 @@ async def requests_in(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
                 length -= len(chunk)
                 writer.write(chunk)
                 await writer.drain()
+            try:
+                head, length, raw = clean_head(await reader.readuntil(b"\r\n\r\n"))
+            except asyncio.IncompleteReadError as exc:
+                if exc.partial:
+                    writer.write(exc.partial)
+                break
     except (ConnectionError, OSError, asyncio.LimitOverrunError):
         pass
     finally:
@@ -120,11 +130,14 @@ def ingress_to(
 ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
+            # The identity is taken even when the runtime does not answer yet (a readiness
+            # probe brings the session's first one while the runtime starts).
+            first = clean_head(await reader.readuntil(b"\r\n\r\n"))
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
             writer.close()
             return
-        await asyncio.gather(requests_in(reader, up_writer), pipe(up_reader, writer))
+        await asyncio.gather(requests_in(reader, up_writer, first), pipe(up_reader, writer))
 
     return handle
 

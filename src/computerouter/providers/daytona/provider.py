@@ -16,12 +16,13 @@ import shlex
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from computerouter.domain.instances import ExecResult, Instance, InstanceState, InstanceUsage
 from computerouter.domain.logs import SESSION_LOG, LogLine
-from computerouter.domain.values import Labels, RuntimeImage
+from computerouter.domain.values import Endpoint, Labels, RuntimeImage
 from computerouter.errors import InstanceNotFound, LogsArchived, ProviderError, RuntimeFailure
 from computerouter.providers.base import Capabilities, InstanceSpec
 from computerouter.providers.daytona import launch as placement
@@ -283,7 +284,7 @@ class DaytonaProvider(RemoteEgress):
             placement.write_runtime(sandbox, launch, egress_env)
             placement.start_runtime(sandbox)
             target = placement.endpoint(sandbox, launch.port)
-        placement.wait_healthy(target, launch)
+        placement.wait_healthy(self._booting(target, sandbox.id, spec.labels.session_id), launch)
 
     def _bring_up(self, instance_id: str, spec: InstanceSpec | None) -> Instance:
         """Started, with the runtime answering: start it if stopped or archived, run the launch
@@ -299,6 +300,7 @@ class DaytonaProvider(RemoteEgress):
         with translate("preview link", instance_id):
             target = placement.endpoint(sandbox, port)
         health = sandbox.labels.get("computerouter_health", "/health")
+        target = self._booting(target, instance_id, sandbox.labels.get("session_id", ""))
         if not placement.answers(target, health):
             with translate("launch", instance_id):
                 if spec is not None:
@@ -311,6 +313,11 @@ class DaytonaProvider(RemoteEgress):
                 # Its launch script, written at create, starts it as it did then.
                 placement.wait_answering(target, health, self._settle_timeout_s, "session's")
         return self._instance(sandbox, port=port)
+
+    def _booting(self, target: Endpoint, instance_id: str, session_id: str) -> Endpoint:
+        """``target`` with the identity the runtime boots with (see ``boot_headers``)."""
+        boot = self.boot_headers(instance_id, session_id)
+        return replace(target, headers=(*target.headers, *boot)) if boot else target
 
     def _settle_started(self, sandbox: Any) -> None:
         """Our copy of the sandbox says started. The SDK's ``start`` returns once its event

@@ -35,11 +35,11 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from computerouter.domain.egress import EgressMeter, EgressTurn
+from computerouter.domain.gateway import parse_gateway_address
 from computerouter.domain.values import EgressRoute
-from computerouter.errors import ConfigError, ProviderError
+from computerouter.errors import ConfigError, InputError, ProviderError
 from computerouter.providers.egress import relay
 from computerouter.providers.egress.control import meter_from, turn_message
 
@@ -74,15 +74,10 @@ class GatewayAddress:
 
 
 def _split(text: str, *, what: str) -> tuple[str, int, bool]:
-    url = urlsplit(text if "://" in text else f"http://{text}")
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise ConfigError(f"setting {what}: expected [http(s)://]HOST:PORT, not {text!r}")
     try:
-        port = url.port
-    except ValueError:
-        raise ConfigError(f"setting {what}: bad port in {text!r}") from None
-    tls = url.scheme == "https"
-    return url.hostname, port if port is not None else (443 if tls else 0), tls
+        return parse_gateway_address(text)
+    except InputError as exc:
+        raise ConfigError(f"setting {what}: {exc}") from None
 
 
 def _digest(identity: str) -> str:

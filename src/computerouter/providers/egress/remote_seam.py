@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+import time
 from pathlib import Path
 
 from computerouter.domain.egress import EgressMeter, EgressTurn
@@ -27,6 +28,9 @@ from computerouter.errors import ProviderError
 from computerouter.providers.egress.remote import IDENTITY_HEADER, GatewayAddress, RemoteGateway
 
 __all__ = ["RemoteEgress", "gateway_env", "gateway_ip", "shared_gateway"]
+
+BOOT_IDENTITY_S = 600.0
+"""How long the identity a runtime is started with serves when no turn comes."""
 
 _SHARED: dict[tuple[str, str, str], RemoteGateway] = {}
 _SHARED_GUARD = threading.Lock()
@@ -118,6 +122,22 @@ class RemoteEgress:
             return ()
         identity = self._gateway.issue(
             instance_id, run_id=run_id, labels=labels, expires_at=expires_at
+        )
+        return ((IDENTITY_HEADER, identity),)
+
+    def boot_headers(self, instance_id: str, session_id: str) -> tuple[tuple[str, str], ...]:
+        """Headers for the calls that wait for a (re)started runtime: they bring the
+        session an identity of its own, no run's, for what the runtime does as it boots (Hermes
+        connects to the MCP host then; with no run in flight, no run's bearer goes out and a
+        metered model call is refused). It serves until the first turn brings one, or
+        :data:`BOOT_IDENTITY_S` pass."""
+        if self._gateway is None or not self._gateway.knows(instance_id):
+            return ()
+        identity = self._gateway.issue(
+            instance_id,
+            run_id="",
+            labels=(("session", session_id),),
+            expires_at=time.time() + BOOT_IDENTITY_S,
         )
         return ((IDENTITY_HEADER, identity),)
 

@@ -191,6 +191,7 @@ class FlySpritesProvider(RemoteEgress):
             raise InstanceNotFound(provider=PROVIDER, instance_id=name)
         deadline = time.monotonic() + launch.start_timeout_s
         headers = dict(endpoint.headers)
+        headers.update(self.boot_headers(name, labels.labels.session_id if labels.labels else ""))
         last = ""
         while True:
             try:
