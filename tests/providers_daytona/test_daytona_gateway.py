@@ -216,6 +216,10 @@ def test_the_forward_proxy_refuses_and_logs_with_the_run(
         "agent-1",
         live.labels.session_id,
     )
+    # The session's own logs show it too, as a local session's gateway lines.
+    shown = [json.loads(x.text) for x in provider.logs(live.instance_id) if x.source == "gateway"]
+    assert shown[-1]["destination"] == "example.com:80"
+    assert shown[-1]["run"] == "run-7"
 
 
 def _to_gateway(gateway: RemoteGateway, identity: str) -> httpx.Response:

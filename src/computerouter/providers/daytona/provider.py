@@ -430,6 +430,7 @@ class DaytonaProvider(RemoteEgress):
                 ran = sandbox.process.exec(f"tail -n {int(lines)} {placement.SESSION_LOG}")
             for text in str(ran.result).splitlines():
                 yield LogLine(source=SESSION_LOG, text=text)
+            yield from self.gateway_log(sandbox.id, lines)
         if not follow:
             return
         with translate("logs", sandbox.id):

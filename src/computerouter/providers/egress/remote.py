@@ -30,7 +30,7 @@ import logging
 import secrets
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +53,7 @@ IDENTITY_PREFIX = "gwt_"
 _KEEP_ENDED = 4096
 """Identities no longer live kept (by digest) so a refusal can still say whose they were."""
 _CALL_TIMEOUT_S = 5.0
+_KEEP_REFUSALS = 1000
 
 log = logging.getLogger(__name__)
 
@@ -96,26 +97,30 @@ class _Binding:
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, message: str, labels: dict[str, str]) -> None:
+    def __init__(
+        self, status: int, message: str, labels: dict[str, str], instance_id: str = ""
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.labels = status, message, labels
+        self.instance_id = instance_id
 
 
 class _LoggedGateway(relay.Gateway):
     """The forward proxy of one session, logging its refusals to the gateway's log."""
 
-    def __init__(self, config: relay.Json, sink: Callable[[str], None]) -> None:
+    def __init__(self, config: relay.Json, sink: Callable[[str, str], None]) -> None:
         super().__init__(config)
         self._sink = sink
+        self._instance = str(dict(config.get("labels", {})).get("instance", ""))
 
     def emit(self, text: str) -> None:
-        self._sink(text)
+        self._sink(text, self._instance)
 
 
 Route = relay.Relay | relay.Gateway
 
 
-def _route_object(route: EgressRoute, instance_id: str, sink: Callable[[str], None]) -> Route:
+def _route_object(route: EgressRoute, instance_id: str, sink: Callable[[str, str], None]) -> Route:
     config: relay.Json = {
         "upstream": route.upstream,
         "headers": [list(h) for h in route.headers],
@@ -160,6 +165,8 @@ class RemoteGateway:
         self._live: dict[str, _Binding] = {}
         """Live identities by digest."""
         self._ended: OrderedDict[str, _Binding] = OrderedDict()
+        self._recent: dict[str, deque[str]] = {}
+        """Each session's latest refusals (its ``logs`` show them)."""
 
     # -- serving -----------------------------------------------------------------------------
 
@@ -256,6 +263,8 @@ class RemoteGateway:
     def forget(self, instance_id: str) -> None:
         """The session is gone: its routes and identities too."""
         self._in_loop(lambda: self._routes.pop(instance_id, None))
+        with self._log_guard:
+            self._recent.pop(instance_id, None)
         with self._guard:
             for digest, binding in list(self._live.items()):
                 if binding.instance_id == instance_id:
@@ -361,19 +370,30 @@ class RemoteGateway:
                 ended = self._ended.get(digest)
                 if ended is None:
                     raise _Refused(407, "unknown turn identity", {})
+                whose = f"of run {ended.run_id}" if ended.run_id else "the session booted with"
                 raise _Refused(
                     407,
-                    f"the turn identity of run {ended.run_id} no longer serves: {ended.ended}",
+                    f"the turn identity {whose} no longer serves: {ended.ended}",
                     dict(ended.labels),
+                    ended.instance_id,
                 )
             # Found by the SHA-256 of a 256-bit secret: the lookup's timing tells nothing of it.
             return binding
 
     # -- the data path -----------------------------------------------------------------------
 
-    def _write(self, text: str) -> None:
+    def refusals(self, instance_id: str, *, lines: int = 100) -> list[str]:
+        """The session's latest refusals, oldest first (at most ``lines``)."""
+        with self._log_guard:
+            kept = list(self._recent.get(instance_id, ()))
+        return kept[-lines:] if lines > 0 else []
+
+    def _write(self, text: str, instance_id: str = "") -> None:
         line = text.rstrip("\n")
         log.warning("remote gateway: %s", line)
+        if instance_id:
+            with self._log_guard:
+                self._recent.setdefault(instance_id, deque(maxlen=_KEEP_REFUSALS)).append(line)
         if self._log_path is None:
             return
         with self._log_guard, contextlib.suppress(OSError):
@@ -381,7 +401,9 @@ class RemoteGateway:
             with self._log_path.open("a", encoding="utf-8") as out:
                 out.write(line + "\n")
 
-    def _log_refusal(self, refused: _Refused, *, peer: str, route: str, request: str) -> None:
+    def _log_refusal(
+        self, refused: _Refused, *, peer: str, route: str, request: str, instance_id: str = ""
+    ) -> None:
         line: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "event": "egress.refused",
@@ -391,7 +413,9 @@ class RemoteGateway:
             "peer": peer,
         }
         line.update(refused.labels)
-        self._write(json.dumps(line))
+        if instance_id:
+            line["instance"] = instance_id
+        self._write(json.dumps(line), instance_id)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = str(writer.get_extra_info("peername") or "")
@@ -417,9 +441,16 @@ class RemoteGateway:
             binding = self._bound(identity)
             target = self._routes.get(binding.instance_id, {}).get(route)
             if target is None:
-                raise _Refused(403, f"no egress route {route!r} here", dict(binding.labels))
+                raise _Refused(
+                    403,
+                    f"no egress route {route!r} here",
+                    dict(binding.labels),
+                    binding.instance_id,
+                )
         except _Refused as refused:
-            self._log_refusal(refused, peer=peer, route=route, request=request)
+            self._log_refusal(
+                refused, peer=peer, route=route, request=request, instance_id=refused.instance_id
+            )
             with contextlib.suppress(ConnectionError, OSError):
                 await relay.reply(writer, refused.status, refused.message)
             writer.close()

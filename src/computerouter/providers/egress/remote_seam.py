@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from computerouter.domain.egress import EgressMeter, EgressTurn
+from computerouter.domain.logs import GATEWAY_LOG, LogLine
 from computerouter.domain.values import LaunchSpec
 from computerouter.errors import ProviderError
 from computerouter.providers.egress.remote import IDENTITY_HEADER, GatewayAddress, RemoteGateway
@@ -140,6 +141,15 @@ class RemoteEgress:
             expires_at=time.time() + BOOT_IDENTITY_S,
         )
         return ((IDENTITY_HEADER, identity),)
+
+    def gateway_log(self, instance_id: str, lines: int) -> list[LogLine]:
+        """The session's latest refusals at the gateway (source ``gateway``, as ``local``)."""
+        if self._gateway is None:
+            return []
+        return [
+            LogLine(source=GATEWAY_LOG, text=text)
+            for text in self._gateway.refusals(instance_id, lines=lines)
+        ]
 
     def revoke_identity(
         self, instance_id: str, run_id: str, *, reason: str, active: tuple[str, ...] = ()

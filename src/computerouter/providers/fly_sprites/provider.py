@@ -408,6 +408,7 @@ class FlySpritesProvider(RemoteEgress):
         out = self.exec(instance_id, ["tail", "-n", str(lines), SESSION_LOG])
         for text in out.stdout.splitlines():
             yield LogLine(source="session", text=text)
+        yield from self.gateway_log(instance_id, lines)
 
 
 def _substitute(value: str) -> str:
