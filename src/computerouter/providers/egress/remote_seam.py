@@ -83,6 +83,9 @@ class RemoteEgress:
 
     _gateway: RemoteGateway | None
 
+    def has_gateway(self) -> bool:
+        return self._gateway is not None
+
     def gateway_address(self) -> GatewayAddress | None:
         return None if self._gateway is None else self._gateway.address
 
