@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from computerouter.domain.gateway import parse_allowlist
+from computerouter.domain.gateway import parse_allowlist, parse_gateway_address
 from computerouter.domain.limits import CONFIG_FILE_MAX_BYTES
 from computerouter.domain.pool import PoolTarget, parse_warm_pool
 from computerouter.errors import ConfigError, InputError
@@ -127,6 +127,16 @@ class Settings:
     :mod:`computerouter.domain.gateway`). The operator's rules may name loopback or private
     addresses and networks; a name never unlocks them. Empty: the gateway refuses everything
     (the model endpoint and the router's own routes do not go through it)."""
+    gateway_listen: str = "127.0.0.1:0"
+    """Where the router's remote gateway listens (``HOST:PORT``; port 0: a free one, taken when
+    the first remote session is made): the only way out of a remote provider's sandbox
+    (Daytona, Sprites), whose network allow list names the gateway alone; it stamps the model
+    key and each run's MCP bearer there. Give a fixed port when remote sessions outlive the
+    process that made them (``serve``). ``off``: no gateway; remote sandboxes then reach
+    header-less routes directly, with no MCP host, no egress gateway and no model key."""
+    gateway_public_url: str = ""
+    """Where remote sandboxes reach the gateway (``[https://]HOST:PORT``; https through a TLS
+    terminator in front of ``gateway_listen``). Empty: the address ``gateway_listen`` bound."""
     warm_pool: str = ""
     """Pre-booted sessions each provider keeps per runtime, ``PROVIDER:RUNTIME=SIZE`` entries
     separated by commas (``local:hermes=2``): a new sandbox claims one in milliseconds instead
@@ -256,6 +266,16 @@ class Settings:
             parse_allowlist(self.egress_allow, operator=True)
         except InputError as exc:
             raise ConfigError(f"setting egress_allow: {exc}") from None
+        for setting, address in (
+            ("gateway_listen", self.gateway_listen),
+            ("gateway_public_url", self.gateway_public_url),
+        ):
+            if not address or (setting == "gateway_listen" and address.strip().lower() == "off"):
+                continue
+            try:
+                parse_gateway_address(address)
+            except InputError as exc:
+                raise ConfigError(f"setting {setting}: {exc}") from None
         try:
             parse_warm_pool(self.warm_pool)
         except InputError as exc:

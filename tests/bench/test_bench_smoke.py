@@ -26,6 +26,7 @@ SMOKE = {
     "isolation.py": ["--creates", "1"],
     "providers.py": ["--rounds", "1", "--speed", "100"],
     "gateway.py": ["--calls", "3"],
+    "remote_gateway.py": ["--calls", "3"],
     "density.py": ["--sessions", "1", "--zram", ""],
     "api.py": [
         *("--rounds", "1", "--stream-turns", "2", "--stream-concurrency", "2"),

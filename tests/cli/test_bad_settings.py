@@ -52,6 +52,8 @@ def test_settings_file_that_is_endless_or_a_directory(tmp_path: Path, name: str)
         ("env", "COMPUTEROUTER_IDLE_SUSPEND_S=-900", "idle_suspend_s"),
         ("env", "COMPUTEROUTER_WAIT_TIMEOUT_S=-1", "wait_timeout_s"),
         ("env", "COMPUTEROUTER_STANDIN_PORT=70000", "standin_port"),
+        ("env", "COMPUTEROUTER_GATEWAY_LISTEN=ftp://127.0.0.1:1", "gateway_listen"),
+        ("file", 'gateway_public_url = "https://router:notaport"', "gateway_public_url"),
     ],
 )
 def test_out_of_range_settings_are_refused(

@@ -1,4 +1,7 @@
-"""A real Hermes turn on the daytona provider, through the emulator and the model stand-in."""
+"""A real Hermes turn on the daytona provider, through the emulator and the model stand-in.
+
+The sandbox's only way out is the router's remote gateway, which stamps the model's key (the
+stand-in refuses calls without it); the key is nowhere in the sandbox."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.isolation, pytest.mark.timeout(900)]
 
 IMAGES = Path(os.environ.get("COMPUTEROUTER_TEST_IMAGES", "/var/cache/computerouter-images"))
 ADDRESS = AgentAddress(sandbox_id="sb1", slug="support")
+MODEL_KEY = "sk-model-key-stamped-by-the-gateway"
 
 
 @pytest.fixture
@@ -36,9 +40,8 @@ def agents(tmp_path: Path) -> Iterator[AgentRouter]:
     emulated = EmulatorSettings(
         timings=Timings(speed=100.0), images=((image.ref, str(hermes.path), image.target),)
     )
-    # The stand-in takes no key: a route that adds one cannot be honoured by a remote sandbox.
     with (
-        StandinModel(api_key=None) as model,
+        StandinModel(api_key=MODEL_KEY) as model,
         EmulatorServer(root=tmp_path / "emulator", settings=emulated) as emulator,
     ):
         settings = Settings.load(
@@ -50,7 +53,7 @@ def agents(tmp_path: Path) -> Iterator[AgentRouter]:
             home=tmp_path / "home",
             images_dir=str(IMAGES),
             model_base_url=model.base_url,
-            model_api_key="",
+            model_api_key=MODEL_KEY,
             model_name="standin-model",
             turn_timeout_s=60.0,
         )
@@ -92,6 +95,13 @@ def test_two_hermes_turns_on_daytona_remember_each_other(agents: AgentRouter) ->
     assert second[0].session_id == first[0].session_id
     session = agents.compute.get(first[0].session_id)
     assert session.provider == "daytona"
+    assert session.instance_id is not None
+    provider = agents.compute.provider("daytona")
+    env = provider.exec(session.instance_id, ["sh", "-c", "cat /proc/[0-9]*/environ"])
+    assert "HERMES_HOME" in env.stdout
+    assert MODEL_KEY not in env.stdout
+    files = provider.exec(session.instance_id, ["grep", "-rlF", MODEL_KEY, "/workspace"])
+    assert files.exit_code == 1, files.stdout
 
 
 def test_a_turn_after_stop_and_after_archive_resumes_with_its_memory(agents: AgentRouter) -> None:

@@ -1,10 +1,12 @@
 """A real Hermes turn on fly_sprites through its emulator, two turns remembering each other,
-and a turn after an archive that restores the sprite (model: the stand-in, no API key, since a
-remote sandbox cannot have host-side headers added to its egress yet)."""
+and a turn after an archive that restores the sprite. The sprite's only way out is the
+router's remote gateway, which stamps the model's key (the stand-in refuses calls without
+it); the key is nowhere in the sprite."""
 
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.isolation, pytest.mark.timeout(900)]
 
 IMAGES = Path(os.environ.get("COMPUTEROUTER_TEST_IMAGES", "/var/cache/computerouter-images"))
 TOKEN = "hermes-token"
+MODEL_KEY = "sk-model-key-stamped-by-the-gateway"
 ADDRESS = AgentAddress(sandbox_id="sb1", slug="support")
 
 
@@ -37,13 +40,16 @@ def agents(tmp_path: Path) -> Iterator[AgentRouter]:
     image = HermesImage(images_dir=IMAGES)
     image.ensure()
     target = image.runtime_image().target
-    with StandinModel() as model:
+    with socket.socket() as probe_port:  # the gateway's port, known to the emulator ahead
+        probe_port.bind(("127.0.0.1", 0))
+        gateway_port = probe_port.getsockname()[1]
+    with StandinModel(api_key=MODEL_KEY) as model:
         world = World(
             root=tmp_path / "sprites",
             token=TOKEN,
             timings=Timings(speed=10.0),
             images=((str(image.path), target),),
-            upstreams=(model.base_url,),
+            upstreams=(f"http://127.0.0.1:{gateway_port}",),
         )
         emulator = start(world)
         settings = Settings.load(
@@ -51,8 +57,9 @@ def agents(tmp_path: Path) -> Iterator[AgentRouter]:
             home=tmp_path / "home",
             images_dir=str(IMAGES),
             model_base_url=model.base_url,
-            model_api_key="",
+            model_api_key=MODEL_KEY,
             model_name="standin-model",
+            gateway_listen=f"127.0.0.1:{gateway_port}",
             turn_timeout_s=60.0,
         )
         router = agent_router_for(open_router(settings))
@@ -94,6 +101,13 @@ def test_hermes_on_a_sprite_remembers_across_turns_a_suspend_and_an_archive(
     assert isinstance(ready, SessionReady)
     session = agents.compute.get(ready.session_id)
     assert session.provider == "fly_sprites"
+    assert session.instance_id is not None
+    provider = agents.compute.provider("fly_sprites")
+    env = provider.exec(session.instance_id, ["sh", "-c", "cat /proc/[0-9]*/environ"])
+    assert "HERMES_HOME" in env.stdout
+    assert MODEL_KEY not in env.stdout
+    files = provider.exec(session.instance_id, ["grep", "-rlF", MODEL_KEY, "/workspace"])
+    assert files.exit_code == 1, files.stdout
 
     second = _turn(agents, "What do you remember?")
     assert _output(second) == "I remember: Ada; the launch code is blue-42."

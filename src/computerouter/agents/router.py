@@ -18,6 +18,7 @@ from computerouter.agents.ceiling import CEILING, RunCeiling
 from computerouter.agents.gateway import GatewayTurn
 from computerouter.agents.run_token import McpHostUrl, RunCredential, RunTokens
 from computerouter.agents.spend import CREDIT, RunSpend
+from computerouter.agents.turn_identity import TurnPass
 from computerouter.compute.offers import placement
 from computerouter.compute.router import ComputeRouter, RunLease
 from computerouter.domain.agents import (
@@ -97,6 +98,8 @@ class AgentRun:
         self._reported: tuple[str, int, int] | None = None
         self._spend_model = ""
         self._credential: RunCredential | None = None
+        self._pass: TurnPass | None = None
+        self._turn_headers: dict[str, str] = {}
 
     def respond_approval(self, choice: str) -> None:
         if self._turn is None:
@@ -108,6 +111,8 @@ class AgentRun:
         self._cancelled.set()
         if self._credential is not None:
             self._credential.revoke()  # its token stops working now, not when the turn ends
+        if self._pass is not None:
+            self._pass.revoke()  # and so does the session's turn identity at the gateway
         if self._turn is not None:
             self._turn.cancel()
 
@@ -169,6 +174,8 @@ class AgentRun:
                 )
                 return
             assert session.endpoint is not None
+            turn_pass = TurnPass(compute=compute, agent=agent, run_id=self.run_id)
+            turn_pass.adopt(session, runtime)
             spend = RunSpend(
                 compute=compute,
                 runtime=runtime,
@@ -192,15 +199,17 @@ class AgentRun:
                 destructive=self.destructive,
             )
             self._credential = credential
+            self._pass = turn_pass
             try:
-                credential.start(
-                    session,
-                    expires_at=lease.deadline or lease.started_at + ceiling.limit_s,
-                )
+                expires_at = lease.deadline or lease.started_at + ceiling.limit_s
+                credential.start(session, expires_at=expires_at)
+                self._turn_headers = turn_pass.start(session, expires_at=expires_at)
                 if self._cancelled.is_set():
                     credential.revoke()  # a cancel that came while the token was issued
+                    turn_pass.revoke()
                 yield from self._turn_events(lease, session, runtime, context, spend, ceiling)
             finally:
+                turn_pass.close()
                 credential.close()
                 gateway.close()
                 self._bill_metered(spend.close())
@@ -238,6 +247,7 @@ class AgentRun:
         assert session.endpoint is not None
         with client_for(session.endpoint, timeout_s=30.0) as client:
             client.headers.update(runtime.headers(session.id))
+            client.headers.update(self._turn_headers)  # the session's identity this turn
             request = TurnRequest(
                 run_id=self.run_id,
                 input=self.text,

@@ -138,7 +138,12 @@ def demo(
             f"started the {provider} emulator (sandboxes are local sessions; vendor timings "
             f"sped up {SPEED:g}x)"
         )
-        cli.use_settings(replace(settings, environ={**settings.environ, **env}))
+        emulated_settings = replace(settings, environ={**settings.environ, **env})
+        if "COMPUTEROUTER_GATEWAY_LISTEN" in env:  # where the emulator's sprites can reach it
+            emulated_settings = replace(
+                emulated_settings, gateway_listen=env["COMPUTEROUTER_GATEWAY_LISTEN"]
+            )
+        cli.use_settings(emulated_settings)
         try:
             _flow(cli, sandbox or f"demo-{provider}", keep=False, provider=provider)
         finally:

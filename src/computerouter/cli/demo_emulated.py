@@ -8,6 +8,7 @@ at it, as an operator would set for the real vendor.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,19 +66,25 @@ def _fly_sprites(hermes: HermesImage, root: Path, settings: Settings) -> Iterato
     from computerouter.emulators.fly_sprites import Timings, World, start
 
     target = hermes.runtime_image().target
+    # A sprite's policy allows a host, but the emulator relays only destinations it knows of
+    # ahead: the router's remote gateway gets a fixed port it is told of.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        gateway = f"127.0.0.1:{probe.getsockname()[1]}"
     running = start(
         World(
             root=root,
             token=_KEY,
             timings=Timings(speed=SPEED),
             images=((str(hermes.path), target),) if hermes.ready else (),
-            upstreams=(settings.effective_model_base_url,),
+            upstreams=(settings.effective_model_base_url, f"http://{gateway}"),
         )
     )
     try:
         yield {
             "COMPUTEROUTER_FLY_SPRITES_BASE_URL": running.url,
             "COMPUTEROUTER_FLY_SPRITES_TOKEN": _KEY,
+            "COMPUTEROUTER_GATEWAY_LISTEN": gateway,
         }
     finally:
         running.stop()

@@ -50,7 +50,7 @@ def fly_sprites(
         token=token,
         timings=Timings(speed=speed),
         images=images,
-        upstreams=(settings.effective_model_base_url,),
+        upstreams=(settings.effective_model_base_url, *_gateway(settings.gateway_listen)),
     )
     running = start(world, host=host, port=port)
     console.print(
@@ -64,3 +64,12 @@ def fly_sprites(
         pass
     finally:
         running.stop()
+
+
+def _gateway(listen: str) -> tuple[str, ...]:
+    """The router's remote gateway, when its port is fixed (a sprite can reach only what the
+    emulator knows of ahead)."""
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or int(port) == 0:
+        return ()
+    return (f"http://{host}:{port}",)

@@ -9,6 +9,7 @@ from computerouter.domain.agents import AgentRecord, ModelSettings
 from computerouter.domain.run_tokens import OPERATOR
 from computerouter.errors import Conflict, InputError
 from computerouter.providers.base import EgressControl
+from computerouter.providers.egress.remote_seam import RemoteEgress
 from computerouter.runtimes.base import McpEgress
 from computerouter.store.agents import AgentNotFound
 
@@ -36,14 +37,18 @@ class Concierge:
         except AgentNotFound:
             pass
         provider = self.agents.compute.settings.concierge_provider.strip() or None
-        if provider is not None and not isinstance(
-            self.agents.compute.providers.get(provider), EgressControl
+        found = self.agents.compute.providers.get(provider) if provider is not None else None
+        if provider is not None and (
+            not isinstance(found, EgressControl)
+            or (isinstance(found, RemoteEgress) and not found.has_gateway())
         ):
-            # Its tools are reached through a host-side route: a provider that cannot give its
-            # sessions one (remote providers, today) would leave the Concierge without them.
+            # Its tools are reached through a route of the router's (a host-side relay, or the
+            # remote gateway): a provider that cannot give its sessions one would leave the
+            # Concierge without them.
             raise InputError(
                 f"concierge_provider = {provider!r}: the Concierge needs a configured provider "
-                "whose sessions reach this control plane through host-side routes (local)"
+                "whose sessions reach this control plane through its routes (local, or a remote "
+                "provider with the remote gateway on)"
             )
         settings = ModelSettings(backend=BACKEND, compute_provider=provider)
         try:

@@ -22,10 +22,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from computerouter.errors import InputError
 
-__all__ = ["AllowRule", "parse_allowlist"]
+__all__ = ["AllowRule", "parse_allowlist", "parse_gateway_address"]
 
 _NAME = re.compile(r"(\*|(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_-]{1,63})")
 _MAX_RULES = 256
@@ -105,3 +106,17 @@ def parse_allowlist(text: str, *, operator: bool) -> tuple[AllowRule, ...]:
     if len(pieces) > _MAX_RULES:
         raise InputError(f"an egress allowlist has at most {_MAX_RULES} rules, not {len(pieces)}")
     return tuple(_rule(p, operator=operator) for p in pieces)
+
+
+def parse_gateway_address(text: str) -> tuple[str, int, bool]:
+    """``[http(s)://]HOST:PORT`` of the router's remote gateway as (host, port, tls); a port
+    left out is 443 with https, else 0 (any free one)."""
+    url = urlsplit(text if "://" in text else f"http://{text}")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise InputError(f"expected [http(s)://]HOST:PORT, not {text!r}")
+    try:
+        port = url.port
+    except ValueError:
+        raise InputError(f"bad port in {text!r}") from None
+    tls = url.scheme == "https"
+    return url.hostname, port if port is not None else (443 if tls else 0), tls

@@ -179,9 +179,10 @@ class LaunchSpec:
     socket ``COMPUTEROUTER_SOCKET`` where the provider reaches sessions through the host
     (``local``), or TCP ``COMPUTEROUTER_PORT`` (= ``port``) where it reaches them over the
     network (remote providers). Each egress route is a host-side unix socket on ``local``; a
-    remote provider lets the session reach the route's upstream through its network allow list
-    and names it in ``COMPUTEROUTER_EGRESS_<NAME>`` (``host:port``). ``argv`` may name
-    ``{runtime_dir}`` and ``{workspace}``.
+    remote provider names the router's remote gateway in ``COMPUTEROUTER_EGRESS_<NAME>``
+    (``host:port``) and lets the session reach it alone through its network allow list (the
+    route lives at the gateway, :mod:`computerouter.providers.egress.remote`). ``argv`` may
+    name ``{runtime_dir}`` and ``{workspace}``.
     """
 
     runtime: str

@@ -50,6 +50,7 @@ __all__ = [
     "KeepAlive",
     "PooledInstance",
     "Provider",
+    "TurnIdentity",
     "WarmPool",
     "WorkspaceTransfer",
 ]
@@ -127,15 +128,48 @@ class Provider(Protocol):
 
 @runtime_checkable
 class EgressControl(Protocol):
-    """A provider whose sessions' egress relays follow each turn (``local``): the current
-    endpoint, key and model, and the run's budget, pushed over a host-side channel the session
-    cannot reach; and what a run spent through them."""
+    """A provider whose sessions' egress relays follow each turn: the current endpoint, key
+    and model, and the run's budget, pushed over a host-side channel the session cannot reach
+    (``local``) or to the router's remote gateway (remote providers); and what a run spent
+    through them."""
 
     def configure_egress(self, instance_id: str, route: str, turn: EgressTurn) -> None: ...
 
     def egress_meter(
         self, instance_id: str, route: str, run_id: str, *, end: bool = False
     ) -> EgressMeter: ...
+
+
+@runtime_checkable
+class TurnIdentity(Protocol):
+    """A provider whose sessions' egress goes through the router's remote gateway
+    (:mod:`computerouter.providers.egress.remote`): each turn, the session proves who it is
+    with an identity the router mints for the run and sends with the turn's calls.
+
+    - ``issue_identity`` mints one for ``run_id`` on the instance (the instance's earlier
+      identities stop serving at once) and returns the headers to send with the turn's calls
+      (empty where the instance's egress does not go through the gateway);
+    - ``revoke_identity`` makes the run's identity stop serving it now (its end, a cancel);
+      with other runs of the session still in flight (``active``), the session's identity
+      goes on serving the latest of them (the bridge keeps only the latest identity). It also
+      expires by itself at ``expires_at`` (the run's ceiling);
+    - ``adopt_egress`` gives the gateway the routes of an instance this process did not
+      place (one made before the control plane restarted), from the runtime's launch."""
+
+    def adopt_egress(self, instance_id: str, launch: LaunchSpec) -> None: ...
+
+    def issue_identity(
+        self,
+        instance_id: str,
+        *,
+        run_id: str,
+        labels: tuple[tuple[str, str], ...],
+        expires_at: float,
+    ) -> tuple[tuple[str, str], ...]: ...
+
+    def revoke_identity(
+        self, instance_id: str, run_id: str, *, reason: str, active: tuple[str, ...] = ()
+    ) -> None: ...
 
 
 @runtime_checkable

@@ -291,7 +291,10 @@ class Sandboxes:
         ]
         routes: list[EgressRoute] = []
         listen: list[str] = []
+        seen: set[str] = set()
         for var, address in sorted(env.items()):
+            if address in seen:  # one listener per destination, however many names it has
+                continue
             if not var.startswith("COMPUTEROUTER_EGRESS_"):
                 continue
             host, _, port = address.rpartition(":")
@@ -302,6 +305,7 @@ class Sandboxes:
             if not port.isdigit() or not ip.is_loopback or not any(ip in n for n in networks):
                 continue
             name = var.removeprefix("COMPUTEROUTER_EGRESS_").lower()
+            seen.add(address)
             routes.append(EgressRoute(name=name, upstream=f"http://{host}:{port}"))
             listen.append(f"{host}:{port}={name}")
         return tuple(routes), listen

@@ -23,6 +23,8 @@ import httpx
 from computerouter.domain.values import Endpoint, LaunchSpec
 from computerouter.errors import ProviderError, RuntimeFailure
 from computerouter.providers.daytona.errors import PROVIDER
+from computerouter.providers.egress.remote import GatewayAddress
+from computerouter.providers.egress.remote_seam import gateway_env, gateway_ip
 
 __all__ = ["RUNTIME_DIR", "WORKSPACE", "LaunchPlan", "endpoint", "plan", "start_runtime"]
 
@@ -47,9 +49,17 @@ def _address(upstream: str) -> tuple[str, int]:
     return host, port
 
 
-def plan(launch: LaunchSpec) -> LaunchPlan:
-    """Each egress route becomes ``COMPUTEROUTER_EGRESS_<NAME>=host:port`` and an allow-list
-    entry for its host; a route that adds headers (a credential) cannot be honoured remotely."""
+def plan(launch: LaunchSpec, gateway: GatewayAddress | None = None) -> LaunchPlan:
+    """With the router's remote gateway, every egress route goes through it: each
+    ``COMPUTEROUTER_EGRESS_<NAME>`` names the gateway and the allow list holds the gateway's
+    address only (credentials are stamped there). Without one, each header-less route becomes
+    ``COMPUTEROUTER_EGRESS_<NAME>=host:port`` and an allow-list entry for its host; a route that
+    adds headers (a credential) cannot be honoured then."""
+    if gateway is not None:
+        ip = gateway_ip(gateway, provider=PROVIDER)
+        return LaunchPlan(
+            egress_env=gateway_env(launch, gateway), allow=(f"{ip}/{ip.max_prefixlen}",)
+        )
     env: dict[str, str] = {}
     allow: list[str] = []
     for route in launch.egress:

@@ -16,18 +16,21 @@ import shlex
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from computerouter.domain.instances import ExecResult, Instance, InstanceState, InstanceUsage
 from computerouter.domain.logs import SESSION_LOG, LogLine
-from computerouter.domain.values import Labels, RuntimeImage
+from computerouter.domain.values import Endpoint, Labels, RuntimeImage
 from computerouter.errors import InstanceNotFound, LogsArchived, ProviderError, RuntimeFailure
 from computerouter.providers.base import Capabilities, InstanceSpec
 from computerouter.providers.daytona import launch as placement
 from computerouter.providers.daytona import transfer
 from computerouter.providers.daytona.errors import PROVIDER, translate
 from computerouter.providers.daytona.states import GONE, instance_state
+from computerouter.providers.egress.remote import RemoteGateway
+from computerouter.providers.egress.remote_seam import RemoteEgress
 
 __all__ = ["ROUTER_LABEL", "DaytonaProvider"]
 
@@ -51,7 +54,10 @@ def _no_retry_after_sleep(client: Any) -> None:
     pool.clear()
 
 
-class DaytonaProvider:
+class DaytonaProvider(RemoteEgress):
+    """With ``gateway`` (the router's remote gateway), every sandbox's egress goes through it
+    and its network allow list names it alone (see :mod:`.launch`)."""
+
     def __init__(
         self,
         *,
@@ -64,9 +70,11 @@ class DaytonaProvider:
         auto_archive_minutes: int = 43_200,
         settle_timeout_s: float = 120.0,
         request_timeout_s: float = 30.0,
+        gateway: RemoteGateway | None = None,
     ) -> None:
         from daytona import Daytona, DaytonaConfig
 
+        self._gateway = gateway
         with translate("connect"):
             self._client = Daytona(
                 DaytonaConfig(api_url=api_url, api_key=api_key, target=target or None)
@@ -201,7 +209,7 @@ class DaytonaProvider:
         from daytona import CreateSandboxFromSnapshotParams, ListSandboxesQuery
 
         launch = spec.launch
-        plan = placement.plan(launch)
+        plan = placement.plan(launch, self.gateway_address())
         mine = {ROUTER_LABEL: self._router_id, "session_id": spec.labels.session_id}
         with translate("create"):
             found = [
@@ -229,6 +237,7 @@ class DaytonaProvider:
             target=spec.region or self._target or None,
         )
         sandbox = self._create_sandbox(params)
+        self.register_routes(sandbox.id, launch)
         try:
             with translate("create", sandbox.id):
                 self._settle_started(sandbox)
@@ -271,15 +280,18 @@ class DaytonaProvider:
     def _place(self, sandbox: Any, spec: InstanceSpec) -> None:
         launch = spec.launch
         with translate("launch", sandbox.id):
-            placement.write_runtime(sandbox, launch, placement.plan(launch).egress_env)
+            egress_env = placement.plan(launch, self.gateway_address()).egress_env
+            placement.write_runtime(sandbox, launch, egress_env)
             placement.start_runtime(sandbox)
             target = placement.endpoint(sandbox, launch.port)
-        placement.wait_healthy(target, launch)
+        placement.wait_healthy(self._booting(target, sandbox.id, spec.labels.session_id), launch)
 
     def _bring_up(self, instance_id: str, spec: InstanceSpec | None) -> Instance:
         """Started, with the runtime answering: start it if stopped or archived, run the launch
         script again if its process is gone (rewriting the runtime first when given a spec)."""
         sandbox = self._sandbox(instance_id)
+        if spec is not None:
+            self.register_routes(instance_id, spec.launch)
         if instance_state(sandbox.state) is not InstanceState.RUNNING:
             with translate("start", instance_id):
                 sandbox.start(timeout=self._settle_timeout_s)
@@ -288,12 +300,12 @@ class DaytonaProvider:
         with translate("preview link", instance_id):
             target = placement.endpoint(sandbox, port)
         health = sandbox.labels.get("computerouter_health", "/health")
+        target = self._booting(target, instance_id, sandbox.labels.get("session_id", ""))
         if not placement.answers(target, health):
             with translate("launch", instance_id):
                 if spec is not None:
-                    placement.write_runtime(
-                        sandbox, spec.launch, placement.plan(spec.launch).egress_env
-                    )
+                    egress_env = placement.plan(spec.launch, self.gateway_address()).egress_env
+                    placement.write_runtime(sandbox, spec.launch, egress_env)
                 placement.start_runtime(sandbox)
             if spec is not None:
                 placement.wait_healthy(target, spec.launch)
@@ -301,6 +313,11 @@ class DaytonaProvider:
                 # Its launch script, written at create, starts it as it did then.
                 placement.wait_answering(target, health, self._settle_timeout_s, "session's")
         return self._instance(sandbox, port=port)
+
+    def _booting(self, target: Endpoint, instance_id: str, session_id: str) -> Endpoint:
+        """``target`` with the identity the runtime boots with (see ``boot_headers``)."""
+        boot = self.boot_headers(instance_id, session_id)
+        return replace(target, headers=(*target.headers, *boot)) if boot else target
 
     def _settle_started(self, sandbox: Any) -> None:
         """Our copy of the sandbox says started. The SDK's ``start`` returns once its event
@@ -356,6 +373,7 @@ class DaytonaProvider:
         """Daytona keeps and drops its archives itself."""
 
     def destroy(self, instance_id: str) -> None:
+        self.forget_routes(instance_id)
         try:
             sandbox = self._sandbox(instance_id)
         except InstanceNotFound:
@@ -412,6 +430,7 @@ class DaytonaProvider:
                 ran = sandbox.process.exec(f"tail -n {int(lines)} {placement.SESSION_LOG}")
             for text in str(ran.result).splitlines():
                 yield LogLine(source=SESSION_LOG, text=text)
+            yield from self.gateway_log(sandbox.id, lines)
         if not follow:
             return
         with translate("logs", sandbox.id):

@@ -36,6 +36,7 @@ class DaytonaSettings:
 
 def _build(settings: Settings, own: DaytonaSettings) -> DaytonaProvider:
     from computerouter.providers.daytona.provider import DaytonaProvider
+    from computerouter.providers.egress.remote_seam import shared_gateway
 
     return DaytonaProvider(
         api_url=own.api_url,
@@ -45,6 +46,11 @@ def _build(settings: Settings, own: DaytonaSettings) -> DaytonaProvider:
         regions=tuple(r.strip() for r in own.regions.split(",") if r.strip()),
         auto_stop_minutes=own.auto_stop_minutes,
         auto_archive_minutes=own.auto_archive_minutes,
+        gateway=shared_gateway(
+            listen=settings.gateway_listen,
+            public_url=settings.gateway_public_url,
+            log_path=settings.home / "logs" / "remote-gateway.log",
+        ),
     )
 
 

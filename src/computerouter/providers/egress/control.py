@@ -15,7 +15,7 @@ from typing import Any
 from computerouter.domain.egress import EgressFailure, EgressMeter, EgressTurn
 from computerouter.errors import ProviderError
 
-__all__ = ["control_name", "meter", "push_turn"]
+__all__ = ["control_name", "meter", "meter_from", "push_turn", "turn_message"]
 
 _TIMEOUT_S = 5.0
 
@@ -52,7 +52,8 @@ def _ask(name: str, message: dict[str, Any], *, provider: str) -> dict[str, Any]
     return answer
 
 
-def push_turn(name: str, turn: EgressTurn, *, provider: str) -> None:
+def turn_message(turn: EgressTurn) -> dict[str, Any]:
+    """The control message that tells a relay (or the remote gateway) ``turn``."""
     message: dict[str, Any] = {
         "op": "turn",
         "upstream": turn.upstream,
@@ -66,11 +67,20 @@ def push_turn(name: str, turn: EgressTurn, *, provider: str) -> None:
         message["allow"] = [rule.as_json() for rule in turn.allow]
     if turn.labels:
         message["labels"] = dict(turn.labels)
-    _ask(name, message, provider=provider)
+    return message
+
+
+def push_turn(name: str, turn: EgressTurn, *, provider: str) -> None:
+    _ask(name, turn_message(turn), provider=provider)
 
 
 def meter(name: str, run_id: str, *, end: bool, provider: str) -> EgressMeter:
     raw = _ask(name, {"op": "end" if end else "meter", "run_id": run_id}, provider=provider)
+    return meter_from(run_id, raw)
+
+
+def meter_from(run_id: str, raw: dict[str, Any]) -> EgressMeter:
+    """A relay's answer to ``meter``/``end``, as an :class:`EgressMeter`."""
     error = raw.get("last_error")
     return EgressMeter(
         run_id=run_id,

@@ -558,6 +558,10 @@ class Gateway(Controlled):
             self.logged = MAX_LOG
         else:
             self.logged += len(text)
+        self.emit(text)
+
+    def emit(self, text: str) -> None:
+        """Write one log line (stdout: the session's gateway log)."""
         with contextlib.suppress(OSError, ValueError):
             sys.stdout.write(text)
             sys.stdout.flush()

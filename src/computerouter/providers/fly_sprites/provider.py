@@ -37,6 +37,8 @@ from computerouter.domain.logs import LogLine
 from computerouter.domain.values import EgressRoute, Endpoint, LaunchSpec
 from computerouter.errors import InstanceNotFound, LogsArchived, ProviderError, RuntimeFailure
 from computerouter.providers.base import Capabilities, InstanceSpec
+from computerouter.providers.egress.remote import RemoteGateway
+from computerouter.providers.egress.remote_seam import RemoteEgress, gateway_env
 from computerouter.providers.fly_sprites.errors import PROVIDER, translate
 from computerouter.providers.fly_sprites.naming import PREFIX, SpriteLabels, sprite_name
 from computerouter.providers.fly_sprites.states import Mark, instance_state
@@ -53,7 +55,10 @@ SESSION_LOG = f"{WORKSPACE}/.computerouter/session.log"
 SERVICE = "computerouter-runtime"
 
 
-class FlySpritesProvider:
+class FlySpritesProvider(RemoteEgress):
+    """With ``gateway`` (the router's remote gateway), every sprite's egress goes through it
+    and its network policy allows the gateway's host alone."""
+
     def __init__(
         self,
         *,
@@ -63,9 +68,11 @@ class FlySpritesProvider:
         url_auth: str = "public",
         timeout_s: float = 30.0,
         client: SpritesClient | None = None,
+        gateway: RemoteGateway | None = None,
     ) -> None:
         from sprites import SpritesClient
 
+        self._gateway = gateway
         self._token = token
         self._url_auth = url_auth
         self._region = region
@@ -92,7 +99,7 @@ class FlySpritesProvider:
         from sprites.types import NetworkPolicy, PolicyRule, SpriteConfig, URLSettings
 
         launch = spec.launch
-        for route in _relayed(launch):
+        for route in () if self._gateway is not None else _relayed(launch):
             if route.headers:
                 raise ProviderError(
                     f"egress route {route.name!r} adds headers on the host side, which a remote "
@@ -118,9 +125,13 @@ class FlySpritesProvider:
                     url_settings=URLSettings(auth=self._url_auth),
                 )
         sprite = self._client.sprite(name)
-        routes = _relayed(launch)
-        if routes:
-            rules = [PolicyRule(domain=_host(r.upstream), action="allow") for r in routes]
+        address = self.gateway_address()
+        if address is not None:
+            # The gateway is the one way out: credentials are stamped there, not here.
+            rules = [PolicyRule(domain=address.host, action="allow")] if launch.egress else []
+        else:
+            rules = [PolicyRule(domain=_host(r.upstream), action="allow") for r in _relayed(launch)]
+        if rules:
             with translate("network policy", name):
                 sprite.update_network_policy(NetworkPolicy(rules=rules))
         if launch.image is not None:
@@ -154,8 +165,13 @@ class FlySpritesProvider:
                 "COMPUTEROUTER_WORKSPACE": WORKSPACE,
                 "COMPUTEROUTER_RUNTIME_DIR": RUNTIME_DIR,
             }
-            for route in _relayed(launch):
-                env[f"COMPUTEROUTER_EGRESS_{route.name.upper()}"] = _hostport(route.upstream)
+            address = self.gateway_address()
+            if address is not None:
+                env |= gateway_env(launch, address)
+            else:
+                for route in _relayed(launch):
+                    env[f"COMPUTEROUTER_EGRESS_{route.name.upper()}"] = _hostport(route.upstream)
+            self.register_routes(sprite.name, launch)
             # Output to a log file the provider serves as the session's own (``logs``).
             shell = f'exec "$@" >>{shlex.quote(SESSION_LOG)} 2>&1'
             sprite.create_service(
@@ -175,6 +191,7 @@ class FlySpritesProvider:
             raise InstanceNotFound(provider=PROVIDER, instance_id=name)
         deadline = time.monotonic() + launch.start_timeout_s
         headers = dict(endpoint.headers)
+        headers.update(self.boot_headers(name, labels.labels.session_id if labels.labels else ""))
         last = ""
         while True:
             try:
@@ -343,6 +360,7 @@ class FlySpritesProvider:
     def destroy(self, instance_id: str) -> None:
         if not instance_id.startswith(PREFIX):
             return
+        self.forget_routes(instance_id)
         try:
             with translate("destroy", instance_id):
                 self._client.destroy_sprite(instance_id)
@@ -390,6 +408,7 @@ class FlySpritesProvider:
         out = self.exec(instance_id, ["tail", "-n", str(lines), SESSION_LOG])
         for text in out.stdout.splitlines():
             yield LogLine(source="session", text=text)
+        yield from self.gateway_log(instance_id, lines)
 
 
 def _substitute(value: str) -> str:

@@ -42,10 +42,19 @@ class FlySpritesSettings:
 
 
 def _build(settings: Settings, own: FlySpritesSettings) -> FlySpritesProvider:
+    from computerouter.providers.egress.remote_seam import shared_gateway
     from computerouter.providers.fly_sprites.provider import FlySpritesProvider
 
     return FlySpritesProvider(
-        token=own.token, base_url=own.base_url, region=own.region, url_auth=own.url_auth
+        token=own.token,
+        base_url=own.base_url,
+        region=own.region,
+        url_auth=own.url_auth,
+        gateway=shared_gateway(
+            listen=settings.gateway_listen,
+            public_url=settings.gateway_public_url,
+            log_path=settings.home / "logs" / "remote-gateway.log",
+        ),
     )
 
 
