@@ -24,5 +24,6 @@ bench: bootstrap
 	.venv/bin/python bench/isolation.py
 	.venv/bin/python bench/providers.py
 	.venv/bin/python bench/gateway.py
+	.venv/bin/python bench/remote_gateway.py
 	.venv/bin/python bench/density.py
 	.venv/bin/python bench/api.py --litellm "$$(scripts/litellm-venv)"
