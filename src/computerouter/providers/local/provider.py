@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,6 +72,7 @@ from computerouter.providers.local.observe import (
 from computerouter.providers.local.pool import bind_claim, park, pooled_instances
 from computerouter.providers.local.readiness import check_ready
 from computerouter.providers.local.sandbox import SandboxMode, egress_socket_name
+from computerouter.providers.local.standby import restore_into
 from computerouter.providers.local.teardown import discard_archives, remove_session_files, teardown
 from computerouter.providers.local.uids import MACHINE_REGISTRY, UidRange
 
@@ -253,6 +254,18 @@ class LocalProvider:
             self._require_isolation()
             with self._lock(instance_id):
                 return bind_claim(self._layout, instance_id, spec)
+
+    def restore_into(
+        self, standby_id: str, instance_id: str, spec: InstanceSpec, start: Mapping[str, str]
+    ) -> Instance | None:
+        """Restore into a parked standby (see :mod:`.standby`); the archive stays."""
+        self._known(instance_id)
+        if not check_instance_id(standby_id):
+            return None
+        with translate("restore", instance_id), self._lock(instance_id):
+            self._require_isolation()
+            with self._lock(standby_id):
+                return restore_into(self._layout, standby_id, instance_id, spec, start)
 
     def create_from_workspace(self, spec: InstanceSpec, source: Path) -> Instance:
         """``create``, the workspace unpacked from the portable copy ``source`` first (a

@@ -25,6 +25,7 @@ Inside the session (no network but loopback) three things run, started by one co
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -54,6 +55,10 @@ SANDBOX_MODEL_KEY = "sk-egress-bridge-supplies-the-real-key"
 SESSION_MODEL_PATH = "/v1"
 MODEL_ROUTE = "model"
 WARM_UP_CONVERSATION = "computerouter-warm-up"
+STANDBY_PATH = "/standby"
+"""What a standby Hermes answers while it waits for its workspace."""
+_STANDBY_KEY = "standby-no-session-key-yet"
+"""The key a standby starts with: replaced at go, before Hermes's API server starts."""
 GATEWAY_ROUTE = "gateway"
 GATEWAY_PORT = 18089
 MCP_ROUTE = "mcp"
@@ -160,7 +165,6 @@ class HermesRuntime:
         return self._secret.derive("hermes-api", session_id)
 
     def launch_spec(self, *, session_id: str) -> LaunchSpec:
-        self.image.ensure()
         python = f"{MOUNT_POINT}/bin/python"
         start = (
             f"mkdir -p {HERMES_HOME} && "
@@ -168,13 +172,33 @@ class HermesRuntime:
             f"exec {python} -I {{runtime_dir}}/bridge.py -- "
             f"{python} -m hermes_cli.main gateway run --replace"
         )
+        return self._launch(start, key=self.api_key(session_id), session_id=session_id)
+
+    def standby_launch_spec(self) -> LaunchSpec:
+        """Hermes imported ahead of its workspace (:mod:`.standby_launcher`): it opens
+        ``HERMES_HOME`` only once a restore has unpacked the workspace and said go."""
+        python = f"{MOUNT_POINT}/bin/python"
+        start = (
+            f"exec {python} -I {{runtime_dir}}/bridge.py -- {python} -I "
+            f"{{runtime_dir}}/standby_launcher.py {{runtime_dir}}/hermes-config.yaml"
+        )
+        spec = self._launch(start, key=_STANDBY_KEY, session_id="")
+        launcher = FileSpec(name="standby_launcher.py", content=_standby_source())
+        return replace(spec, files=(*spec.files, launcher), health_path=STANDBY_PATH)
+
+    def standby_start(self, session_id: str) -> dict[str, str]:
+        """What a standby Hermes is told at go: the restored session's own key."""
+        return {"API_SERVER_KEY": self.api_key(session_id)}
+
+    def _launch(self, start: str, *, key: str, session_id: str) -> LaunchSpec:
+        self.image.ensure()
         return LaunchSpec(
             runtime=self.name,
             argv=("/bin/sh", "-c", start),
             env=(
                 ("HERMES_HOME", HERMES_HOME),
                 ("API_SERVER_ENABLED", "true"),
-                ("API_SERVER_KEY", self.api_key(session_id)),
+                ("API_SERVER_KEY", key),
                 ("API_SERVER_HOST", "127.0.0.1"),
                 ("API_SERVER_PORT", str(HERMES_PORT)),
                 ("TIRITH_ENABLED", "false"),
@@ -287,6 +311,14 @@ def _proxy_env() -> tuple[tuple[str, str], ...]:
         *((name, _PROXY) for name in names),
         ("NO_PROXY", _NO_PROXY),
         ("no_proxy", _NO_PROXY),
+    )
+
+
+def _standby_source() -> bytes:
+    return (
+        resources.files("computerouter.runtimes.hermes")
+        .joinpath("standby_launcher.py")
+        .read_bytes()
     )
 
 
