@@ -267,7 +267,13 @@ class WarmPools:
         fingerprint = launch_fingerprint(launch)
         keep = 0
         for pooled in pool.pooled():
-            if pooled.runtime != target.runtime or pooled.fingerprint != fingerprint:
+            if pooled.runtime != target.runtime:
+                continue
+            if pooled.fingerprint != fingerprint:
+                # A standby of an older launch (not the warm pool's own: it matches its id's).
+                session_launch = runtime.launch_spec(session_id=pooled.session_id)
+                if pooled.ready and pooled.fingerprint != launch_fingerprint(session_launch):
+                    self._discard(target.provider, pooled, report)
                 continue
             if not pooled.ready and now - pooled.created_at > 2 * launch.start_timeout_s:
                 self._discard(target.provider, pooled, report)

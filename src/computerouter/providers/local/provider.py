@@ -33,7 +33,7 @@ from computerouter.errors import (
 from computerouter.faults import failpoint
 from computerouter.providers.base import Capabilities, InstanceSpec, PooledInstance
 from computerouter.providers.egress.control import control_name, meter, push_turn
-from computerouter.providers.local.archive import export_portable, find_archive, pack, unpack
+from computerouter.providers.local.archive import find_archive, pack, unpack
 from computerouter.providers.local.create import (
     adopt,
     fresh_workspace,
@@ -43,6 +43,7 @@ from computerouter.providers.local.create import (
 )
 from computerouter.providers.local.errors import PROVIDER, translate
 from computerouter.providers.local.execute import run_in_session
+from computerouter.providers.local.export import export_workspace
 from computerouter.providers.local.fsutil import rmtree
 from computerouter.providers.local.health import RESUME_TIMEOUT_S, health_status, wait_healthy
 from computerouter.providers.local.host import LocalHost, probe, swap_configured
@@ -273,34 +274,10 @@ class LocalProvider:
         return self._create(spec, source)
 
     def export_workspace(self, instance_id: str, dest: Path) -> None:
-        """The portable copy of the workspace, from the workspace itself (a running tree is
-        frozen while it is read, so the copy is consistent) or from the archive that holds
-        it; the instance is left as it was."""
+        """The portable copy of the workspace (see :func:`.export.export_workspace`)."""
         self._known(instance_id)
         with translate("export", instance_id), self._lock(instance_id):
-            record = require_record(self._layout, instance_id)
-            paths = self._layout.paths(instance_id)
-            archive = find_archive(paths.archive_stem)
-            if record.state in (RecordedState.ARCHIVED, RecordedState.RESTORING):
-                if archive is None:
-                    raise ProviderError(
-                        f"cannot export {instance_id}: its archive is missing", provider=PROVIDER
-                    )
-                export_portable(archive, dest, self._layout.host.tools)
-                return
-            if not paths.workspace.is_dir():
-                raise ProviderError(
-                    f"cannot export {instance_id}: it has no workspace", provider=PROVIDER
-                )
-            tree = self._layout.tree(instance_id)
-            thaw_after = bool(tree.pids()) and not tree.frozen()
-            if thaw_after:
-                tree.freeze()
-            try:
-                export_portable(paths.workspace, dest, self._layout.host.tools)
-            finally:
-                if thaw_after:
-                    tree.thaw()
+            export_workspace(self._layout, instance_id, dest)
 
     def _create(self, spec: InstanceSpec, seed: Path | None, *, pooled: bool = False) -> Instance:
         instance_id = instance_id_for(spec.idempotency_key)

@@ -2,9 +2,11 @@
 session, under the Hermes image's interpreter.
 
 Phase one, before any workspace exists: import Hermes's gateway and what its first chat imports
-lazily (the agent, its transports, its tools), and open nothing under ``HERMES_HOME``. Then
-answer ``GET /standby`` on Hermes's own port, so the provider knows the imports are done (it
-freezes the instance there, using no CPU while it waits).
+lazily (the agent, its transports, its tools), and run its probe of the toolchain (which reads
+only ``PATH``); the imports create an empty ``HERMES_HOME`` and hold two of its log files
+open, nothing else (the provider empties the workspace before the unpack, and the log files
+are opened again at go). Then answer ``GET /standby`` on Hermes's own port, so the provider
+knows the imports are done (it freezes the instance there, using no CPU while it waits).
 
 Phase two, on ``POST /go`` (a JSON object of environment variables: the restored session's
 Hermes key): the provider has unpacked the session's workspace by then. The listener closes,
@@ -47,11 +49,22 @@ PRELOAD = (
 MAX_GO_BYTES = 65536
 
 
+PROBE_WAIT_S = 15.0
+"""At most this long for the environment probe before the standby says it is ready."""
+
+
 def preload() -> None:
     for name in PRELOAD:
         # A module this Hermes does not have is only a cold import later, never an error.
         with contextlib.suppress(Exception):
             importlib.import_module(name)
+    # The first system prompt waits for Hermes's probe of the toolchain (python3, pip: a few
+    # subprocesses, seconds on a busy host); it reads only PATH, never HERMES_HOME, and is
+    # cached for the process. Run it now, not in the restored session's first turn.
+    with contextlib.suppress(Exception):
+        probe = importlib.import_module("tools.env_probe")
+        probe.warm_environment_probe_async()
+        probe._PROBE_DONE.wait(PROBE_WAIT_S)
 
 
 def _reply(conn: socket.socket, status: str, body: bytes = b"") -> None:
