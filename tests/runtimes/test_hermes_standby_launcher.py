@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from computerouter.runtimes.hermes import standby_launcher
-from computerouter.runtimes.hermes.runtime import STANDBY_PATH
+from computerouter.runtimes.hermes.runtime import PREVIOUS_GATEWAY_FILES, STANDBY_PATH
 
 
 def free_port() -> int:
@@ -71,3 +71,17 @@ def test_log_files_under_the_home_open_again(tmp_path: Path) -> None:
         logger.removeHandler(outside)
         handler.close()
         outside.close()
+
+
+def test_the_previous_gateway_is_forgotten_and_nothing_else(tmp_path: Path) -> None:
+    home = tmp_path / ".hermes"
+    home.mkdir()
+    for name in (*standby_launcher.PREVIOUS_GATEWAY_FILES, "state.db", "config.yaml"):
+        (home / name).write_text(name)
+    standby_launcher.forget_previous_gateway(str(home))
+    standby_launcher.forget_previous_gateway(str(home))  # again: nothing left to forget
+    assert sorted(p.name for p in home.iterdir()) == ["config.yaml", "state.db"]
+
+
+def test_the_launcher_and_the_runtime_forget_the_same_files() -> None:
+    assert standby_launcher.PREVIOUS_GATEWAY_FILES == PREVIOUS_GATEWAY_FILES

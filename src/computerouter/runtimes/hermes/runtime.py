@@ -55,6 +55,11 @@ SANDBOX_MODEL_KEY = "sk-egress-bridge-supplies-the-real-key"
 SESSION_MODEL_PATH = "/v1"
 MODEL_ROUTE = "model"
 WARM_UP_CONVERSATION = "computerouter-warm-up"
+PREVIOUS_GATEWAY_FILES = ("gateway.pid", "gateway.lock", "gateway-starts.log")
+"""What a (re)started session's Hermes forgets of the gateway processes before it: all gone
+(the instance was stopped, or archived), yet their pid could name another live process here,
+and their start times, more than five in two minutes, make Hermes's respawn-storm breaker
+wait 10 s, 20 s, 40 s... before it starts (a session restored often is not a crash loop)."""
 STANDBY_PATH = "/standby"
 """What a standby Hermes answers while it waits for its workspace."""
 _STANDBY_KEY = "standby-no-session-key-yet"
@@ -166,8 +171,9 @@ class HermesRuntime:
 
     def launch_spec(self, *, session_id: str) -> LaunchSpec:
         python = f"{MOUNT_POINT}/bin/python"
+        forget = " ".join(f"{HERMES_HOME}/{name}" for name in PREVIOUS_GATEWAY_FILES)
         start = (
-            f"mkdir -p {HERMES_HOME} && "
+            f"mkdir -p {HERMES_HOME} && rm -f {forget} && "
             f"cp {{runtime_dir}}/hermes-config.yaml {HERMES_HOME}/config.yaml && "
             f"exec {python} -I {{runtime_dir}}/bridge.py -- "
             f"{python} -m hermes_cli.main gateway run --replace"

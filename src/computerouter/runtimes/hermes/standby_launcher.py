@@ -155,6 +155,21 @@ def reopen_logs(home: str) -> None:
                     handler.release()
 
 
+PREVIOUS_GATEWAY_FILES = ("gateway.pid", "gateway.lock", "gateway-starts.log")
+"""Kept in step with ``runtime.PREVIOUS_GATEWAY_FILES`` (this file imports nothing of ours)."""
+
+
+def forget_previous_gateway(home: str) -> None:
+    """The restored home describes the archived instance's gateway processes, every one of
+    them gone: its pid (in this sandbox perhaps another live process, which ``--replace``
+    would signal and wait ten seconds for) and its start times (more than five in two minutes
+    make Hermes's respawn-storm breaker wait 10 s, 20 s, 40 s... before it starts). None of
+    that is memory: forget it."""
+    for name in PREVIOUS_GATEWAY_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(home, name))
+
+
 def main(argv: list[str]) -> None:
     config = argv[1]
     port = int(os.environ["API_SERVER_PORT"])
@@ -163,6 +178,7 @@ def main(argv: list[str]) -> None:
     os.environ.update(wait_for_go(port))
     home = os.environ["HERMES_HOME"]
     reopen_logs(home)
+    forget_previous_gateway(home)
     os.makedirs(home, exist_ok=True)
     shutil.copyfile(config, os.path.join(home, "config.yaml"))
     sys.argv = ["hermes", "gateway", "run", "--replace"]
