@@ -13,6 +13,14 @@ The pool shrinks to nothing when no session was created on its provider for
 ``warm_pool_idle_s``, and refills from the next pass after one is. Pooled instances are never
 orphans to the reconciler; the pass here removes the ones no claim can use (a launch that
 changed, a boot a crash left half done, a session id a crashed create had taken).
+
+Restores have standbys of their own (``restore_pool``, same syntax): instances of a runtime that
+is a :class:`~computerouter.runtimes.base.Standby`, started ahead of any workspace and frozen,
+on a provider that is a :class:`~computerouter.providers.base.RestoreStandby`. Restoring an
+archived session takes one (:meth:`WarmPools.restore`): the archive is unpacked into it, the
+runtime told to go, and the session recorded on it (the archived instance destroyed after).
+They are told apart from the warm pool's own by their launch's fingerprint, and kept at their
+size by the same pass.
 """
 
 from __future__ import annotations
@@ -202,7 +210,10 @@ class WarmPools:
         rows: list[PoolStatus] = []
         now = self._router.clock.now()
         for target, pool in self.targets():
-            mine = [p for p in pool.pooled() if p.runtime == target.runtime]
+            standby = self._standby_fingerprint(target.runtime)
+            mine = [
+                p for p in pool.pooled() if p.runtime == target.runtime and p.fingerprint != standby
+            ]
             idle = now - self._last_demand(target.provider)
             rows.append(
                 PoolStatus(
@@ -213,6 +224,20 @@ class WarmPools:
                     ready=sum(1 for p in mine if p.ready),
                     booting=sum(1 for p in mine if not p.ready),
                     idle_for_s=idle,
+                )
+            )
+        for target, pool in self.standby_targets():
+            standby = self._standby_fingerprint(target.runtime)
+            mine = [p for p in pool.pooled() if p.fingerprint == standby]
+            rows.append(
+                PoolStatus(
+                    provider=target.provider,
+                    runtime=f"{target.runtime} (restore)",
+                    size=target.size,
+                    target=target.size,
+                    ready=sum(1 for p in mine if p.ready),
+                    booting=sum(1 for p in mine if not p.ready),
+                    idle_for_s=0.0,
                 )
             )
         return rows
