@@ -13,7 +13,11 @@ from pathlib import Path
 import httpx
 
 from computerouter.runtimes.hermes import standby_launcher
-from computerouter.runtimes.hermes.runtime import PREVIOUS_GATEWAY_FILES, STANDBY_PATH
+from computerouter.runtimes.hermes.runtime import (
+    PREVIOUS_GATEWAY_FILES,
+    STANDBY_CONFIG,
+    STANDBY_PATH,
+)
 
 
 def free_port() -> int:
@@ -85,3 +89,4 @@ def test_the_previous_gateway_is_forgotten_and_nothing_else(tmp_path: Path) -> N
 
 def test_the_launcher_and_the_runtime_forget_the_same_files() -> None:
     assert standby_launcher.PREVIOUS_GATEWAY_FILES == PREVIOUS_GATEWAY_FILES
+    assert standby_launcher.CONFIG_KEY == STANDBY_CONFIG

@@ -61,6 +61,9 @@ PREVIOUS_GATEWAY_FILES = ("gateway.pid", "gateway.lock", "gateway-starts.log")
 and their start times, more than five in two minutes, make Hermes's respawn-storm breaker
 wait 10 s, 20 s, 40 s... before it starts (a session restored often is not a crash loop)."""
 STANDBY_PATH = "/standby"
+STANDBY_CONFIG = "HERMES_CONFIG_YAML"
+"""The go key that carries the config (the launcher writes it as ``config.yaml``, not into the
+environment)."""
 """What a standby Hermes answers while it waits for its workspace."""
 _STANDBY_KEY = "standby-no-session-key-yet"
 """The key a standby starts with: replaced at go, before Hermes's API server starts."""
@@ -178,7 +181,9 @@ class HermesRuntime:
             f"exec {python} -I {{runtime_dir}}/bridge.py -- "
             f"{python} -m hermes_cli.main gateway run --replace"
         )
-        return self._launch(start, key=self.api_key(session_id), session_id=session_id)
+        return self._launch(
+            start, key=self.api_key(session_id), session_id=session_id, mcp=self.has_mcp_host()
+        )
 
     def standby_launch_spec(self) -> LaunchSpec:
         """Hermes imported ahead of its workspace (:mod:`.standby_launcher`): it opens
@@ -188,15 +193,23 @@ class HermesRuntime:
             f"exec {python} -I {{runtime_dir}}/bridge.py -- {python} -I "
             f"{{runtime_dir}}/standby_launcher.py {{runtime_dir}}/hermes-config.yaml"
         )
-        spec = self._launch(start, key=_STANDBY_KEY, session_id="")
+        # Nothing here depends on the process that boots it (the config and the MCP host come
+        # at go and with each run), so every control plane can take the standbys another made.
+        spec = self._launch(start, key=_STANDBY_KEY, session_id="", mcp=None)
         launcher = FileSpec(name="standby_launcher.py", content=_standby_source())
         return replace(spec, files=(*spec.files, launcher), health_path=STANDBY_PATH)
 
     def standby_start(self, session_id: str) -> dict[str, str]:
-        """What a standby Hermes is told at go: the restored session's own key."""
-        return {"API_SERVER_KEY": self.api_key(session_id)}
+        """What a standby Hermes is told at go: the restored session's own key, and the config
+        a session started now would be given."""
+        return {
+            "API_SERVER_KEY": self.api_key(session_id),
+            STANDBY_CONFIG: _config_yaml(self.model, mcp=self.has_mcp_host()),
+        }
 
-    def _launch(self, start: str, *, key: str, session_id: str) -> LaunchSpec:
+    def _launch(self, start: str, *, key: str, session_id: str, mcp: bool | None) -> LaunchSpec:
+        """``mcp``: whether the config names the router's MCP host; None: a standby's (the
+        config and the MCP host come later)."""
         self.image.ensure()
         return LaunchSpec(
             runtime=self.name,
@@ -220,7 +233,7 @@ class HermesRuntime:
                 FileSpec(name="bridge.py", content=_bridge_source()),
                 FileSpec(
                     name="hermes-config.yaml",
-                    content=_config_yaml(self.model, mcp=self.has_mcp_host()).encode(),
+                    content=_config_yaml(self.model, mcp=bool(mcp)).encode(),
                 ),
             ),
             image=self.image.runtime_image(),
@@ -232,7 +245,11 @@ class HermesRuntime:
                     prefix=SESSION_MODEL_PATH,
                     metered=self._metered,
                 ),
-                EgressRoute(name=MCP_ROUTE, upstream=self._mcp_url(), per_run=True),
+                EgressRoute(
+                    name=MCP_ROUTE,
+                    upstream=_NO_MCP_HOST if mcp is None else self._mcp_url(),
+                    per_run=True,
+                ),
                 EgressRoute(
                     name=GATEWAY_ROUTE,
                     upstream="",

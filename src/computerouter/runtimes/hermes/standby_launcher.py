@@ -9,11 +9,12 @@ are opened again at go). Then answer ``GET /standby`` on Hermes's own port, so t
 knows the imports are done (it freezes the instance there, using no CPU while it waits).
 
 Phase two, on ``POST /go`` (a JSON object of environment variables: the restored session's
-Hermes key): the provider has unpacked the session's workspace by then. The listener closes,
-the config is copied into ``HERMES_HOME`` and Hermes's gateway runs in this process, on the
-modules already imported, opening its home (its state database, the conversation) only now.
+Hermes key; and the config, under :data:`CONFIG_KEY`): the provider has unpacked the session's
+workspace by then. The listener closes, the config is written into ``HERMES_HOME`` and Hermes's
+gateway runs in this process, on the modules already imported, opening its home (its state
+database, the conversation) only now.
 
-Usage: ``python -I standby_launcher.py CONFIG`` (the config file to copy into ``HERMES_HOME``).
+Usage: ``python -I standby_launcher.py CONFIG`` (the config file to use when go brings none).
 """
 
 import contextlib
@@ -47,6 +48,8 @@ PRELOAD = (
     "agent.chat_completion_helpers",
 )
 MAX_GO_BYTES = 65536
+CONFIG_KEY = "HERMES_CONFIG_YAML"
+"""The go key whose value is written as ``config.yaml`` (``runtime.STANDBY_CONFIG``)."""
 
 
 PROBE_WAIT_S = 15.0
@@ -175,12 +178,18 @@ def main(argv: list[str]) -> None:
     port = int(os.environ["API_SERVER_PORT"])
     preload()
     print("standby: Hermes imported, waiting for the workspace", flush=True)
-    os.environ.update(wait_for_go(port))
+    go = wait_for_go(port)
+    given = go.pop(CONFIG_KEY, None)
+    os.environ.update(go)
     home = os.environ["HERMES_HOME"]
     reopen_logs(home)
     forget_previous_gateway(home)
     os.makedirs(home, exist_ok=True)
-    shutil.copyfile(config, os.path.join(home, "config.yaml"))
+    if given is None:
+        shutil.copyfile(config, os.path.join(home, "config.yaml"))
+    else:
+        with open(os.path.join(home, "config.yaml"), "w") as fh:
+            fh.write(given)
     sys.argv = ["hermes", "gateway", "run", "--replace"]
     runpy.run_module("hermes_cli.main", run_name="__main__", alter_sys=True)
 
