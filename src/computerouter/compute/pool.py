@@ -194,9 +194,10 @@ class WarmPools:
             return None
         random.shuffle(ready)
         start = runtime.standby_start(spec.labels.session_id)
+        egress = runtime.standby_egress()
         for standby in ready:
             try:
-                instance = pool.restore_into(standby.instance_id, instance_id, spec, start)
+                instance = pool.restore_into(standby.instance_id, instance_id, spec, start, egress)
             except ComputeRouterError as exc:
                 log.warning("restore into standby %s failed: %s", standby.instance_id, exc)
                 return None

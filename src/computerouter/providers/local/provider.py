@@ -257,7 +257,12 @@ class LocalProvider:
                 return bind_claim(self._layout, instance_id, spec)
 
     def restore_into(
-        self, standby_id: str, instance_id: str, spec: InstanceSpec, start: Mapping[str, str]
+        self,
+        standby_id: str,
+        instance_id: str,
+        spec: InstanceSpec,
+        start: Mapping[str, str],
+        egress: Sequence[tuple[str, EgressTurn]] = (),
     ) -> Instance | None:
         """Restore into a parked standby (see :mod:`.standby`); the archive stays."""
         self._known(instance_id)
@@ -266,7 +271,7 @@ class LocalProvider:
         with translate("restore", instance_id), self._lock(instance_id):
             self._require_isolation()
             with self._lock(standby_id):
-                return restore_into(self._layout, standby_id, instance_id, spec, start)
+                return restore_into(self._layout, standby_id, instance_id, spec, start, egress)
 
     def create_from_workspace(self, spec: InstanceSpec, source: Path) -> Instance:
         """``create``, the workspace unpacked from the portable copy ``source`` first (a

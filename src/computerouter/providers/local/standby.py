@@ -5,11 +5,12 @@ unpack and the runtime's last start-up steps, not a cold boot.
 The standby's record is bound to the session first (write-ahead, under both instances' locks):
 from then on it is the session's instance in the making, never the pool's again. Its workspace
 is emptied (what the runtime's imports left there), the session's archive unpacked into it as
-the standby's own uid, and the runtime told to go; it answers the session's health path when it
-has opened the restored workspace. The archived instance is not touched: its archive stays the
-authoritative copy until the caller has recorded the session on the standby, and then destroys
-it. Any failure destroys the standby and leaves the archived instance as it was; a crash leaves
-a standby labelled with a session that does not name it, which the reconciler destroys.
+the standby's own uid, the egress routes its launch could not know pointed, and the runtime
+told to go; it answers the session's health path when it has opened the restored workspace.
+The archived instance is not touched: its archive stays the authoritative copy until the
+caller has recorded the session on the standby, and then destroys it. Any failure destroys the
+standby and leaves the archived instance as it was; a crash leaves a standby labelled with a
+session that does not name it, which the reconciler destroys.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import json
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from computerouter.domain.egress import EgressTurn
 from computerouter.domain.instances import Instance, InstanceState
 from computerouter.errors import ProviderError, RuntimeFailure
 from computerouter.faults import failpoint
 from computerouter.providers.base import InstanceSpec, launch_fingerprint
+from computerouter.providers.egress.control import control_name, push_turn
 from computerouter.providers.local.archive import find_archive, unpack_as
 from computerouter.providers.local.errors import PROVIDER
 from computerouter.providers.local.fsutil import rmtree
@@ -33,6 +36,7 @@ from computerouter.providers.local.launch import log_tail
 from computerouter.providers.local.layout import Layout
 from computerouter.providers.local.metadata import RecordedState, read_record, write_record
 from computerouter.providers.local.observe import recorded_instance, require_record
+from computerouter.providers.local.sandbox import egress_socket_name
 from computerouter.providers.local.teardown import teardown
 
 __all__ = ["GO_PATH", "restore_into"]
@@ -47,6 +51,7 @@ def restore_into(
     instance_id: str,
     spec: InstanceSpec,
     start: Mapping[str, str],
+    egress: Sequence[tuple[str, EgressTurn]] = (),
 ) -> Instance | None:
     """The archived ``instance_id``'s workspace in the parked standby ``standby_id``, its
     runtime started for ``spec``'s session; None when the standby cannot be used (taken, gone,
@@ -95,6 +100,10 @@ def restore_into(
         unpack_as(archive, paths.workspace, layout.host.tools, uid=uid)
         failpoint("local.standby.unpacked")
         tree.thaw()
+        for route, turn in egress:
+            push_turn(
+                control_name(paths.sock_dir / egress_socket_name(route)), turn, provider=PROVIDER
+            )
         status = _post(str(paths.socket), GO_PATH, json.dumps(dict(start)).encode())
         if status != 202:
             raise RuntimeFailure(f"{standby_id}: standby refused go (HTTP {status})")

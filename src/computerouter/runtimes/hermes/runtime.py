@@ -207,6 +207,11 @@ class HermesRuntime:
             STANDBY_CONFIG: _config_yaml(self.model, mcp=self.has_mcp_host()),
         }
 
+    def standby_egress(self) -> tuple[tuple[str, EgressTurn], ...]:
+        """The MCP route at this control plane's MCP host: Hermes connects to it as it starts
+        (and retries for seconds where nothing answers)."""
+        return ((MCP_ROUTE, EgressTurn(upstream=self._mcp_url())),)
+
     def _launch(self, start: str, *, key: str, session_id: str, mcp: bool | None) -> LaunchSpec:
         """``mcp``: whether the config names the router's MCP host; None: a standby's (the
         config and the MCP host come later)."""
