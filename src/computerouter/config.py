@@ -141,6 +141,11 @@ class Settings:
     """Pre-booted sessions each provider keeps per runtime, ``PROVIDER:RUNTIME=SIZE`` entries
     separated by commas (``local:hermes=2``): a new sandbox claims one in milliseconds instead
     of booting its runtime (:mod:`computerouter.compute.pool`). Empty: no pool."""
+    restore_pool: str = ""
+    """Standbys each provider keeps per runtime for restores, ``PROVIDER:RUNTIME=SIZE`` like
+    ``warm_pool``: runtimes started ahead of any workspace, into which an archived session is
+    unpacked, so it answers in about an unpack and a warm turn (:mod:`computerouter.compute.pool`).
+    Empty: restores start their runtime cold."""
     warm_pool_idle_s: float = 3600.0
     """A pool nobody claimed from for this long shrinks to nothing (refilled at the next claim)."""
     turn_timeout_s: float = 600.0
@@ -185,6 +190,10 @@ class Settings:
     @property
     def warm_pool_targets(self) -> tuple[PoolTarget, ...]:
         return parse_warm_pool(self.warm_pool)
+
+    @property
+    def restore_pool_targets(self) -> tuple[PoolTarget, ...]:
+        return parse_warm_pool(self.restore_pool)
 
     @property
     def images_path(self) -> Path:
@@ -280,6 +289,10 @@ class Settings:
             parse_warm_pool(self.warm_pool)
         except InputError as exc:
             raise ConfigError(f"setting warm_pool: {exc}") from None
+        try:
+            parse_warm_pool(self.restore_pool)
+        except InputError as exc:
+            raise ConfigError(f"setting restore_pool: {exc}") from None
         if not 1 <= self.standin_port <= 65_535:
             raise ConfigError(f"setting standin_port must be a TCP port, not {self.standin_port}")
 

@@ -192,3 +192,8 @@ def test_an_idle_pool_shrinks_and_a_changed_launch_is_not_claimed(tmp_path: Path
 def test_a_bad_warm_pool_setting_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="setting warm_pool: warm pool entry 'local:echo'"):
         Settings.load(env={}, home=tmp_path, warm_pool="local:echo")
+
+
+def test_a_bad_restore_pool_setting_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="setting restore_pool: warm pool entry 'local'"):
+        Settings.load(env={}, home=tmp_path, restore_pool="local")

@@ -13,6 +13,14 @@ The pool shrinks to nothing when no session was created on its provider for
 ``warm_pool_idle_s``, and refills from the next pass after one is. Pooled instances are never
 orphans to the reconciler; the pass here removes the ones no claim can use (a launch that
 changed, a boot a crash left half done, a session id a crashed create had taken).
+
+Restores have standbys of their own (``restore_pool``, same syntax): instances of a runtime that
+is a :class:`~computerouter.runtimes.base.Standby`, started ahead of any workspace and frozen,
+on a provider that is a :class:`~computerouter.providers.base.RestoreStandby`. Restoring an
+archived session takes one (:meth:`WarmPools.restore`): the archive is unpacked into it, the
+runtime told to go, and the session recorded on it (the archived instance destroyed after).
+They are told apart from the warm pool's own by their launch's fingerprint, and kept at their
+size by the same pass.
 """
 
 from __future__ import annotations
@@ -34,10 +42,11 @@ from computerouter.providers.base import (
     EgressControl,
     InstanceSpec,
     PooledInstance,
+    RestoreStandby,
     WarmPool,
     launch_fingerprint,
 )
-from computerouter.runtimes.base import AgentRuntime, ModelEgress, WarmUp
+from computerouter.runtimes.base import AgentRuntime, ModelEgress, Standby, WarmUp
 from computerouter.runtimes.transport import client_for
 
 if TYPE_CHECKING:
@@ -111,12 +120,13 @@ class WarmPools:
         pool = self._pool(provider, runtime)
         if pool is None or resources != POOL_RESOURCES:
             return None
+        standby = self._standby_fingerprint(runtime)
         try:
             ready = [
                 p
                 for p in pool.pooled()
                 if p.ready and p.runtime == runtime and p.resources == resources
-                if not region or p.region in ("", region)
+                if p.fingerprint != standby and (not region or p.region in ("", region))
             ]
         except ComputeRouterError as exc:
             log.warning("cannot read the %s pool: %s", provider, exc)
@@ -138,13 +148,73 @@ class WarmPools:
             log.warning("claim of %s (%s pool) failed: %s", pooled.instance_id, provider, exc)
             return None
 
+    # -- restoring into a standby (the restore path) -----------------------------------------
+
+    def standby_targets(self) -> list[tuple[PoolTarget, WarmPool]]:
+        """The configured ``restore_pool`` targets whose provider takes restores into standbys
+        and whose runtime can be started as one."""
+        found: list[tuple[PoolTarget, WarmPool]] = []
+        for target in self._router.settings.restore_pool_targets:
+            provider = self._router.providers.get(target.provider)
+            runtime = self._router.runtimes.get(target.runtime)
+            if (
+                isinstance(provider, WarmPool)
+                and isinstance(provider, RestoreStandby)
+                and isinstance(runtime, Standby)
+            ):
+                found.append((target, provider))
+        return found
+
+    def _standby_fingerprint(self, runtime: str) -> str | None:
+        found = self._router.runtimes.get(runtime)
+        return (
+            launch_fingerprint(found.standby_launch_spec()) if isinstance(found, Standby) else None
+        )
+
+    def restore(self, provider: str, instance_id: str, spec: InstanceSpec) -> Instance | None:
+        """The archived ``instance_id`` restored into a parked standby of its runtime, bound to
+        ``spec``'s session; None (and a plain restore follows) when there is none to use."""
+        runtime = self._router.runtimes.get(spec.launch.runtime)
+        pool = next(
+            (
+                p
+                for t, p in self.standby_targets()
+                if t.provider == provider and t.runtime == spec.launch.runtime and t.size
+            ),
+            None,
+        )
+        if pool is None or not isinstance(runtime, Standby) or spec.resources != POOL_RESOURCES:
+            return None
+        assert isinstance(pool, RestoreStandby)
+        fingerprint = self._standby_fingerprint(spec.launch.runtime)
+        try:
+            ready = [p for p in pool.pooled() if p.ready and p.fingerprint == fingerprint]
+        except ComputeRouterError as exc:
+            log.warning("cannot read the %s standbys: %s", provider, exc)
+            return None
+        random.shuffle(ready)
+        start = runtime.standby_start(spec.labels.session_id)
+        egress = runtime.standby_egress()
+        for standby in ready:
+            try:
+                instance = pool.restore_into(standby.instance_id, instance_id, spec, start, egress)
+            except ComputeRouterError as exc:
+                log.warning("restore into standby %s failed: %s", standby.instance_id, exc)
+                return None
+            if instance is not None:
+                return instance
+        return None
+
     # -- keeping the pools full (the lifecycle pass) -----------------------------------------
 
     def status(self) -> list[PoolStatus]:
         rows: list[PoolStatus] = []
         now = self._router.clock.now()
         for target, pool in self.targets():
-            mine = [p for p in pool.pooled() if p.runtime == target.runtime]
+            standby = self._standby_fingerprint(target.runtime)
+            mine = [
+                p for p in pool.pooled() if p.runtime == target.runtime and p.fingerprint != standby
+            ]
             idle = now - self._last_demand(target.provider)
             rows.append(
                 PoolStatus(
@@ -155,6 +225,20 @@ class WarmPools:
                     ready=sum(1 for p in mine if p.ready),
                     booting=sum(1 for p in mine if not p.ready),
                     idle_for_s=idle,
+                )
+            )
+        for target, pool in self.standby_targets():
+            standby = self._standby_fingerprint(target.runtime)
+            mine = [p for p in pool.pooled() if p.fingerprint == standby]
+            rows.append(
+                PoolStatus(
+                    provider=target.provider,
+                    runtime=f"{target.runtime} (restore)",
+                    size=target.size,
+                    target=target.size,
+                    ready=sum(1 for p in mine if p.ready),
+                    booting=sum(1 for p in mine if not p.ready),
+                    idle_for_s=0.0,
                 )
             )
         return rows
@@ -178,7 +262,8 @@ class WarmPools:
         report = PoolReport()
         now = self._router.clock.now()
         targets = self.targets()
-        wanted = {(t.provider, t.runtime) for t, _ in targets}
+        standbys = self.standby_targets()
+        wanted = {(t.provider, t.runtime) for t, _ in (*targets, *standbys)}
         for name, pool in self._providers():
             try:
                 for pooled in pool.pooled():
@@ -192,7 +277,49 @@ class WarmPools:
                 self._maintain_one(target, pool, now, report)
             except ComputeRouterError as exc:
                 report.errors.append(f"pool {target.provider}:{target.runtime}: {exc}")
+        for target, pool in standbys:
+            try:
+                self._maintain_standbys(target, pool, now, report)
+            except ComputeRouterError as exc:
+                report.errors.append(f"standbys {target.provider}:{target.runtime}: {exc}")
         return report
+
+    def _maintain_standbys(
+        self, target: PoolTarget, pool: WarmPool, now: float, report: PoolReport
+    ) -> None:
+        runtime = self._router.runtime(target.runtime)
+        assert isinstance(runtime, Standby)
+        launch = runtime.standby_launch_spec()
+        fingerprint = launch_fingerprint(launch)
+        keep = 0
+        for pooled in pool.pooled():
+            if pooled.runtime != target.runtime:
+                continue
+            if pooled.fingerprint != fingerprint:
+                # A standby of an older launch (not the warm pool's own: it matches its id's).
+                session_launch = runtime.launch_spec(session_id=pooled.session_id)
+                if pooled.ready and pooled.fingerprint != launch_fingerprint(session_launch):
+                    self._discard(target.provider, pooled, report)
+                continue
+            if not pooled.ready and now - pooled.created_at > 2 * launch.start_timeout_s:
+                self._discard(target.provider, pooled, report)
+            else:
+                keep += 1
+        for _ in range(max(0, target.size - keep)):
+            session_id = new_session_id()
+            spec = InstanceSpec(
+                idempotency_key=session_id,
+                labels=Labels(session_id=session_id, user_id="", sandbox_id=""),
+                resources=POOL_RESOURCES,
+                launch=launch,
+            )
+            instance = pool.prepare(spec)
+            try:
+                pool.park(instance.instance_id)
+            except BaseException:
+                self._router.provider(target.provider).destroy(instance.instance_id)
+                raise
+            report.booted.append(instance.instance_id)
 
     def _maintain_one(
         self, target: PoolTarget, pool: WarmPool, now: float, report: PoolReport
@@ -200,9 +327,10 @@ class WarmPools:
         runtime = self._router.runtime(target.runtime)
         boot_timeout = 2 * runtime.launch_spec(session_id="ses_fingerprint").start_timeout_s
         keep: list[PooledInstance] = []
+        standby = self._standby_fingerprint(target.runtime)
         for pooled in pool.pooled():
-            if pooled.runtime != target.runtime:
-                continue
+            if pooled.runtime != target.runtime or pooled.fingerprint == standby:
+                continue  # another runtime's, or a standby (kept for restores)
             current = launch_fingerprint(runtime.launch_spec(session_id=pooled.session_id))
             unusable = (
                 pooled.fingerprint != current

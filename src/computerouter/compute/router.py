@@ -220,22 +220,37 @@ class ComputeRouter:
                 if origin is S.SUSPENDED:
                     instance = provider.resume(claimed.instance_id)
                 else:
-                    instance = provider.restore(claimed.instance_id, self.instance_spec(claimed))
+                    spec = self.instance_spec(claimed)
+                    instance = self.pool.restore(
+                        claimed.provider, claimed.instance_id, spec
+                    ) or provider.restore(claimed.instance_id, spec)
         except ComputeRouterError as exc:
             self._rollback(claimed, S.RESUMING, origin, exc)
             raise SessionUnavailable(f"could not resume session {record.id}: {exc}") from exc
         failpoint(f"{step}.provider_done")
+        # Restored into a standby: the session's instance is the standby from here on.
+        moved = instance.instance_id != claimed.instance_id
         running = self._settle(
             claimed,
             S.RESUMING,
             S.RUNNING,
             Transition(
-                endpoint=instance.endpoint, release_lease=True, touch=True, reason="resumed"
+                instance_id=instance.instance_id if moved else None,
+                endpoint=instance.endpoint,
+                release_lease=True,
+                touch=True,
+                reason="restored into a standby" if moved else "resumed",
             ),
         )
         if origin is S.ARCHIVED:
             failpoint("restore.recorded")
-            self.release_archive(running)
+            if moved:
+                # The archived instance (and its archive) is no one's now; what fails here
+                # the reconciler destroys as an orphan.
+                with suppress(ComputeRouterError):
+                    provider.destroy(claimed.instance_id)
+            else:
+                self.release_archive(running)
             self.copies.drop(running.id)
         return running
 

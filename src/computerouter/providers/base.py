@@ -32,7 +32,7 @@ Contract (every provider passes ``tests/contract``):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -50,6 +50,7 @@ __all__ = [
     "KeepAlive",
     "PooledInstance",
     "Provider",
+    "RestoreStandby",
     "TurnIdentity",
     "WarmPool",
     "WorkspaceTransfer",
@@ -284,3 +285,24 @@ class WarmPool(Protocol):
     def claim(self, instance_id: str, spec: InstanceSpec) -> Instance | None: ...
 
     def discard(self, instance_id: str) -> bool: ...
+
+
+@runtime_checkable
+class RestoreStandby(Protocol):
+    """A :class:`WarmPool` whose pooled instances may be standbys (booted from a runtime's
+    :meth:`~computerouter.runtimes.base.Standby.standby_launch_spec`), into which an archived
+    instance is restored: ``restore_into(standby_id, instance_id, spec, start, egress)``
+    unpacks the archive of ``instance_id`` into the standby, binds the standby to ``spec``'s
+    session, points the ``egress`` routes and posts ``start`` to the runtime, returning the
+    standby answering as the session's instance (or None when it cannot be used: a plain
+    restore follows). The archived instance is left
+    as it was; the caller destroys it once the session is recorded on the standby."""
+
+    def restore_into(
+        self,
+        standby_id: str,
+        instance_id: str,
+        spec: InstanceSpec,
+        start: Mapping[str, str],
+        egress: Sequence[tuple[str, EgressTurn]] = (),
+    ) -> Instance | None: ...

@@ -163,3 +163,21 @@ class WarmUp(Protocol):
     headers), and leaves nothing a session would see (no conversation, no file of its own)."""
 
     def warm_up(self, client: httpx.Client) -> None: ...
+
+
+@runtime_checkable
+class Standby(Protocol):
+    """A runtime that can be started ahead of its workspace, for restores (see
+    :mod:`computerouter.compute.pool`): :meth:`standby_launch_spec` starts it as far as it goes
+    without touching the workspace (its imports) and answers ``GET /standby`` there; a
+    ``POST /go`` carrying :meth:`standby_start` for the restored session, once its workspace is
+    in place, makes it the session's runtime, answering the usual health path."""
+
+    def standby_launch_spec(self) -> LaunchSpec: ...
+
+    def standby_start(self, session_id: str) -> dict[str, str]: ...
+
+    def standby_egress(self) -> tuple[tuple[str, EgressTurn], ...]:
+        """Egress routes to point before go (what its launch could not know: they depend on
+        the control plane that restores it)."""
+        ...

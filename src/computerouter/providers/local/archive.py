@@ -23,6 +23,7 @@ __all__ = [
     "find_archive",
     "pack",
     "unpack",
+    "unpack_as",
     "unpack_portable",
 ]
 
@@ -164,4 +165,18 @@ def unpack_portable(copy: Path, workspace: Path, tools: Tools, *, uid: int | Non
         stdout=subprocess.DEVNULL,
         what="workspace import",
         cwd=workspace,  # entered before the uid drops: the uid cannot reach it by path
+    )
+
+
+def unpack_as(archive: Path, workspace: Path, tools: Tools, *, uid: int | None) -> None:
+    """Unpack an archive into ``workspace`` as ``uid`` (which then owns every file): a
+    session's archive restored into another instance, one that runs as another uid."""
+    if not tools.tar:
+        raise ProviderError("restoring needs tar on the host", provider="local")
+    _pipeline(
+        _decompressor(tools, archive),
+        [*drop_privileges(tools, uid), tools.tar, "--no-same-owner", "-p", "-xf", "-"],
+        stdout=subprocess.DEVNULL,
+        what="restore",
+        cwd=workspace,  # entered before the uid drops
     )

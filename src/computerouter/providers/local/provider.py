@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from computerouter.errors import (
 from computerouter.faults import failpoint
 from computerouter.providers.base import Capabilities, InstanceSpec, PooledInstance
 from computerouter.providers.egress.control import control_name, meter, push_turn
-from computerouter.providers.local.archive import export_portable, find_archive, pack, unpack
+from computerouter.providers.local.archive import find_archive, pack, unpack
 from computerouter.providers.local.create import (
     adopt,
     fresh_workspace,
@@ -43,6 +43,7 @@ from computerouter.providers.local.create import (
 )
 from computerouter.providers.local.errors import PROVIDER, translate
 from computerouter.providers.local.execute import run_in_session
+from computerouter.providers.local.export import export_workspace
 from computerouter.providers.local.fsutil import rmtree
 from computerouter.providers.local.health import RESUME_TIMEOUT_S, health_status, wait_healthy
 from computerouter.providers.local.host import LocalHost, probe, swap_configured
@@ -73,6 +74,7 @@ from computerouter.providers.local.observe import (
 from computerouter.providers.local.pool import bind_claim, park, pooled_instances
 from computerouter.providers.local.readiness import check_ready
 from computerouter.providers.local.sandbox import SandboxMode, egress_socket_name
+from computerouter.providers.local.standby import restore_into
 from computerouter.providers.local.teardown import discard_archives, remove_session_files, teardown
 from computerouter.providers.local.uids import MACHINE_REGISTRY, UidRange
 
@@ -257,40 +259,33 @@ class LocalProvider:
             with self._lock(instance_id):
                 return bind_claim(self._layout, instance_id, spec)
 
+    def restore_into(
+        self,
+        standby_id: str,
+        instance_id: str,
+        spec: InstanceSpec,
+        start: Mapping[str, str],
+        egress: Sequence[tuple[str, EgressTurn]] = (),
+    ) -> Instance | None:
+        """Restore into a parked standby (see :mod:`.standby`); the archive stays."""
+        self._known(instance_id)
+        if not check_instance_id(standby_id):
+            return None
+        with translate("restore", instance_id), self._lock(instance_id):
+            self._require_isolation()
+            with self._lock(standby_id):
+                return restore_into(self._layout, standby_id, instance_id, spec, start, egress)
+
     def create_from_workspace(self, spec: InstanceSpec, source: Path) -> Instance:
         """``create``, the workspace unpacked from the portable copy ``source`` first (a
         retried call adopts the instance the first one made, as ``create`` does)."""
         return self._create(spec, source)
 
     def export_workspace(self, instance_id: str, dest: Path) -> None:
-        """The portable copy of the workspace, from the workspace itself (a running tree is
-        frozen while it is read, so the copy is consistent) or from the archive that holds
-        it; the instance is left as it was."""
+        """The portable copy of the workspace (see :func:`.export.export_workspace`)."""
         self._known(instance_id)
         with translate("export", instance_id), self._lock(instance_id):
-            record = require_record(self._layout, instance_id)
-            paths = self._layout.paths(instance_id)
-            archive = find_archive(paths.archive_stem)
-            if record.state in (RecordedState.ARCHIVED, RecordedState.RESTORING):
-                if archive is None:
-                    raise ProviderError(
-                        f"cannot export {instance_id}: its archive is missing", provider=PROVIDER
-                    )
-                export_portable(archive, dest, self._layout.host.tools)
-                return
-            if not paths.workspace.is_dir():
-                raise ProviderError(
-                    f"cannot export {instance_id}: it has no workspace", provider=PROVIDER
-                )
-            tree = self._layout.tree(instance_id)
-            thaw_after = bool(tree.pids()) and not tree.frozen()
-            if thaw_after:
-                tree.freeze()
-            try:
-                export_portable(paths.workspace, dest, self._layout.host.tools)
-            finally:
-                if thaw_after:
-                    tree.thaw()
+            export_workspace(self._layout, instance_id, dest)
 
     def _create(self, spec: InstanceSpec, seed: Path | None, *, pooled: bool = False) -> Instance:
         instance_id = instance_id_for(spec.idempotency_key)

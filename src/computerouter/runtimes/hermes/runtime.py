@@ -25,6 +25,7 @@ Inside the session (no network but loopback) three things run, started by one co
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from importlib import resources
 from urllib.parse import urlsplit
 
@@ -54,6 +55,18 @@ SANDBOX_MODEL_KEY = "sk-egress-bridge-supplies-the-real-key"
 SESSION_MODEL_PATH = "/v1"
 MODEL_ROUTE = "model"
 WARM_UP_CONVERSATION = "computerouter-warm-up"
+PREVIOUS_GATEWAY_FILES = ("gateway.pid", "gateway.lock", "gateway-starts.log")
+"""What a (re)started session's Hermes forgets of the gateway processes before it: all gone
+(the instance was stopped, or archived), yet their pid could name another live process here,
+and their start times, more than five in two minutes, make Hermes's respawn-storm breaker
+wait 10 s, 20 s, 40 s... before it starts (a session restored often is not a crash loop)."""
+STANDBY_PATH = "/standby"
+STANDBY_CONFIG = "HERMES_CONFIG_YAML"
+"""The go key that carries the config (the launcher writes it as ``config.yaml``, not into the
+environment)."""
+"""What a standby Hermes answers while it waits for its workspace."""
+_STANDBY_KEY = "standby-no-session-key-yet"
+"""The key a standby starts with: replaced at go, before Hermes's API server starts."""
 GATEWAY_ROUTE = "gateway"
 GATEWAY_PORT = 18089
 MCP_ROUTE = "mcp"
@@ -160,21 +173,56 @@ class HermesRuntime:
         return self._secret.derive("hermes-api", session_id)
 
     def launch_spec(self, *, session_id: str) -> LaunchSpec:
-        self.image.ensure()
         python = f"{MOUNT_POINT}/bin/python"
+        forget = " ".join(f"{HERMES_HOME}/{name}" for name in PREVIOUS_GATEWAY_FILES)
         start = (
-            f"mkdir -p {HERMES_HOME} && "
+            f"mkdir -p {HERMES_HOME} && rm -f {forget} && "
             f"cp {{runtime_dir}}/hermes-config.yaml {HERMES_HOME}/config.yaml && "
             f"exec {python} -I {{runtime_dir}}/bridge.py -- "
             f"{python} -m hermes_cli.main gateway run --replace"
         )
+        return self._launch(
+            start, key=self.api_key(session_id), session_id=session_id, mcp=self.has_mcp_host()
+        )
+
+    def standby_launch_spec(self) -> LaunchSpec:
+        """Hermes imported ahead of its workspace (:mod:`.standby_launcher`): it opens
+        ``HERMES_HOME`` only once a restore has unpacked the workspace and said go."""
+        python = f"{MOUNT_POINT}/bin/python"
+        start = (
+            f"exec {python} -I {{runtime_dir}}/bridge.py -- {python} -I "
+            f"{{runtime_dir}}/standby_launcher.py {{runtime_dir}}/hermes-config.yaml"
+        )
+        # Nothing here depends on the process that boots it (the config and the MCP host come
+        # at go and with each run), so every control plane can take the standbys another made.
+        spec = self._launch(start, key=_STANDBY_KEY, session_id="", mcp=None)
+        launcher = FileSpec(name="standby_launcher.py", content=_standby_source())
+        return replace(spec, files=(*spec.files, launcher), health_path=STANDBY_PATH)
+
+    def standby_start(self, session_id: str) -> dict[str, str]:
+        """What a standby Hermes is told at go: the restored session's own key, and the config
+        a session started now would be given."""
+        return {
+            "API_SERVER_KEY": self.api_key(session_id),
+            STANDBY_CONFIG: _config_yaml(self.model, mcp=self.has_mcp_host()),
+        }
+
+    def standby_egress(self) -> tuple[tuple[str, EgressTurn], ...]:
+        """The MCP route at this control plane's MCP host: Hermes connects to it as it starts
+        (and retries for seconds where nothing answers)."""
+        return ((MCP_ROUTE, EgressTurn(upstream=self._mcp_url())),)
+
+    def _launch(self, start: str, *, key: str, session_id: str, mcp: bool | None) -> LaunchSpec:
+        """``mcp``: whether the config names the router's MCP host; None: a standby's (the
+        config and the MCP host come later)."""
+        self.image.ensure()
         return LaunchSpec(
             runtime=self.name,
             argv=("/bin/sh", "-c", start),
             env=(
                 ("HERMES_HOME", HERMES_HOME),
                 ("API_SERVER_ENABLED", "true"),
-                ("API_SERVER_KEY", self.api_key(session_id)),
+                ("API_SERVER_KEY", key),
                 ("API_SERVER_HOST", "127.0.0.1"),
                 ("API_SERVER_PORT", str(HERMES_PORT)),
                 ("TIRITH_ENABLED", "false"),
@@ -190,7 +238,7 @@ class HermesRuntime:
                 FileSpec(name="bridge.py", content=_bridge_source()),
                 FileSpec(
                     name="hermes-config.yaml",
-                    content=_config_yaml(self.model, mcp=self.has_mcp_host()).encode(),
+                    content=_config_yaml(self.model, mcp=bool(mcp)).encode(),
                 ),
             ),
             image=self.image.runtime_image(),
@@ -202,7 +250,11 @@ class HermesRuntime:
                     prefix=SESSION_MODEL_PATH,
                     metered=self._metered,
                 ),
-                EgressRoute(name=MCP_ROUTE, upstream=self._mcp_url(), per_run=True),
+                EgressRoute(
+                    name=MCP_ROUTE,
+                    upstream=_NO_MCP_HOST if mcp is None else self._mcp_url(),
+                    per_run=True,
+                ),
                 EgressRoute(
                     name=GATEWAY_ROUTE,
                     upstream="",
@@ -287,6 +339,14 @@ def _proxy_env() -> tuple[tuple[str, str], ...]:
         *((name, _PROXY) for name in names),
         ("NO_PROXY", _NO_PROXY),
         ("no_proxy", _NO_PROXY),
+    )
+
+
+def _standby_source() -> bytes:
+    return (
+        resources.files("computerouter.runtimes.hermes")
+        .joinpath("standby_launcher.py")
+        .read_bytes()
     )
 
 
