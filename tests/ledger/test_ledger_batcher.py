@@ -186,3 +186,37 @@ def test_runs_that_held_nothing_settle_in_a_batch(db_url: str, tmp_path: Path) -
     assert ledger.account("erin").balance == 1_000_000 - bills[1].total
     conserved(ledger)
     store.close()
+
+
+def test_group_settles_sends_the_routers_settles_through_one_writer(
+    db_url: str, tmp_path: Path
+) -> None:
+    """``Ledger.group_settles`` (what ``serve`` turns on): ``settle`` — the router's end of
+    run — goes through the batch writer; each run is billed once; after ``close`` settles go
+    straight to the store again."""
+    store = open_store(db_url)
+    clock = FakeClock()
+    ledger = Ledger(store=store, prices=default_prices(), clock=clock)
+    router = make_router(store, make_settings(tmp_path, db_url), clock, ledger=None)
+    ledger.grant("alice", 50_000_000)
+    runs = ended_runs(ledger, router, clock, "alice", "sb1", 12)
+    ledger.group_settles()
+    batcher = ledger._batcher
+    assert batcher is not None
+    start = threading.Barrier(6)
+
+    def settler(i: int) -> None:
+        start.wait()
+        for run_id in runs[i:10:6]:
+            ledger.settle(run_id, cpu_seconds=1.0)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(settler, range(6)))
+    ledger.close()
+    assert 1 <= batcher.batches <= 10  # every settle went through the writer
+    ledger.settle(runs[10], cpu_seconds=1.0)  # closed: straight to the store
+    ledger.settle(runs[11], cpu_seconds=1.0)
+    assert batcher.batches <= 10
+    billed_once(ledger, runs)
+    conserved(ledger)
+    store.close()

@@ -64,6 +64,8 @@ def serve(
         )
     configure_logging(settings.log_format)
     gate = agents.compute.credit_gate
+    if isinstance(gate, Ledger):
+        gate.group_settles()  # many runs end at once on a server: one commit per batch
     loop = LifecycleLoop(
         router=agents.compute,
         interval_s=settings.lifecycle_interval_s,
@@ -84,6 +86,8 @@ def serve(
         stop.set()
         helper.close()
         lifecycle.join(30)
+        if isinstance(gate, Ledger):
+            gate.close()
 
 
 def _lifecycle(loop: LifecycleLoop, stop: threading.Event) -> None:

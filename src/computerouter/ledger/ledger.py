@@ -18,6 +18,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from computerouter.domain.clock import Clock, SystemClock
 from computerouter.domain.ids import is_valid_key_part
@@ -48,6 +49,9 @@ from computerouter.store.ledger_rows import (
     UsageRow,
     user_account,
 )
+
+if TYPE_CHECKING:
+    from computerouter.ledger.batcher import SettleBatcher
 
 __all__ = ["FAILPOINT_AFTER_COMMIT", "FAILPOINT_BEFORE_COMMIT", "Ledger", "RunBill"]
 
@@ -104,6 +108,7 @@ class Ledger:
         self._after_entry = after_entry
         self.owner = owner
         self._owner_alive = owner_alive
+        self._batcher: SettleBatcher | None = None
 
     def owner_alive(self, owner: str | None) -> bool | None:
         """``True``/``False`` when it can be told whether ``owner`` lives; ``None`` when not."""
@@ -201,9 +206,29 @@ class Ledger:
             if run is not None:
                 txn.release(run_id, account_id=user_account(run.user_id))
 
+    def group_settles(self) -> None:
+        """From now on, :meth:`settle` goes through one :class:`SettleBatcher`: runs ending at
+        once (a server's) are settled together, one transaction per batch (group commit).
+        :meth:`close` settles what is queued and stops its writer."""
+        from computerouter.ledger.batcher import SettleBatcher
+
+        if self._batcher is None:
+            self._batcher = SettleBatcher(self)
+
+    def close(self) -> None:
+        """Stop grouping settles (what is queued is settled first); the ledger stays usable."""
+        batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            batcher.close()
+
     def settle(self, run_id: str, *, cpu_seconds: float | None = None) -> None:
-        """End of run, for the router: :meth:`settle_run`, but a failure is logged, not raised
-        (the run itself succeeded; the repair pass writes whatever is missing)."""
+        """End of run, for the router: :meth:`settle_run` (through the batch writer after
+        :meth:`group_settles`), but a failure is logged, not raised (the run itself succeeded;
+        the repair pass writes whatever is missing)."""
+        batcher = self._batcher
+        if batcher is not None:
+            batcher.settle(run_id, cpu_seconds=cpu_seconds)
+            return
         try:
             self.settle_run(run_id, cpu_seconds=cpu_seconds)
         except ComputeRouterError as exc:
