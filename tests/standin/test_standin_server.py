@@ -26,6 +26,13 @@ def test_lists_one_model_labeled_as_a_stand_in(client: httpx.Client) -> None:
     assert response.headers["X-Computerouter-Standin"] == "true"
 
 
+def test_the_model_reports_its_context_window_as_vllm_and_openrouter_do(
+    client: httpx.Client,
+) -> None:
+    (model,) = client.get("/models").json()["data"]
+    assert model["context_length"] == model["max_model_len"] == 131_072
+
+
 @pytest.mark.parametrize("path", ["/api/v1/models", "/api/tags", "/v1/props", "/props", "/version"])
 def test_other_probe_paths_are_404(model: StandinModel, path: str) -> None:
     assert httpx.get(model.url + path).status_code == 404

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from computerouter.compute.owner import owner_alive
-from computerouter.domain.egress import EgressTurn
+from computerouter.domain.egress import EgressBudget
 from computerouter.domain.ids import new_session_id
 from computerouter.domain.instances import Instance
 from computerouter.domain.pool import PoolTarget
@@ -56,8 +56,11 @@ __all__ = ["PoolReport", "PoolStatus", "WarmPools"]
 
 log = logging.getLogger(__name__)
 
-_NOWHERE = "http://127.0.0.1:9/v1"
-"""Where a pooled instance's model route points while it warms up: the discard port, refused."""
+_NO_CREDIT = EgressBudget(run_id="warm-up", limit=0, input_per_mtok=1, output_per_mtok=1)
+"""A pooled instance's model route while it warms up: its endpoint, with no credit, so its
+relay refuses every model call before it leaves (nobody would pay for it) while the endpoint's
+free metadata (``/models``) answers — so Hermes learns the model's context window then, not
+by probing on the claiming session's first turn."""
 
 _ABANDONED_BOOT_S = 600.0
 """A pooled instance still not parked this long after its boot began was left by a crash."""
@@ -361,11 +364,11 @@ class WarmPools:
         try:
             provider = self._router.provider(target.provider)
             if isinstance(runtime, ModelEgress) and isinstance(provider, EgressControl):
-                # The warm-up must not reach the model (nobody would pay for it); the first
-                # turn of the claiming session points the route at the model again.
-                route, _ = runtime.model_egress()
+                # No model call leaves during the warm-up (see _NO_CREDIT); the first turn
+                # of the claiming session sets the route's budget (and forgets this one).
+                route, turn = runtime.model_egress()
                 provider.configure_egress(
-                    instance.instance_id, route, EgressTurn(upstream=_NOWHERE)
+                    instance.instance_id, route, replace(turn, budget=_NO_CREDIT)
                 )
             if isinstance(runtime, WarmUp) and instance.endpoint is not None:
                 headers: dict[str, str] = (

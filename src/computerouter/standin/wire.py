@@ -122,11 +122,22 @@ def error(message: str, kind: str, code: str) -> Json:
     return {"error": {"message": f"{LABEL}: {message}", "type": kind, "code": code}}
 
 
+CONTEXT_LENGTH = 131_072
+"""The context window the stand-in reports for its model, as vLLM (``max_model_len``) and
+OpenRouter (``context_length``) do: a client sizing its context (Hermes) reads it from
+``/v1/models`` once instead of probing other endpoints on every turn."""
+
+
 def models() -> Json:
-    return {
-        "object": "list",
-        "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": FINGERPRINT}],
+    model = {
+        "id": MODEL_ID,
+        "object": "model",
+        "created": 0,
+        "owned_by": FINGERPRINT,
+        "context_length": CONTEXT_LENGTH,
+        "max_model_len": CONTEXT_LENGTH,
     }
+    return {"object": "list", "data": [model]}
 
 
 def sse(event: Json | str) -> bytes:
