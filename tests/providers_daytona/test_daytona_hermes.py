@@ -5,76 +5,31 @@ stand-in refuses calls without it); the key is nowhere in the sandbox."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daytona_hermes_world import ADDRESS, hermes_on_daytona
 
-from computerouter.agents.factory import agent_router_for
 from computerouter.agents.router import AgentRouter
-from computerouter.compute.factory import open_router
-from computerouter.config import Settings
-from computerouter.domain.agents import AgentAddress, ModelSettings
+from computerouter.domain.agents import ModelSettings
 from computerouter.domain.events import AgentEvent, RunCompleted, SessionReady
-from computerouter.emulators.daytona import EmulatorServer, EmulatorSettings, Timings
-from computerouter.ledger import MICRO, Ledger
-from computerouter.providers.local import probe
-from computerouter.runtimes.hermes.image import HermesImage
-from computerouter.standin import StandinModel
 
 pytestmark = [pytest.mark.slow, pytest.mark.isolation, pytest.mark.timeout(900)]
 
-IMAGES = Path(os.environ.get("COMPUTEROUTER_TEST_IMAGES", "/var/cache/computerouter-images"))
-ADDRESS = AgentAddress(sandbox_id="sb1", slug="support")
 MODEL_KEY = "sk-model-key-stamped-by-the-gateway"
 
 
 @pytest.fixture
 def agents(tmp_path: Path) -> Iterator[AgentRouter]:
-    if probe().gaps():
-        pytest.skip("the emulator backs sandboxes with local sessions")
-    hermes = HermesImage(images_dir=IMAGES)
-    hermes.ensure()
-    image = hermes.runtime_image()
-    emulated = EmulatorSettings(
-        timings=Timings(speed=100.0), images=((image.ref, str(hermes.path), image.target),)
-    )
-    with (
-        StandinModel(api_key=MODEL_KEY) as model,
-        EmulatorServer(root=tmp_path / "emulator", settings=emulated) as emulator,
-    ):
-        settings = Settings.load(
-            env={
-                "COMPUTEROUTER_DAYTONA_API_URL": emulator.api_url,
-                "COMPUTEROUTER_DAYTONA_API_KEY": emulated.api_key,
-                "COMPUTEROUTER_DAYTONA_TARGET": "us",
-            },
-            home=tmp_path / "home",
-            images_dir=str(IMAGES),
-            model_base_url=model.base_url,
-            model_api_key=MODEL_KEY,
-            model_name="standin-model",
-            turn_timeout_s=60.0,
-        )
-        router = agent_router_for(open_router(settings))
-        ledger = router.compute.credit_gate
-        assert isinstance(ledger, Ledger)
-        ledger.grant("alice", 1_000 * MICRO, note="daytona hermes test")
-        router.create_agent(
-            user_id="alice",
-            address=ADDRESS,
-            settings=ModelSettings(compute_provider="daytona"),
-            prompt="You are the support agent of a Daytona test.",
-        )
-        try:
-            yield router
-        finally:
-            for session in router.compute.store.sessions.list():
-                if session.state.value not in ("destroyed", "failed"):
-                    router.compute.destroy(session.id)
-            router.compute.store.close()
-            assert emulator.emulator.unimplemented == []
+    with hermes_on_daytona(
+        tmp_path,
+        agent=ModelSettings(compute_provider="daytona"),
+        prompt="You are the support agent of a Daytona test.",
+        model_key=MODEL_KEY,
+    ) as (router, emulator):
+        yield router
+    assert emulator.emulator.unimplemented == []
 
 
 def _turn(agents: AgentRouter, text: str) -> list[AgentEvent]:

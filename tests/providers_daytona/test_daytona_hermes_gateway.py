@@ -6,32 +6,22 @@ sandbox holds neither the model key nor any run's token."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from daytona_hermes_world import ADDRESS, hermes_on_daytona
 
-from computerouter.agents.factory import agent_router_for
 from computerouter.agents.router import AgentRouter
 from computerouter.agents.run_token import RunTokens
-from computerouter.compute.factory import open_router
-from computerouter.config import Settings
-from computerouter.domain.agents import AgentAddress, ModelSettings
+from computerouter.domain.agents import ModelSettings
 from computerouter.domain.events import AgentEvent, ApprovalRequested, RunCompleted, SessionReady
 from computerouter.domain.run_tokens import RunToken
-from computerouter.emulators.daytona import EmulatorServer, EmulatorSettings, Timings
-from computerouter.ledger import MICRO, Ledger
-from computerouter.providers.local import probe
-from computerouter.runtimes.hermes.image import HermesImage
-from computerouter.standin import StandinModel
 
 pytestmark = [pytest.mark.slow, pytest.mark.isolation, pytest.mark.timeout(900)]
 
-IMAGES = Path(os.environ.get("COMPUTEROUTER_TEST_IMAGES", "/var/cache/computerouter-images"))
-ADDRESS = AgentAddress(sandbox_id="sb1", slug="support")
 MODEL_KEY = "sk-model-key-for-the-gateway-only-5e1c"
 
 
@@ -57,51 +47,16 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    if probe().gaps():
-        pytest.skip("the emulator backs sandboxes with local sessions")
     root = tmp_path_factory.mktemp("daytona-gateway")
-    hermes = HermesImage(images_dir=IMAGES)
-    hermes.ensure()
-    image = hermes.runtime_image()
-    emulated = EmulatorSettings(
-        timings=Timings(speed=100.0), images=((image.ref, str(hermes.path), image.target),)
-    )
-    with (
-        StandinModel(api_key=MODEL_KEY) as model,
-        EmulatorServer(root=root / "emulator", settings=emulated) as emulator,
-    ):
-        settings = Settings.load(
-            env={
-                "COMPUTEROUTER_DAYTONA_API_URL": emulator.api_url,
-                "COMPUTEROUTER_DAYTONA_API_KEY": emulated.api_key,
-                "COMPUTEROUTER_DAYTONA_TARGET": "us",
-            },
-            home=root / "home",
-            images_dir=str(IMAGES),
-            model_base_url=model.base_url,
-            model_api_key=MODEL_KEY,
-            model_name="standin-model",
-            turn_timeout_s=60.0,
-        )
-        agents = agent_router_for(open_router(settings))
+    with hermes_on_daytona(
+        root,
+        agent=ModelSettings(compute_provider="daytona"),
+        prompt="You are the support agent of a Daytona test.",
+        model_key=MODEL_KEY,
+    ) as (agents, _):
         tokens = RecordingTokens(agents.run_tokens)
         agents.run_tokens = tokens
-        ledger = agents.compute.credit_gate
-        assert isinstance(ledger, Ledger)
-        ledger.grant("alice", 1_000 * MICRO, note="daytona gateway test")
-        agents.create_agent(
-            user_id="alice",
-            address=ADDRESS,
-            settings=ModelSettings(compute_provider="daytona"),
-            prompt="You are the support agent of a Daytona test.",
-        )
-        try:
-            yield World(agents=agents, tokens=tokens, home=root / "home")
-        finally:
-            for session in agents.compute.store.sessions.list():
-                if session.state.value not in ("destroyed", "failed"):
-                    agents.compute.destroy(session.id)
-            agents.compute.store.close()
+        yield World(agents=agents, tokens=tokens, home=root / "home")
 
 
 def _turn(world: World, text: str) -> list[AgentEvent]:
