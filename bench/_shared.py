@@ -87,3 +87,23 @@ def running(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+
+
+STANDIN_CALL = {
+    "model": "standin-model",
+    "messages": [{"role": "user", "content": "hello"}],
+    "max_tokens": 16,
+}
+"""One small chat completion for the model stand-in."""
+
+
+def timed_model_call(
+    client: httpx.Client, url: str, headers: dict[str, str] | None = None
+) -> float:
+    """Milliseconds one :data:`STANDIN_CALL` to ``url`` took; a failure stops the benchmark."""
+    started = time.perf_counter()
+    response = client.post(url, json=STANDIN_CALL, headers=headers)
+    took = (time.perf_counter() - started) * 1000
+    if response.status_code != 200 or "choices" not in response.json():
+        raise SystemExit(f"{url}: HTTP {response.status_code}: {response.text[:300]}")
+    return took

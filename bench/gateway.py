@@ -34,17 +34,12 @@ from rich.console import Console
 from rich.table import Table
 
 from _relay import tcp_unix_relay
-from _shared import free_port, p50, running, wait_up, write_report
+from _shared import free_port, p50, running, timed_model_call, wait_up, write_report
 from computerouter.domain.gateway import parse_allowlist
 from computerouter.providers.egress import relay_source
 
 console = Console()
 GOAL_MS = 1.0
-BODY = {
-    "model": "standin-model",
-    "messages": [{"role": "user", "content": "hello"}],
-    "max_tokens": 16,
-}
 
 
 @contextmanager
@@ -72,15 +67,6 @@ def route(workdir: Path, name: str, config: dict[str, object]) -> Iterator[Path]
     finally:
         process.kill()
         process.wait()
-
-
-def call(client: httpx.Client, url: str) -> float:
-    started = time.perf_counter()
-    response = client.post(url, json=BODY)
-    took = (time.perf_counter() - started) * 1000
-    if response.status_code != 200 or "choices" not in response.json():
-        raise SystemExit(f"{url}: HTTP {response.status_code}: {response.text[:300]}")
-    return took
 
 
 def main() -> None:
@@ -117,11 +103,11 @@ def main() -> None:
         proxied = stack.enter_context(httpx.Client(timeout=30, proxy=proxy_url))
         times: dict[str, list[float]] = {"relay": [], "gateway": []}
         for _ in range(3):  # warm both paths
-            call(plain, f"{relay_url}/v1/chat/completions")
-            call(proxied, f"{model}/v1/chat/completions")
+            timed_model_call(plain, f"{relay_url}/v1/chat/completions")
+            timed_model_call(proxied, f"{model}/v1/chat/completions")
         for _ in range(args.calls):
-            times["relay"].append(call(plain, f"{relay_url}/v1/chat/completions"))
-            times["gateway"].append(call(proxied, f"{model}/v1/chat/completions"))
+            times["relay"].append(timed_model_call(plain, f"{relay_url}/v1/chat/completions"))
+            times["gateway"].append(timed_model_call(proxied, f"{model}/v1/chat/completions"))
     relay_p50, gateway_p50 = p50(times["relay"]), p50(times["gateway"])
     added = gateway_p50 - relay_p50
     ratio = gateway_p50 / relay_p50

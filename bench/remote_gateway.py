@@ -26,7 +26,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from _shared import free_port, p50, running, wait_up, write_report
+from _shared import free_port, p50, running, timed_model_call, wait_up, write_report
 from computerouter.domain.egress import EgressBudget, EgressTurn
 from computerouter.domain.values import EgressRoute
 from computerouter.providers.egress.remote import IDENTITY_HEADER, ROUTE_HEADER, RemoteGateway
@@ -34,20 +34,6 @@ from computerouter.providers.egress.remote import IDENTITY_HEADER, ROUTE_HEADER,
 console = Console()
 GOAL_MS = 1.0
 KEY = "sk-bench-key"
-BODY = {
-    "model": "standin-model",
-    "messages": [{"role": "user", "content": "hello"}],
-    "max_tokens": 16,
-}
-
-
-def call(client: httpx.Client, url: str, headers: dict[str, str]) -> float:
-    started = time.perf_counter()
-    response = client.post(url, json=BODY, headers=headers)
-    took = (time.perf_counter() - started) * 1000
-    if response.status_code != 200 or "choices" not in response.json():
-        raise SystemExit(f"{url}: HTTP {response.status_code}: {response.text[:300]}")
-    return took
 
 
 def main() -> None:
@@ -99,11 +85,11 @@ def main() -> None:
         client = stack.enter_context(httpx.Client(timeout=30))
         times: dict[str, list[float]] = {"direct": [], "gateway": []}
         for _ in range(3):  # warm both paths
-            call(client, direct, plain)
-            call(client, via, through)
+            timed_model_call(client, direct, plain)
+            timed_model_call(client, via, through)
         for _ in range(args.calls):
-            times["direct"].append(call(client, direct, plain))
-            times["gateway"].append(call(client, via, through))
+            times["direct"].append(timed_model_call(client, direct, plain))
+            times["gateway"].append(timed_model_call(client, via, through))
         metered = gateway.meter("bench", "model", "run-bench", end=True)
     direct_p50, gateway_p50 = p50(times["direct"]), p50(times["gateway"])
     added = gateway_p50 - direct_p50

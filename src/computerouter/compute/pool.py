@@ -36,7 +36,7 @@ from computerouter.domain.ids import new_session_id
 from computerouter.domain.instances import Instance
 from computerouter.domain.pool import PoolTarget
 from computerouter.domain.states import SessionState
-from computerouter.domain.values import Labels, Resources
+from computerouter.domain.values import Labels, LaunchSpec, Resources
 from computerouter.errors import ComputeRouterError
 from computerouter.providers.base import (
     EgressControl,
@@ -309,14 +309,7 @@ class WarmPools:
             else:
                 keep += 1
         for _ in range(max(0, target.size - keep)):
-            session_id = new_session_id()
-            spec = InstanceSpec(
-                idempotency_key=session_id,
-                labels=Labels(session_id=session_id, user_id="", sandbox_id=""),
-                resources=POOL_RESOURCES,
-                launch=launch,
-            )
-            instance = pool.prepare(spec)
+            instance = pool.prepare(_pooled_spec(new_session_id(), launch))
             try:
                 pool.park(instance.instance_id)
             except BaseException:
@@ -354,13 +347,9 @@ class WarmPools:
     def _boot(self, target: PoolTarget, pool: WarmPool) -> str:
         runtime = self._router.runtime(target.runtime)
         session_id = new_session_id()
-        spec = InstanceSpec(
-            idempotency_key=session_id,
-            labels=Labels(session_id=session_id, user_id="", sandbox_id=""),
-            resources=POOL_RESOURCES,
-            launch=runtime.launch_spec(session_id=session_id),
+        instance = pool.prepare(
+            _pooled_spec(session_id, runtime.launch_spec(session_id=session_id))
         )
-        instance = pool.prepare(spec)
         try:
             provider = self._router.provider(target.provider)
             if isinstance(runtime, ModelEgress) and isinstance(provider, EgressControl):
@@ -408,3 +397,13 @@ class WarmPools:
         for record in self._router.store.sessions.list(provider=provider):
             latest = max(latest, record.created_at)
         return latest
+
+
+def _pooled_spec(session_id: str, launch: LaunchSpec) -> InstanceSpec:
+    """A pooled instance's create: no user, no sandbox yet, the pool's resources."""
+    return InstanceSpec(
+        idempotency_key=session_id,
+        labels=Labels(session_id=session_id, user_id="", sandbox_id=""),
+        resources=POOL_RESOURCES,
+        launch=launch,
+    )

@@ -109,15 +109,15 @@ def start_session(spec: SessionLaunch, *, host: LocalHost, fs: HostFS, tree: Pro
     # applier in front of the runtime.
     bpf_fd = _SECCOMP_FD if filtered and spec.mode is SandboxMode.BWRAP else None
     prefix = seccomp_prefix(host) if filtered and bpf_fd is None else ()
-    if spec.merge_seed and host.tools.python is None:
-        raise ProviderError("merge_pages needs /usr/bin/python3 on the host", provider=PROVIDER)
+    if spec.merge_seed:
+        if host.tools.python is None:
+            raise ProviderError("merge_pages needs /usr/bin/python3 on the host", provider=PROVIDER)
+        prefix = merging.merged(host.tools.python, spec.merge_seed, prefix)
     _fresh_socket_dir(paths, spec.uid)
     with contextlib.suppress(FileNotFoundError):
         paths.pidfile.unlink()
     tree.prepare(spec.resources)
 
-    if spec.merge_seed and host.tools.python is not None:
-        prefix = merging.merged(host.tools.python, spec.merge_seed, prefix)
     command = _session_command(spec, fs, prefix=prefix)
     view = session_view(spec.mode, paths)
     # The launcher is /bin/sh, which (dash) can only name descriptors 0-9: the bwrap arguments
