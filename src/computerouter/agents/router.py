@@ -45,6 +45,7 @@ from computerouter.domain.events import (
 )
 from computerouter.domain.ids import new_id, new_run_id
 from computerouter.domain.limits import INPUT_MAX_BYTES, PROMPT_MAX_BYTES, check_text
+from computerouter.domain.placement import Candidate
 from computerouter.domain.run_tokens import MCP_HOST
 from computerouter.domain.session import RunState
 from computerouter.domain.states import SessionState
@@ -59,7 +60,7 @@ from computerouter.runtimes.base import (
     TurnPreparation,
     TurnRequest,
 )
-from computerouter.runtimes.transport import client_for
+from computerouter.runtimes.transport import SessionClients
 from computerouter.store.agents import AgentStore
 from computerouter.store.run_tokens import RunTokenStore
 
@@ -87,8 +88,11 @@ class AgentRun:
         region: str = "",
         *,
         destructive: bool = False,
+        placed: tuple[Candidate, ...] = (),
     ) -> None:
+        """``placed``: where the run was placed as it was admitted (else placed as it starts)."""
         self._router = router
+        self._placed = placed
         self.destructive = destructive
         """The caller confirmed destructive operations (the Concierge's ``--yes``)."""
         self.agent = agent
@@ -136,7 +140,7 @@ class AgentRun:
             user_id=agent.user_id,
         )
         runtime = self._router.runtime_for(agent)
-        placed = placement(compute, agent.settings, region=self.region).require()
+        placed = self._placed or placement(compute, agent.settings, region=self.region).require()
         before = compute.store.sessions.find_live(key)
         started = time.perf_counter()
         with (
@@ -220,7 +224,7 @@ class AgentRun:
             instructions=agent.prompt,
             conversation=f"{agent.id}",
         )
-        with client_for(session.endpoint, timeout_s=30.0) as client:
+        with self._router.clients.lease(session.endpoint, timeout_s=30.0) as client:
             client.headers.update(runtime.headers(session.id))
             try:
                 # The session's identity this turn, on every call to the runtime.
@@ -377,6 +381,8 @@ class AgentRouter:
         self.compute = compute
         self.agents = agents
         self.mcp_host = mcp_host
+        self.clients = SessionClients()
+        """Clients of the sessions' runtimes, reused turn after turn."""
         self.run_tokens = run_tokens or RunTokens(
             RunTokenStore(compute.store.engine), clock=compute.clock
         )
@@ -494,4 +500,12 @@ class AgentRouter:
         placed = placement(self.compute, agent.settings, region=region).require()
         # A paused scope refuses at once.
         self.compute.gates.admit(user_id, [c.provider for c in placed])
-        return AgentRun(self, agent, text, run_id or new_run_id(), region, destructive=destructive)
+        return AgentRun(
+            self,
+            agent,
+            text,
+            run_id or new_run_id(),
+            region,
+            destructive=destructive,
+            placed=placed,
+        )
