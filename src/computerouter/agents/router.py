@@ -461,13 +461,7 @@ class AgentRouter:
     def sandbox_runtime(self, user_id: str, sandbox_id: str) -> str:
         """The runtime a session of this sandbox must run for its agents: theirs (all of its
         self-hosted agents share one), or the default runtime when it has none."""
-        needed = sorted(
-            {
-                a.settings.backend
-                for a in self.agents.list(user_id, sandbox_id=sandbox_id)
-                if a.settings.backend not in VENDOR_BACKENDS
-            }
-        )
+        needed = sorted(self.agents.backends(user_id, sandbox_id) - set(VENDOR_BACKENDS))
         if not needed:
             return self.compute.settings.default_runtime
         if len(needed) > 1:

@@ -122,6 +122,16 @@ class AgentStore:
         with translate_store_errors(), read_connection(self._engine) as conn:
             return [_to_agent(r) for r in conn.execute(query).mappings()]
 
+    def backends(self, user_id: str, sandbox_id: str) -> set[str]:
+        """The backends the sandbox's agents use (one small read: no prompts, no settings)."""
+        query = (
+            sa.select(agents.c.backend)
+            .where(agents.c.user_id == user_id, agents.c.sandbox_id == sandbox_id)
+            .distinct()
+        )
+        with translate_store_errors(), read_connection(self._engine) as conn:
+            return {row[0] for row in conn.execute(query)}
+
     def update(self, agent: AgentRecord) -> AgentRecord:
         with translate_store_errors(), self._engine.begin() as conn:
             result = conn.execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from computerouter.api.deps import ActingUser, Admin, Caller, Server, own_session
@@ -25,6 +25,7 @@ from computerouter.wire.session_io import ExecIn, ExecOut, LogLineOut
 
 __all__ = ["router"]
 
+JSON = "application/json"
 router = APIRouter(prefix="/v1/compute/sessions", tags=["compute"])
 
 LOG_LINES_MAX = 100_000
@@ -34,14 +35,16 @@ Lines = Annotated[
 ]
 
 
-@router.post("", status_code=200)
-def ensure_session(body: SessionEnsure, user: ActingUser, parts: Server) -> SessionOut:
+@router.post("", status_code=200, response_model=SessionOut)
+def ensure_session(body: SessionEnsure, user: ActingUser, parts: Server) -> Response:
     """Make sure the sandbox has a running session (created, thawed, restored or reused),
     running its agents' runtime."""
     key = SessionKey(user_id=user, sandbox_id=body.sandbox_id)
     runtime = body.runtime or parts.agents.sandbox_runtime(user, body.sandbox_id)
     record = parts.agents.compute.ensure_session(key, provider=body.provider, runtime=runtime)
-    return SessionOut.from_record(record)
+    # Serialized once, straight to JSON (the hot path of every warm ensure): the model is
+    # built here, so validating it again on the way out would only repeat the work.
+    return Response(SessionOut.from_record(record).model_dump_json(), media_type=JSON)
 
 
 @router.get("")
