@@ -114,11 +114,16 @@ def test_held_back_activity_reaches_the_store_by_itself(store: Store) -> None:
     assert quick.flush_activity() == 0
 
 
-def test_new_run_labels_are_written_at_once(router: ComputeRouter, clock: FakeClock) -> None:
-    session = router.ensure_session(KEY, agent_id="bot", run_id="run_1")
-    clock.advance(0.1)
-    router.ensure_session(KEY, agent_id="bot", run_id="run_2")
-    assert router.get(session.id).run_id == "run_2"
+def test_a_runs_labels_are_written_at_once_with_its_row(
+    router: ComputeRouter, clock: FakeClock
+) -> None:
+    session = router.ensure_session(KEY)
+    for run_id in ("run_1", "run_2"):
+        clock.advance(0.1)
+        with router.open_run(KEY, run_id=run_id, agent_id="bot"):
+            record = router.get(session.id)
+            assert (record.agent_id, record.run_id) == ("bot", run_id)
+            assert record.last_active_at == clock.now()
 
 
 def test_activity_never_moves_back(store: Store) -> None:

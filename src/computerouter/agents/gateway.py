@@ -39,7 +39,8 @@ class GatewayTurn:
         self._run_id = run_id
         self._told: tuple[EgressControl, str, str] | None = None
 
-    def start(self, session: SessionRecord) -> None:
+    def start(self, session: SessionRecord, *, active: tuple[str, ...]) -> None:
+        """``active``: the session's runs in flight (the gateway forgets the others)."""
         provider = self._compute.provider(session.provider)
         runtime = self._runtime
         if runtime is None or not isinstance(provider, EgressControl):
@@ -54,7 +55,6 @@ class GatewayTurn:
             ("run", self._run_id),
         )
         route, turn = runtime.gateway_egress(labels, self._agent.settings.egress_rules)
-        active = tuple(r.run_id for r in self._compute.store.runs.in_flight(session.id))
         try:
             provider.configure_egress(session.instance_id, route, replace(turn, active=active))
         except ComputeRouterError as exc:

@@ -11,13 +11,17 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import replace
+
+import httpx
 
 from computerouter import metrics
 from computerouter.agents.ceiling import CEILING, RunCeiling
 from computerouter.agents.gateway import GatewayTurn
 from computerouter.agents.run_token import McpHostUrl, RunCredential, RunTokens
 from computerouter.agents.spend import CREDIT, RunSpend
+from computerouter.agents.together import together
 from computerouter.agents.turn_identity import TurnPass
 from computerouter.compute.offers import placement
 from computerouter.compute.router import ComputeRouter, RunLease
@@ -42,7 +46,7 @@ from computerouter.domain.events import (
 from computerouter.domain.ids import new_id, new_run_id
 from computerouter.domain.limits import INPUT_MAX_BYTES, PROMPT_MAX_BYTES, check_text
 from computerouter.domain.run_tokens import MCP_HOST
-from computerouter.domain.session import RunState, SessionRecord
+from computerouter.domain.session import RunState
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import SessionKey
 from computerouter.errors import ComputeRouterError, InputError
@@ -52,6 +56,7 @@ from computerouter.runtimes.base import (
     EventContext,
     McpEgress,
     TurnHandle,
+    TurnPreparation,
     TurnRequest,
 )
 from computerouter.runtimes.transport import client_for
@@ -99,7 +104,6 @@ class AgentRun:
         self._spend_model = ""
         self._credential: RunCredential | None = None
         self._pass: TurnPass | None = None
-        self._turn_headers: dict[str, str] = {}
 
     def respond_approval(self, choice: str) -> None:
         if self._turn is None:
@@ -173,47 +177,95 @@ class AgentRun:
                     RunCancelled, reason=self._cancel_reason or "cancelled before the turn started"
                 )
                 return
-            assert session.endpoint is not None
-            turn_pass = TurnPass(compute=compute, agent=agent, run_id=self.run_id)
-            turn_pass.adopt(session, runtime)
-            spend = RunSpend(
-                compute=compute,
-                runtime=runtime,
-                session=session,
-                run_id=self.run_id,
-                stop=self._stop,
-            )
+            yield from self._on_session(lease, ceiling, runtime, context)
+            self.outcome = lease.outcome
+
+    def _on_session(
+        self,
+        lease: RunLease,
+        ceiling: RunCeiling,
+        runtime: AgentRuntime,
+        context: EventContext,
+    ) -> Iterator[AgentEvent]:
+        """The turn on a ready session, between its routes being told the run and forgetting
+        it."""
+        compute = self._router.compute
+        agent = self.agent
+        session = lease.session
+        assert session.endpoint is not None
+        turn_pass = TurnPass(compute=compute, agent=agent, run_id=self.run_id)
+        turn_pass.adopt(session, runtime)
+        spend = RunSpend(
+            compute=compute,
+            runtime=runtime,
+            session=session,
+            run_id=self.run_id,
+            stop=self._stop,
+        )
+        gateway = GatewayTurn(compute=compute, runtime=runtime, agent=agent, run_id=self.run_id)
+        credential = RunCredential(
+            compute=compute,
+            tokens=self._router.run_tokens,
+            runtime=runtime,
+            agent=agent,
+            run_id=self.run_id,
+            destructive=self.destructive,
+        )
+        self._credential = credential
+        self._pass = turn_pass
+        expires_at = lease.deadline or lease.started_at + ceiling.limit_s
+        request = TurnRequest(
+            run_id=self.run_id,
+            input=self.text,
+            instructions=agent.prompt,
+            conversation=f"{agent.id}",
+        )
+        with client_for(session.endpoint, timeout_s=30.0) as client:
+            client.headers.update(runtime.headers(session.id))
             try:
-                spend.start()
-            except ComputeRouterError as exc:
-                # The ledger still caps what the run is billed at its hold.
-                log.warning("run %s: the egress relay was not reconfigured: %s", self.run_id, exc)
-            gateway = GatewayTurn(compute=compute, runtime=runtime, agent=agent, run_id=self.run_id)
-            gateway.start(session)
-            credential = RunCredential(
-                compute=compute,
-                tokens=self._router.run_tokens,
-                runtime=runtime,
-                agent=agent,
-                run_id=self.run_id,
-                destructive=self.destructive,
-            )
-            self._credential = credential
-            self._pass = turn_pass
-            try:
-                expires_at = lease.deadline or lease.started_at + ceiling.limit_s
-                credential.start(session, expires_at=expires_at)
-                self._turn_headers = turn_pass.start(session, expires_at=expires_at)
+                # The session's identity this turn, on every call to the runtime.
+                client.headers.update(turn_pass.start(session, expires_at=expires_at))
+                active = tuple(r.run_id for r in compute.store.runs.in_flight(session.id))
+                prepared = [request]
+
+                def prepare() -> None:
+                    if isinstance(runtime, TurnPreparation):
+                        # A read that fails is done again by the turn, which reports it.
+                        with suppress(ComputeRouterError):
+                            prepared[0] = runtime.prepare_turn(client, request)
+
+                def start_spend() -> None:
+                    try:
+                        spend.start(active=active)
+                    except ComputeRouterError as exc:
+                        # The ledger still caps what the run is billed at its hold.
+                        log.warning(
+                            "run %s: the egress relay was not reconfigured: %s",
+                            self.run_id,
+                            exc,
+                        )
+
+                # The routes are told the turn while the runtime reads ahead (each waits
+                # on another process): the slowest of them, not their sum.
+                together(
+                    start_spend,
+                    lambda: gateway.start(session, active=active),
+                    lambda: credential.start(session, expires_at=expires_at, active=active),
+                    prepare,
+                )
                 if self._cancelled.is_set():
                     credential.revoke()  # a cancel that came while the token was issued
                     turn_pass.revoke()
-                yield from self._turn_events(lease, session, runtime, context, spend, ceiling)
+                yield from self._turn_events(
+                    lease, client, prepared[0], runtime, context, spend, ceiling
+                )
             finally:
-                turn_pass.close()
-                credential.close()
-                gateway.close()
-                self._bill_metered(spend.close())
-            self.outcome = lease.outcome
+                together(
+                    turn_pass.close,
+                    credential.close,
+                    gateway.close,
+                    lambda: self._bill_metered(spend.close()),
+                )
 
     def _stop(self) -> None:
         """Stop the turn from a watch (out of credit, at the ceiling)."""
@@ -236,70 +288,60 @@ class AgentRun:
     def _turn_events(
         self,
         lease: RunLease,
-        session: SessionRecord,
+        client: httpx.Client,
+        request: TurnRequest,
         runtime: AgentRuntime,
         context: EventContext,
         spend: RunSpend,
         ceiling: RunCeiling,
     ) -> Iterator[AgentEvent]:
         self._spend_model = spend.model
-        agent = self.agent
-        assert session.endpoint is not None
-        with client_for(session.endpoint, timeout_s=30.0) as client:
-            client.headers.update(runtime.headers(session.id))
-            client.headers.update(self._turn_headers)  # the session's identity this turn
-            request = TurnRequest(
-                run_id=self.run_id,
-                input=self.text,
-                instructions=agent.prompt,
-                conversation=f"{agent.id}",
-            )
-            try:
-                self._turn = runtime.start_turn(client, request, context)
-            except ComputeRouterError as exc:
-                lease.outcome = RunState.FAILED
-                yield context.make(RunFailed, error=str(exc), code=exc.code)
-                return
-            if self._cancelled.is_set() or ceiling.reached:
-                # A stop that came after the check above but before the turn existed found
-                # no turn to stop: stop it now, or it runs to its own end.
+        try:
+            self._turn = runtime.start_turn(client, request, context)
+        except ComputeRouterError as exc:
+            lease.outcome = RunState.FAILED
+            yield context.make(RunFailed, error=str(exc), code=exc.code)
+            return
+        if self._cancelled.is_set() or ceiling.reached:
+            # A stop that came after the check above but before the turn existed found
+            # no turn to stop: stop it now, or it runs to its own end.
+            self._turn.cancel()
+        ended = False
+        try:
+            for raw in self._turn.events():
+                event = raw
+                if isinstance(event, Usage):
+                    self._reported = (
+                        event.model or "unknown",
+                        event.input_tokens,
+                        event.output_tokens,
+                    )
+                    self._record_usage(
+                        model=event.model or "unknown",
+                        input_tokens=event.input_tokens,
+                        output_tokens=event.output_tokens,
+                    )
+                if isinstance(event, RunFailed | RunCancelled) and ceiling.reached:
+                    event = context.make(RunFailed, error=ceiling.message(), code=CEILING)
+                elif isinstance(event, RunFailed | RunCancelled) and spend.exhausted():
+                    event = context.make(RunFailed, error=spend.credit_message(), code=CREDIT)
+                elif isinstance(event, RunFailed):
+                    event = replace(event, error=event.error + spend.failure_note(event.error))
+                if isinstance(event, RunFailed):
+                    lease.outcome = RunState.FAILED
+                elif isinstance(event, RunCancelled):
+                    lease.outcome = RunState.CANCELLED
+                    if self._cancel_reason:
+                        event = replace(event, reason=self._cancel_reason)
+                ended = isinstance(event, RunCompleted | RunFailed | RunCancelled)
+                yield event
+                if isinstance(event, ApprovalRequested) and self._cancelled.is_set():
+                    self._turn.respond_approval("deny")
+        finally:
+            if not ended:
+                # The caller stopped listening (or broke): stop the turn inside the
+                # runtime too, so nothing keeps running (and spending) unobserved.
                 self._turn.cancel()
-            ended = False
-            try:
-                for raw in self._turn.events():
-                    event = raw
-                    if isinstance(event, Usage):
-                        self._reported = (
-                            event.model or "unknown",
-                            event.input_tokens,
-                            event.output_tokens,
-                        )
-                        self._record_usage(
-                            model=event.model or "unknown",
-                            input_tokens=event.input_tokens,
-                            output_tokens=event.output_tokens,
-                        )
-                    if isinstance(event, RunFailed | RunCancelled) and ceiling.reached:
-                        event = context.make(RunFailed, error=ceiling.message(), code=CEILING)
-                    elif isinstance(event, RunFailed | RunCancelled) and spend.exhausted():
-                        event = context.make(RunFailed, error=spend.credit_message(), code=CREDIT)
-                    elif isinstance(event, RunFailed):
-                        event = replace(event, error=event.error + spend.failure_note(event.error))
-                    if isinstance(event, RunFailed):
-                        lease.outcome = RunState.FAILED
-                    elif isinstance(event, RunCancelled):
-                        lease.outcome = RunState.CANCELLED
-                        if self._cancel_reason:
-                            event = replace(event, reason=self._cancel_reason)
-                    ended = isinstance(event, RunCompleted | RunFailed | RunCancelled)
-                    yield event
-                    if isinstance(event, ApprovalRequested) and self._cancelled.is_set():
-                        self._turn.respond_approval("deny")
-            finally:
-                if not ended:
-                    # The caller stopped listening (or broke): stop the turn inside the
-                    # runtime too, so nothing keeps running (and spending) unobserved.
-                    self._turn.cancel()
 
     def _record_usage(self, *, model: str, input_tokens: int, output_tokens: int) -> None:
         gate = self._router.compute.credit_gate

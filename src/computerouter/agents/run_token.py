@@ -141,7 +141,9 @@ class RunCredential:
         self._told: tuple[EgressControl, str, str] | None = None
         self._guard = threading.Lock()
 
-    def start(self, session: SessionRecord, *, expires_at: float) -> None:
+    def start(self, session: SessionRecord, *, expires_at: float, active: tuple[str, ...]) -> None:
+        """``active``: the session's runs in flight (the route forgets the bearers of any
+        other: a control plane that died left them)."""
         provider = self._compute.provider(session.provider)
         runtime = self._runtime
         if runtime is None or not isinstance(provider, EgressControl):
@@ -160,8 +162,6 @@ class RunCredential:
         with self._guard:
             self._issued = True
         route, turn = runtime.mcp_egress(plaintext, run_id=self._run_id)
-        # The route forgets the bearers of runs no longer in flight (a control plane that died).
-        active = tuple(r.run_id for r in self._compute.store.runs.in_flight(session.id))
         try:
             provider.configure_egress(session.instance_id, route, replace(turn, active=active))
         except ComputeRouterError as exc:

@@ -61,14 +61,14 @@ class RunSpend:
         self._egress = provider if isinstance(provider, EgressControl) else None
         self._runtime = runtime if isinstance(runtime, ModelEgress) else None
 
-    def start(self) -> None:
-        """Configure the relay for this turn (raises if the relay cannot be told)."""
+    def start(self, *, active: tuple[str, ...]) -> None:
+        """Configure the relay for this turn (raises if the relay cannot be told);
+        ``active``: the session's runs in flight (the relay forgets the others)."""
         if self._egress is None or self._runtime is None or self._session.instance_id is None:
             return
         self.route, turn = self._runtime.model_egress()
         self.model = turn.model
         self.budget = self._budget(turn.model)
-        active = tuple(r.run_id for r in self._compute.store.runs.in_flight(self._session.id))
         self._egress.configure_egress(
             self._session.instance_id,
             self.route,

@@ -175,10 +175,12 @@ class ComputeRouter:
                     continue
                 elif record.state is S.RUNNING:
                     # The warm path: one read above, and the activity debounced (no write
-                    # per call; the lifecycle pass flushes it before deciding anything).
-                    self.store.sessions.record_activity(
-                        record.id, now=self.clock.now(), agent_id=agent_id, run_id=run_id
-                    )
+                    # per call; the lifecycle pass flushes it before deciding anything). A
+                    # run's own row labels the session (SessionStore.begin_run).
+                    if not run_id:
+                        self.store.sessions.record_activity(
+                            record.id, now=self.clock.now(), agent_id=agent_id
+                        )
                     return record
                 elif record.state in (S.SUSPENDED, S.ARCHIVED):
                     revived = revive_or_move(self, record, providers if move_when_down else None)

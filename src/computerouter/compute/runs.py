@@ -11,7 +11,7 @@ from computerouter.compute.offers import ProviderRequest, resolve
 from computerouter.domain.session import RunRecord, RunState, SessionRecord
 from computerouter.domain.states import SessionState
 from computerouter.domain.values import Resources, SessionKey
-from computerouter.errors import ComputeRouterError
+from computerouter.errors import ComputeRouterError, SessionNotFound
 from computerouter.providers.base import KeepAlive
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def hold_run(
                 move_when_down=move_when_down,
             )
             now = router.clock.now()
-            router.store.runs.begin(
+            current = router.store.sessions.begin_run(
                 RunRecord(
                     run_id=run_id,
                     session_id=session.id,
@@ -112,7 +112,8 @@ def hold_run(
                     heartbeat_at=now,
                 )
             )
-            current = router.get(session.id)
+            if current is None:
+                raise SessionNotFound(session.id)
             if current.state is S.RUNNING:
                 break
             # Suspended between ensure and begin: let go and ensure again.
@@ -145,9 +146,7 @@ def hold_run(
             end = min(end, lease.cancel_requested_at)  # metering stops at the flip
         if lease.deadline is not None:
             end = min(end, lease.deadline)  # nor beyond the run's ceiling
-        router.store.runs.end(run_id, state=outcome, now=end)
-        router.gates.release_run(run_id)
-        router.store.sessions.touch(session.id, now=end)
+        router.store.runs.finish(run_id, state=outcome, now=end, session_id=session.id)
         if gate is not None:
             cpu_after = _cpu_seconds(router, current)
             used = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before

@@ -30,6 +30,7 @@ __all__ = [
     "ModelEgress",
     "Runtime",
     "TurnHandle",
+    "TurnPreparation",
     "TurnRequest",
     "WarmUp",
 ]
@@ -58,6 +59,9 @@ class TurnRequest:
     conversation: str = ""
     """Stable id of the agent's conversation in this session: turns with the same id see
     each other."""
+    history: tuple[tuple[str, str], ...] | None = None
+    """The conversation so far as ``(role, text)``, oldest first, when it was read ahead of
+    the turn (:class:`TurnPreparation`); ``None``: the runtime reads it itself if it must."""
 
 
 @dataclass(kw_only=True)
@@ -108,6 +112,16 @@ class AgentRuntime(Runtime, Protocol):
     def start_turn(
         self, client: httpx.Client, request: TurnRequest, context: EventContext
     ) -> TurnHandle: ...
+
+
+@runtime_checkable
+class TurnPreparation(Protocol):
+    """A runtime with reading to do before a turn (its conversation so far) that does not
+    depend on the turn's routes: the router runs it while it configures them."""
+
+    def prepare_turn(self, client: httpx.Client, request: TurnRequest) -> TurnRequest:
+        """``request`` with what was read ahead (raises what :meth:`start_turn` would)."""
+        ...
 
 
 @runtime_checkable

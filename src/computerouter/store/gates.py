@@ -139,7 +139,7 @@ class GateStore:
         query = sa.select(runs.c.run_id, runs.c.cancel_reason, runs.c.cancel_requested_at).where(
             runs.c.run_id.in_(list(run_ids)), runs.c.cancel_reason.is_not(None)
         )
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             return {row[0]: (row[1], row[2]) for row in conn.execute(query)}
 
     # -- run permits (per-user cap on runs in flight) -----------------------------------------
@@ -181,7 +181,7 @@ class GateStore:
             run_permits.c.owner,
             run_permits.c.created_at,
         )
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             return [(r[0], r[1], r[2], r[3]) for r in conn.execute(query)]
 
     def ended_permits(self) -> builtins.list[str]:
@@ -191,7 +191,7 @@ class GateStore:
                 sa.select(runs.c.run_id).where(runs.c.state != RunState.RUNNING)
             )
         )
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             return [row[0] for row in conn.execute(query)]
 
     def unstarted_permits(self) -> builtins.list[tuple[str, str | None, float]]:
@@ -199,5 +199,5 @@ class GateStore:
         or one whose control plane died before the run began."""
         query = sa.select(run_permits.c.run_id, run_permits.c.owner, run_permits.c.created_at)
         query = query.where(~run_permits.c.run_id.in_(sa.select(runs.c.run_id)))
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             return [(r[0], r[1], r[2]) for r in conn.execute(query)]

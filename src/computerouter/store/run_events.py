@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from computerouter.store.engine import read_connection
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.schema import run_events
 
@@ -68,7 +69,7 @@ class RunEventStore:
             .order_by(run_events.c.position)
             .limit(limit)
         )
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             return [
                 JournalRow(
                     run_id=row["run_id"],

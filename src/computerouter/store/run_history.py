@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine, RowMapping
 
 from computerouter.domain.session import RunRecord
 from computerouter.store.agents import agents
+from computerouter.store.engine import read_connection
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.ledger_rows import EntryKind
 from computerouter.store.runs import to_run
@@ -131,6 +132,6 @@ class RunHistory:
 
     def get(self, run_id: str) -> RunSummary | None:
         query = _query().where(runs.c.run_id == run_id)
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             row = conn.execute(query).mappings().first()
         return None if row is None else _to_summary(row)

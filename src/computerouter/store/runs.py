@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from computerouter.domain.session import RunRecord, RunState
 from computerouter.errors import Conflict
+from computerouter.store.engine import read_connection
 from computerouter.store.errors import translate_store_errors
-from computerouter.store.schema import runs
+from computerouter.store.schema import run_permits, runs, sessions
 
-__all__ = ["RunStore", "to_run"]
+__all__ = ["RunStore", "insert_run", "to_run"]
 
 
 def to_run(row: RowMapping) -> RunRecord:
@@ -31,30 +32,35 @@ def to_run(row: RowMapping) -> RunRecord:
     )
 
 
+def insert_run(conn: Connection, run: RunRecord) -> None:
+    """The row of a run beginning, in the caller's transaction; :class:`Conflict` if that
+    ``run_id`` has begun before."""
+    try:
+        conn.execute(
+            runs.insert().values(
+                run_id=run.run_id,
+                session_id=run.session_id,
+                user_id=run.user_id,
+                sandbox_id=run.sandbox_id,
+                agent_id=run.agent_id,
+                state=RunState.RUNNING,
+                owner=run.owner,
+                started_at=run.started_at,
+                heartbeat_at=run.heartbeat_at,
+            )
+        )
+    except IntegrityError as exc:  # the caller's transaction is rolled back with it
+        raise Conflict(f"run {run.run_id} has already begun") from exc
+
+
 class RunStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
     def begin(self, run: RunRecord) -> None:
         """Record a run as in flight; a ``run_id`` can begin once."""
-        with translate_store_errors():
-            try:
-                with self._engine.begin() as conn:
-                    conn.execute(
-                        runs.insert().values(
-                            run_id=run.run_id,
-                            session_id=run.session_id,
-                            user_id=run.user_id,
-                            sandbox_id=run.sandbox_id,
-                            agent_id=run.agent_id,
-                            state=RunState.RUNNING,
-                            owner=run.owner,
-                            started_at=run.started_at,
-                            heartbeat_at=run.heartbeat_at,
-                        )
-                    )
-            except IntegrityError as exc:
-                raise Conflict(f"run {run.run_id} has already begun") from exc
+        with translate_store_errors(), self._engine.begin() as conn:
+            insert_run(conn, run)
 
     def heartbeat(self, run_id: str, *, now: float) -> None:
         with translate_store_errors(), self._engine.begin() as conn:
@@ -84,6 +90,24 @@ class RunStore:
             )
             return result.rowcount == 1
 
+    def finish(self, run_id: str, *, state: str, now: float, session_id: str) -> bool:
+        """:meth:`end`, the run's permit given back and its session's idle clock restarted,
+        in one transaction (what every run does as it ends); ``False`` if it had ended."""
+        assert state in RunState.ENDED
+        with translate_store_errors(), self._engine.begin() as conn:
+            result = conn.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id, runs.c.state == RunState.RUNNING)
+                .values(state=state, ended_at=now, heartbeat_at=now)
+            )
+            conn.execute(run_permits.delete().where(run_permits.c.run_id == run_id))
+            conn.execute(
+                sessions.update()
+                .where(sessions.c.id == session_id)
+                .values(last_active_at=now, updated_at=now)
+            )
+            return result.rowcount == 1
+
     def request_cancel(self, run_id: str, *, reason: str, at: float) -> bool:
         """Ask the run's control plane, on whichever replica, to cancel it (its keepalive
         sees this within a second); ``False`` if it has ended or was asked already."""
@@ -107,7 +131,7 @@ class RunStore:
             )
 
     def get(self, run_id: str) -> RunRecord | None:
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             row = conn.execute(runs.select().where(runs.c.run_id == run_id)).mappings().first()
         return None if row is None else to_run(row)
 
@@ -115,13 +139,13 @@ class RunStore:
         query = runs.select().where(
             runs.c.session_id == session_id, runs.c.state == RunState.RUNNING
         )
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             return [to_run(row) for row in conn.execute(query).mappings()]
 
     def all_in_flight(self) -> list[RunRecord]:
         """Every run in flight, on any session (one query for a whole reaper pass)."""
         query = runs.select().where(runs.c.state == RunState.RUNNING)
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             return [to_run(row) for row in conn.execute(query).mappings()]
 
     def abandon_stale(self, *, heartbeat_before: float, now: float) -> list[str]:

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 
 from computerouter.domain.session import SandboxSettings
 from computerouter.domain.values import SessionKey
+from computerouter.store.engine import read_connection
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.schema import sandbox_settings
 
@@ -22,7 +23,7 @@ class SandboxStore:
             sandbox_settings.c.user_id == key.user_id,
             sandbox_settings.c.sandbox_id == key.sandbox_id,
         )
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             row = conn.execute(query).mappings().first()
         if row is None:
             return SandboxSettings(user_id=key.user_id, sandbox_id=key.sandbox_id)
@@ -36,7 +37,7 @@ class SandboxStore:
         )
 
     def all(self) -> dict[tuple[str, str], SandboxSettings]:
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             rows = conn.execute(sandbox_settings.select()).mappings().all()
         return {
             (r["user_id"], r["sandbox_id"]): SandboxSettings(

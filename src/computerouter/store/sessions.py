@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from computerouter.domain.session import SessionRecord
+from computerouter.domain.session import RunRecord, SessionRecord
 from computerouter.domain.states import LIVE_STATES, SessionState, require_transition
 from computerouter.domain.values import Endpoint, Resources, SessionKey
 from computerouter.errors import (
@@ -34,6 +34,7 @@ from computerouter.errors import (
 from computerouter.store.engine import read_connection
 from computerouter.store.errors import translate_store_errors
 from computerouter.store.gates import lock_user
+from computerouter.store.runs import insert_run
 from computerouter.store.schema import LIVE_PREDICATE, session_transitions, sessions
 
 __all__ = ["ACTIVITY_DEBOUNCE_S", "SessionStore", "Transition", "TransitionRow"]
@@ -333,6 +334,40 @@ class SessionStore:
             )
         self._write_activity(session_id, now=now, agent_id=agent_id, run_id=run_id)
 
+    def begin_run(self, run: RunRecord) -> SessionRecord | None:
+        """Record ``run`` in flight on its session, label the session with it and restart its
+        idle clock, in one transaction; the session as it is now (``None``: it is gone).
+        :class:`~computerouter.errors.Conflict` if the run has begun before.
+
+        The session's row is written before it is read back, so a suspend or archive claiming
+        the session at the same moment waits for this to commit (its compare-and-set updates
+        the same row) and then sees the run; or it committed first and the state read back
+        says so."""
+        now = run.started_at
+        later = sa.case((sessions.c.last_active_at < now, now), else_=sessions.c.last_active_at)
+        with translate_store_errors(), self._engine.begin() as conn:
+            insert_run(conn, run)
+            conn.execute(
+                sessions.update()
+                .where(sessions.c.id == run.session_id)
+                .values(
+                    agent_id=run.agent_id or sessions.c.agent_id,
+                    run_id=run.run_id,
+                    last_active_at=later,
+                    updated_at=now,
+                )
+            )
+            record = self._get(conn, run.session_id)
+        if record is not None:
+            with self._activity_guard:
+                waiting = self._pending.get(run.session_id)
+                if waiting is not None and waiting.at <= now:
+                    del self._pending[run.session_id]  # written by this, or later
+                self._written[run.session_id] = _Activity(
+                    at=now, agent_id=record.agent_id, run_id=run.run_id
+                )
+        return record
+
     def flush_activity(self) -> int:
         """Write every activity still held back by :meth:`record_activity`; how many."""
         with self._activity_guard:
@@ -409,7 +444,7 @@ class SessionStore:
     # -- reads --------------------------------------------------------------------------------
 
     def get(self, session_id: str) -> SessionRecord | None:
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             return self._get(conn, session_id)
 
     def require(self, session_id: str) -> SessionRecord:
@@ -446,7 +481,7 @@ class SessionStore:
             query = query.where(sessions.c.state.in_([s.value for s in states]))
         if provider is not None:
             query = query.where(sessions.c.provider == provider)
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             return [_to_record(row) for row in conn.execute(query).mappings()]
 
     def history(self, session_id: str) -> builtins.list[TransitionRow]:
@@ -455,7 +490,7 @@ class SessionStore:
             .where(session_transitions.c.session_id == session_id)
             .order_by(session_transitions.c.id)
         )
-        with translate_store_errors(), self._engine.connect() as conn:
+        with translate_store_errors(), read_connection(self._engine) as conn:
             return [
                 TransitionRow(
                     session_id=row["session_id"],

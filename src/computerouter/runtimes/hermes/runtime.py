@@ -38,7 +38,7 @@ from computerouter.domain.values import EgressRoute, FileSpec, LaunchSpec
 from computerouter.errors import RuntimeFailure
 from computerouter.runtimes.base import EventContext, TurnRequest
 from computerouter.runtimes.hermes.image import MOUNT_POINT, HermesImage
-from computerouter.runtimes.hermes.turn import HermesTurn
+from computerouter.runtimes.hermes.turn import HermesTurn, conversation_history
 from computerouter.secrets import RouterSecret
 
 __all__ = ["HermesRuntime", "ModelEndpoint"]
@@ -324,6 +324,13 @@ class HermesRuntime:
     def headers(self, session_id: str) -> dict[str, str]:
         """What a client must send to this runtime in ``session_id``."""
         return {"Authorization": f"Bearer {self.api_key(session_id)}"}
+
+    def prepare_turn(self, client: httpx.Client, request: TurnRequest) -> TurnRequest:
+        """The conversation so far, read from Hermes's own store in the session (Hermes does
+        not load it for ``/v1/runs``), while the router configures the turn's routes."""
+        if not request.conversation or request.history is not None:
+            return request
+        return replace(request, history=conversation_history(client, request.conversation))
 
     def start_turn(
         self, client: httpx.Client, request: TurnRequest, context: EventContext

@@ -18,14 +18,15 @@ __all__ = ["HermesTurn", "conversation_history"]
 APPROVAL_CHOICES = ("once", "session", "always", "deny")
 
 
-def conversation_history(client: httpx.Client, conversation: str) -> list[dict[str, str]]:
-    """Earlier user and assistant turns of ``conversation``, text only, oldest first."""
+def conversation_history(client: httpx.Client, conversation: str) -> tuple[tuple[str, str], ...]:
+    """Earlier user and assistant turns of ``conversation`` as ``(role, text)``, oldest
+    first."""
     try:
         response = client.get(f"/api/sessions/{conversation}/messages")
     except httpx.HTTPError as exc:
         raise RuntimeFailure(f"could not read the conversation from Hermes: {exc}") from exc
     if response.status_code == 404:
-        return []
+        return ()
     if response.status_code != 200:
         raise RuntimeFailure(f"Hermes conversation read: HTTP {response.status_code}")
     history: list[dict[str, str]] = []
@@ -40,7 +41,7 @@ def conversation_history(client: httpx.Client, conversation: str) -> list[dict[s
         history.append({"role": role, "content": content})
     if history and history[-1]["role"] == "user":
         history.pop()
-    return history
+    return tuple((turn["role"], turn["content"]) for turn in history)
 
 
 class HermesTurn:
@@ -65,9 +66,13 @@ class HermesTurn:
             # /v1/runs; they go back in as conversation_history, read from Hermes's own store
             # in the session (so the history lives, and moves, with the session).
             body["session_id"] = request.conversation
-            history = conversation_history(client, request.conversation)
+            history = request.history
+            if history is None:
+                history = conversation_history(client, request.conversation)
             if history:
-                body["conversation_history"] = history
+                body["conversation_history"] = [
+                    {"role": role, "content": content} for role, content in history
+                ]
         try:
             response = client.post("/v1/runs", json=body)
         except httpx.HTTPError as exc:
