@@ -1,38 +1,57 @@
-"""The LiteLLM proxy (its own virtualenv, ``scripts/litellm-venv``) in front of one
-OpenAI-compatible upstream, as a user would run it: a one-model config, one worker, no
-database, no callbacks, the model cost map read locally (no network at start), and a master
-key (LiteLLM refuses to start without one; the router checks a key on every request too)."""
+"""The LiteLLM proxy (its own virtualenv, ``scripts/litellm-venv``) in front of OpenAI-compatible
+upstreams, as a user would run it: one model per upstream, one worker, no database, no
+callbacks, the model cost map read locally (no network at start), and a master key (LiteLLM
+refuses to start without one; the router checks a key on every request too)."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from _shared import free_port, running, wait_up
 
 MODEL = "hermes"
-"""The model name clients ask LiteLLM for."""
+"""The model name clients ask LiteLLM for to reach Hermes."""
+ECHO_MODEL = "echo"
+"""The model name clients ask LiteLLM for to reach the echo test runtime."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Upstream:
+    """One model of the proxy: the name clients ask for, and the ``…/v1`` it fronts."""
+
+    model: str
+    upstream: str
+    upstream_model: str
+    api_key: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @contextmanager
 def litellm_proxy(
-    executable: Path, *, upstream: str, api_key: str, headers: dict[str, str], workdir: Path
+    executable: Path, *, upstreams: Sequence[Upstream], workdir: Path
 ) -> Iterator[tuple[str, str]]:
-    """The proxy's base URL and its key while the block runs; ``upstream`` is the ``…/v1``
-    it fronts."""
+    """The proxy's base URL and its key while the block runs."""
     master_key = f"sk-bench-{secrets.token_hex(16)}"
-    params: dict[str, object] = {
-        "model": "openai/hermes-agent",
-        "api_base": upstream,
-        "api_key": api_key,
-        "extra_headers": headers,
-    }
+    models = [
+        {
+            "model_name": u.model,
+            "litellm_params": {
+                "model": f"openai/{u.upstream_model}",
+                "api_base": u.upstream,
+                "api_key": u.api_key,
+                "extra_headers": u.headers,
+            },
+        }
+        for u in upstreams
+    ]
     config = {
-        "model_list": [{"model_name": MODEL, "litellm_params": params}],
+        "model_list": models,
         "litellm_settings": {"telemetry": False, "drop_params": True},
         "general_settings": {"master_key": master_key},
     }

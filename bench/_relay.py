@@ -46,10 +46,11 @@ async def _relay(path: str, port: int) -> None:
 
 
 @contextmanager
-def tcp_unix_relay(path: str, workdir: Path) -> Iterator[str]:
-    """``http://127.0.0.1:PORT``, reaching the unix socket ``path``, while the block runs."""
+def tcp_unix_relay(path: str, workdir: Path, *, name: str = "relay") -> Iterator[str]:
+    """``http://127.0.0.1:PORT``, reaching the unix socket ``path``, while the block runs
+    (its log: ``workdir/<name>.log``)."""
     port = free_port()
-    log = workdir / "relay.log"
+    log = workdir / f"{name}.log"
     argv = [sys.executable, __file__, path, str(port)]
     with running(argv, env=dict(os.environ), log=log) as process:
         url = f"http://127.0.0.1:{port}"

@@ -13,17 +13,30 @@ Each path keeps its own Hermes conversation growing one turn per round (the rout
 agent's; the others name theirs with ``X-Hermes-Session-Id``), so no path answers from a
 shorter history. Then streaming turns at c=10 on (a), (b) and (c) — Hermes admits at most 10
 runs at once in a session (``gateway.api_server.max_concurrent_runs``) and answers 429 beyond,
-so 16 at once would measure its refusals — and the router's plain API (``GET /v1/models``,
-ensure of the running session) at c=1 and c=16, beside an empty ASGI app on uvicorn driven by
-the same client: the ceiling of the harness itself. Runs are unbilled, as in
-bench/turns.py: what is compared is the API, not the ledger (bench/ledger.py measures that).
+so 16 at once would measure its refusals.
 
-    .venv/bin/python bench/api.py [--rounds 30] [--stream-turns 60] [--requests 400]
-                                  [--litellm .venv-litellm/bin/litellm] [--json PATH]
+Hermes (~4 turns/s here) caps every path in front of it, so those rows cannot show what the
+router itself sustains. In front of a fast upstream — an echo agent (the echo test runtime, a
+stdlib server that streams its input back one word per chunk) in a sandbox of its own, so a
+local session of its own — streaming turns at c=16, interleaved the same way, on:
+
+  (e) the router's OpenAI-compatible endpoint (``model`` = the echo agent's address);
+  (f) the same LiteLLM proxy fronting that echo server, over a TCP → unix relay;
+  (g) straight to the echo server: its unix socket, and the same through that relay.
+
+Then the router's plain API (``GET /v1/models``, ensure of the running session) at c=1 and
+c=16, beside an empty ASGI app on uvicorn driven by the same client: the ceiling of the harness
+itself. Runs are unbilled, as in bench/turns.py: what is compared is the API, not the ledger
+(bench/ledger.py measures that).
+
+    .venv/bin/python bench/api.py [--rounds 30] [--stream-turns 60] [--fast-turns 1280]
+                                  [--requests 400] [--litellm .venv-litellm/bin/litellm]
+                                  [--json PATH]
 
 Goals (printed, never asserted): (b)/(a) ≤ 1.02 at p50; the router adds ≤ 2 ms p50 at c=1
-(LiteLLM's added ms printed beside it); streaming at the highest concurrency the upstream admits,
-the router sustains ≥ 10x LiteLLM's requests/s; warm ensure over HTTP ≥ 1,000/s.
+(LiteLLM's added ms printed beside it); streaming at c=16 in front of the fast upstream, the
+router sustains ≥ 10x LiteLLM's requests/s, (e)/(f) (the same ratio in front of Hermes, at
+c=10, is printed for information); warm ensure over HTTP ≥ 1,000/s.
 """
 
 from __future__ import annotations
@@ -44,7 +57,7 @@ import httpx
 from rich.progress import Progress
 from rich.table import Table
 
-from _litellm import MODEL, litellm_proxy
+from _litellm import ECHO_MODEL, MODEL, Upstream, litellm_proxy
 from _load import Call, Load, bare_server, chat, get, post, run_load
 from _relay import tcp_unix_relay
 from _shared import console, free_port, images_dir, ms, running, verdict, wait_up, write_report
@@ -60,6 +73,10 @@ from computerouter.store.api_keys import ApiKeyStore
 
 USER, SANDBOX, SLUG = "bench", "bench", "support"
 ADDRESS = f"{SANDBOX}/{SLUG}"
+ECHO_SANDBOX, ECHO_SLUG = "bench-echo", "echo"
+ECHO_ADDRESS = f"{ECHO_SANDBOX}/{ECHO_SLUG}"
+ECHO_KEY = "sk-the-echo-runtime-needs-no-key"
+"""What LiteLLM sends the echo server (it requires a key; the echo server reads none)."""
 NOT_MEASURED = "not measured (no LiteLLM)"
 
 
@@ -138,11 +155,13 @@ def alternate(paths: list[Route], rounds: int) -> dict[str, Load]:
     }
 
 
-def streamed(paths: list[Route], *, concurrency: int, turns: int) -> dict[str, Load]:
-    """``turns`` streamed turns per path at ``concurrency``, in bursts of two per thread that
-    take turns between the paths (rotated, as in :func:`alternate`), so a slow spell of the
-    machine falls on every path alike."""
-    burst = 2 * concurrency
+def streamed(
+    paths: list[Route], *, concurrency: int, turns: int, per_thread: int = 2
+) -> dict[str, Load]:
+    """``turns`` streamed turns per path at ``concurrency``, in bursts of ``per_thread`` per
+    thread that take turns between the paths (rotated, as in :func:`alternate`), so a slow
+    spell of the machine falls on every path alike."""
+    burst = per_thread * concurrency
     loads: dict[str, list[Load]] = {p.name: [] for p in paths}
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"streaming at c={concurrency}", total=turns * len(paths))
@@ -166,6 +185,13 @@ def main() -> None:
         help="streamed turns per path (whole bursts of 2 per thread)",
     )
     parser.add_argument("--stream-concurrency", type=int, default=10)
+    parser.add_argument(
+        "--fast-turns",
+        type=int,
+        default=1280,
+        help="streamed turns per path in front of the echo agent (whole bursts of 8 per thread)",
+    )
+    parser.add_argument("--fast-concurrency", type=int, default=16)
     parser.add_argument("--requests", type=int, default=400, help="plain API calls per row")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--litellm", default=None, help="the litellm executable")
@@ -199,6 +225,12 @@ def main() -> None:
             settings=ModelSettings(compute_provider="local"),
             prompt="You are a benchmark agent.",
         )
+        agents.create_agent(
+            user_id=USER,
+            address=AgentAddress.parse(ECHO_ADDRESS),
+            settings=ModelSettings(backend="echo", compute_provider="local"),
+            prompt="You are a benchmark agent.",
+        )
         keys = ApiKeys(ApiKeyStore(compute.store.engine), pepper=settings.api_key_pepper)
         _, secret = keys.create(USER, name="bench")
         runtime = compute.runtime("hermes")
@@ -218,7 +250,17 @@ def main() -> None:
                 session = compute.store.sessions.find_live(key)
                 assert session is not None and session.endpoint is not None
                 hermes = runtime.headers(session.id)
-                rows += measure(args, url, auth, session.endpoint, hermes, litellm, home)
+                with console.status("starting the echo agent's session…"):
+                    echo_ensure = post("/v1/compute/sessions", {"sandbox_id": ECHO_SANDBOX})
+                    run_load(echo_ensure, tcp_client(url, auth), concurrency=1, requests=1)
+                echo_key = SessionKey(user_id=USER, sandbox_id=ECHO_SANDBOX)
+                echo = compute.store.sessions.find_live(echo_key)
+                assert echo is not None and echo.endpoint is not None
+                assert echo.runtime == "echo", echo.runtime
+                upstreams = Upstreams(
+                    hermes=session.endpoint, hermes_headers=hermes, echo=echo.endpoint
+                )
+                rows += measure(args, url, auth, upstreams, litellm, home)
         finally:
             for record in compute.store.sessions.list():
                 if record.state.value not in ("destroyed", "failed"):
@@ -229,18 +271,30 @@ def main() -> None:
     shutil.rmtree(home, ignore_errors=True)  # kept when the run fails: its logs are in it
 
 
+@dataclass(frozen=True, kw_only=True)
+class Upstreams:
+    """The two sessions the paths reach: Hermes's (with its API key) and the echo agent's."""
+
+    hermes: Endpoint
+    hermes_headers: dict[str, str]
+    echo: Endpoint
+
+
 def measure(
     args: argparse.Namespace,
     url: str,
     auth: dict[str, str],
-    endpoint: Endpoint,
-    hermes: dict[str, str],
+    upstreams: Upstreams,
     litellm: Path | None,
     home: Path,
 ) -> list[Row]:
     rows: list[Row] = []
+    endpoint, hermes = upstreams.hermes, upstreams.hermes_headers
     with ExitStack() as stack:
         relayed = stack.enter_context(tcp_unix_relay(endpoint.address, home))
+        echo_relayed = stack.enter_context(
+            tcp_unix_relay(upstreams.echo.address, home, name="echo-relay")
+        )
 
         def conversation(name: str) -> dict[str, str]:
             return {"X-Hermes-Session-Id": f"bench-{name}"}
@@ -268,22 +322,44 @@ def measure(
         )
         paths = [direct, via_relay, router]
         proxy: Route | None = None
+        echo_proxy: Route | None = None
         if litellm is not None:
             key = hermes["Authorization"].removeprefix("Bearer ")
             proxied = litellm_proxy(
                 litellm,
-                upstream=f"{relayed}/v1",
-                api_key=key,
-                headers=conversation("litellm"),
+                upstreams=(
+                    Upstream(
+                        model=MODEL,
+                        upstream=f"{relayed}/v1",
+                        upstream_model="hermes-agent",
+                        api_key=key,
+                        headers=conversation("litellm"),
+                    ),
+                    Upstream(
+                        model=ECHO_MODEL,
+                        upstream=f"{echo_relayed}/v1",
+                        upstream_model="echo",
+                        api_key=ECHO_KEY,
+                        headers=echo_conversation("litellm"),
+                    ),
+                ),
                 workdir=home,
             )
             with console.status("starting the LiteLLM proxy…"):
                 proxy_url, proxy_key = stack.enter_context(proxied)
+            proxy_client = tcp_client(proxy_url, {"Authorization": f"Bearer {proxy_key}"})
             proxy = Route(
                 name="(c) LiteLLM → relay → Hermes",
                 short="(c) LiteLLM",
-                client=tcp_client(proxy_url, {"Authorization": f"Bearer {proxy_key}"}),
+                client=proxy_client,
                 model=MODEL,
+                headers={},
+            )
+            echo_proxy = Route(
+                name="(f) LiteLLM → relay → echo",
+                short="(f) LiteLLM → relay → echo",
+                client=proxy_client,
+                model=ECHO_MODEL,
                 headers={},
             )
             paths.append(proxy)
@@ -298,6 +374,7 @@ def measure(
         rows += [Row(name=f"{p.short} streaming, c={c}", load=loads[p.name]) for p in streaming]
         if proxy is None:
             rows.append(Row(name=f"(c) LiteLLM streaming, c={c}", load=None))
+        rows += fast_upstream(args, url, auth, upstreams.echo, echo_relayed, echo_proxy)
 
     api = tcp_client(url, auth)
     ensure = post("/v1/compute/sessions", {"sandbox_id": SANDBOX})
@@ -315,12 +392,70 @@ def measure(
     return rows
 
 
+def echo_conversation(name: str) -> dict[str, str]:
+    """A conversation of its own on the echo server, as the router's agent has."""
+    return {"X-Echo-Conversation": f"bench-{name}"}
+
+
+def fast_upstream(
+    args: argparse.Namespace,
+    url: str,
+    auth: dict[str, str],
+    echo: Endpoint,
+    relayed: str,
+    proxy: Route | None,
+) -> list[Row]:
+    """Streaming at c=16 in front of the echo agent: (e) router, (f) LiteLLM, (g) the echo
+    server itself (its socket, and the relay (f) goes through), interleaved as
+    :func:`streamed` does, in bursts of 8 per thread (a burst of 2 at the echo server's speed
+    would be mostly the threads starting)."""
+    router = Route(
+        name="(e) router → echo",
+        short="(e) router → echo",
+        client=tcp_client(url, auth),
+        model=ECHO_ADDRESS,
+        headers={},
+    )
+    direct = Route(
+        name="(g) echo, unix socket",
+        short="(g) echo",
+        client=unix_client(echo, {}),
+        model="echo",
+        headers=echo_conversation("unix"),
+    )
+    via_relay = Route(
+        name="(g) echo, TCP relay",
+        short="(g) echo, TCP relay",
+        client=tcp_client(relayed, {}),
+        model="echo",
+        headers=echo_conversation("relay"),
+    )
+    paths = [router, *([proxy] if proxy is not None else []), direct, via_relay]
+    for p in paths:  # each path's connection, and the router's agent, warm before timing
+        with p.client() as client:
+            p.turn(stream=True)(client)
+    c = args.fast_concurrency
+    loads = streamed(paths, concurrency=c, turns=args.fast_turns, per_thread=8)
+    rows = [Row(name=f"{router.short} streaming, c={c}", load=loads[router.name])]
+    if proxy is None:
+        rows.append(Row(name=f"(f) LiteLLM → relay → echo streaming, c={c}", load=None))
+    else:
+        rows.append(Row(name=f"{proxy.short} streaming, c={c}", load=loads[proxy.name]))
+    rows += [
+        Row(name=f"{p.short} streaming, c={c}", load=loads[p.name]) for p in (direct, via_relay)
+    ]
+    return rows
+
+
 def rate(rps: float) -> str:
     return f"{rps:,.0f}" if rps >= 10 else f"{rps:.1f}"
 
 
 def report(rows: list[Row], path: Path, with_litellm: bool) -> None:
-    table = Table(title="the OpenAI-compatible API: Hermes, router, LiteLLM", title_justify="left")
+    table = Table(
+        title="the OpenAI-compatible API: Hermes, router, LiteLLM; then an echo upstream",
+        title_justify="left",
+    )
     for column in ("measure", "n", "p50", "req/s"):
         table.add_column(column, justify="left" if column == "measure" else "right")
     for row in rows:
@@ -331,7 +466,7 @@ def report(rows: list[Row], path: Path, with_litellm: bool) -> None:
         table.add_row(row.name, str(len(load.latencies_s)), ms(load.p50_s), rate(load.rps))
     console.print(table)
     if not with_litellm:
-        console.print(f"(c): {NOT_MEASURED}; make bench measures it (scripts/litellm-venv)")
+        console.print(f"(c), (f): {NOT_MEASURED}; make bench measures them (scripts/litellm-venv)")
 
     def find(prefix: str) -> Load | None:
         return next((r.load for r in rows if r.name.startswith(prefix)), None)
@@ -357,16 +492,35 @@ def report(rows: list[Row], path: Path, with_litellm: bool) -> None:
         f"{added:.1f} ms{beside}",
         verdict(added <= 2),
     )
-    c = streamed.concurrency
-    if proxied is not None:
-        times = goals["router_over_litellm_rps_streaming"] = streamed.rps / proxied.rps
+    fast, fast_proxied = find("(e) router → echo streaming"), find("(f) LiteLLM → relay → echo")
+    echo = find("(g) echo streaming")
+    assert fast and echo
+    fc = fast.concurrency
+    if fast_proxied is not None:
+        times = goals["router_over_litellm_rps_streaming"] = fast.rps / fast_proxied.rps
         verdicts.add_row(
-            f"stream c={c}: router ≥ 10x LiteLLM req/s",
-            f"{times:.2f}x (Hermes: {rate(upstream.rps)}/s)",
+            f"stream c={fc}: router ≥ 10x LiteLLM req/s (echo upstream)",
+            f"{times:.2f}x ({rate(fast.rps)}/s vs {rate(fast_proxied.rps)}/s)",
             verdict(times >= 10),
         )
     else:
-        verdicts.add_row(f"stream c={c}: router ≥ 10x LiteLLM req/s", NOT_MEASURED, "")
+        verdicts.add_row(f"stream c={fc}: router ≥ 10x LiteLLM req/s", NOT_MEASURED, "")
+    share = goals["router_over_echo_rps_streaming"] = fast.rps / echo.rps
+    verdicts.add_row(
+        f"stream c={fc}: router's share of the echo server's own req/s",
+        f"{share:.2f} ({rate(echo.rps)}/s direct)",
+        "information",
+    )
+    c = streamed.concurrency
+    if proxied is not None:
+        times = goals["router_over_litellm_rps_streaming_hermes"] = streamed.rps / proxied.rps
+        verdicts.add_row(
+            f"stream c={c}, Hermes upstream: router / LiteLLM req/s",
+            f"{times:.2f}x (Hermes: {rate(upstream.rps)}/s)",
+            "information (Hermes caps both)",
+        )
+    else:
+        verdicts.add_row(f"stream c={c}, Hermes upstream: router / LiteLLM", NOT_MEASURED, "")
     warm = max(
         (r.load for r in rows if r.name.startswith("router ensure, warm") and r.load),
         key=lambda load: load.rps,

@@ -30,6 +30,7 @@ SMOKE = {
     "density.py": ["--sessions", "1", "--zram", ""],
     "api.py": [
         *("--rounds", "1", "--stream-turns", "2", "--stream-concurrency", "2"),
+        *("--fast-turns", "16", "--fast-concurrency", "2"),
         *("--requests", "4", "--concurrency", "2"),
     ],
 }
@@ -63,6 +64,10 @@ API_ROWS = [
     "(a) Hermes streaming, c=2",
     "(b) router streaming, c=2",
     "(c) LiteLLM streaming, c=2",
+    "(e) router → echo streaming, c=2",
+    "(f) LiteLLM → relay → echo streaming, c=2",
+    "(g) echo streaming, c=2",
+    "(g) echo, TCP relay streaming, c=2",
     "router GET /v1/models, c=1",
     "router GET /v1/models, c=2",
     "router ensure, warm, c=1",
@@ -129,14 +134,23 @@ def assert_every_api_row(data: dict[str, Any], *, with_litellm: bool) -> None:
     rows = data["rows"]
     assert [row["name"] for row in rows] == API_ROWS
     for row in rows:
-        if row["name"].startswith("(c)") and not with_litellm:
+        if row["name"].startswith(("(c)", "(f)")) and not with_litellm:
             assert not row["measured"]
             assert row["note"] == "not measured (no LiteLLM)"
         else:
             assert row["measured"], row["name"]
             assert row["requests"] == len(row["latencies_s"]) > 0
     assert data["litellm"] is with_litellm
-    expected = {"router_over_hermes_p50", "router_added_ms_p50", "warm_ensure_rps"}
+    expected = {
+        "router_over_hermes_p50",
+        "router_added_ms_p50",
+        "warm_ensure_rps",
+        "router_over_echo_rps_streaming",
+    }
     if with_litellm:
-        expected |= {"litellm_added_ms_p50", "router_over_litellm_rps_streaming"}
+        expected |= {
+            "litellm_added_ms_p50",
+            "router_over_litellm_rps_streaming",
+            "router_over_litellm_rps_streaming_hermes",
+        }
     assert set(data["goals"]) == expected

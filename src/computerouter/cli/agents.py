@@ -65,6 +65,9 @@ OnProviderDownOpt = Annotated[
 ]
 
 
+BACKEND_HELP = "Runtime backend: hermes (echo: the test runtime, which needs no model)."
+
+
 def parse_max_run(text: str) -> float | None:
     """``--max-run``: a duration more than zero, or ``default`` (``None``: no own ceiling)."""
     if text.strip() == "default":
@@ -144,7 +147,7 @@ def create(
         typer.Option("--prompt-file", help="System prompt: a UTF-8 file of at most 256 KiB, or -."),
     ],
     sandbox: SandboxOpt = None,
-    backend: Annotated[str, typer.Option(help="Runtime backend.")] = "hermes",
+    backend: Annotated[str, typer.Option(help=BACKEND_HELP)] = "hermes",
     compute_provider: ProviderOpt = None,
     compute_policy: PolicyOpt = None,
     compute_region: RegionOpt = None,
@@ -226,7 +229,7 @@ def update(
         Path | None,
         typer.Option("--prompt-file", help="New system prompt (UTF-8, at most 256 KiB, or -)."),
     ] = None,
-    backend: Annotated[str | None, typer.Option(help="Runtime backend.")] = None,
+    backend: Annotated[str | None, typer.Option(help=BACKEND_HELP)] = None,
     compute_provider: ProviderOpt = None,
     compute_policy: PolicyOpt = None,
     compute_region: RegionOpt = None,

@@ -185,10 +185,6 @@ def run(
     settings = get_context(ctx).settings
     router = agent_router(ctx)
     agent_run = router.run(user_id=acting, address=where, text=given, region=region or "")
-    if settings.uses_standin_model and ensure_standin(settings) and not as_json:
-        err_console.print(
-            "[dim]started the bundled model stand-in (a test model, not a real one)[/]"
-        )
     prepare_runtime(settings, agent_run.agent.settings.backend, quiet=as_json)
     if not stream_run(agent_run, Renderer(as_json), approve=approve, deny=deny):
         raise typer.Exit(1)
@@ -196,27 +192,29 @@ def run(
 
 def prepare_runtime(settings: Settings, backend: str, *, quiet: bool) -> None:
     """Build the runtime image (with a progress bar) and start the model stand-in if needed,
-    so the run itself does not sit silent for a minute on a fresh machine."""
-    if backend in ("hermes", "concierge"):
-        image = HermesImage(images_dir=settings.images_path)
-        if not image.ready:
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=True,
-                disable=quiet,
-            ) as progress:
-                task = progress.add_task("building the Hermes runtime image", total=4)
+    so the run itself does not sit silent for a minute on a fresh machine. The echo test
+    runtime needs neither."""
+    if backend not in ("hermes", "concierge"):
+        return
+    image = HermesImage(images_dir=settings.images_path)
+    if not image.ready:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+            disable=quiet,
+        ) as progress:
+            task = progress.add_task("building the Hermes runtime image", total=4)
 
-                def report(what: str, step: int, of: int) -> None:
-                    progress.update(task, description=what, completed=step - 1, total=of)
+            def report(what: str, step: int, of: int) -> None:
+                progress.update(task, description=what, completed=step - 1, total=of)
 
-                image.ensure(report)
-            if not quiet:
-                err_console.print(f"[dim]built the Hermes runtime image in {image.path}[/]")
+            image.ensure(report)
+        if not quiet:
+            err_console.print(f"[dim]built the Hermes runtime image in {image.path}[/]")
     if settings.uses_standin_model and ensure_standin(settings) and not quiet:
         err_console.print(
             "[dim]started the bundled model stand-in (a test model, not a real one)[/]"

@@ -26,9 +26,10 @@ __all__ = [
     "ModelSettings",
 ]
 
-SELF_HOSTED_BACKENDS = ("hermes", "concierge")
+SELF_HOSTED_BACKENDS = ("hermes", "concierge", "echo")
 """Runtimes ComputeRouter runs on managed compute (``concierge``: Hermes whose MCP server is
-the operator's operations, acting as the agent's user; see :mod:`computerouter.concierge`)."""
+the operator's operations, acting as the agent's user; see :mod:`computerouter.concierge`;
+``echo``: the test runtime, which repeats its input, for tests and benchmarks)."""
 VENDOR_BACKENDS = ("anthropic", "google")
 """Vendor-managed agents: their vendor runs the compute; they never reach ComputeRouter."""
 _PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")

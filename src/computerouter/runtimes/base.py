@@ -3,8 +3,9 @@
 A runtime says how to start itself in a fresh session (:class:`LaunchSpec`, carried out by any
 provider) and how to tell that it is healthy. An :class:`AgentRuntime` can also run a turn of
 an agent and translate its own events into neutral AgentEvents, at this boundary and nowhere
-else. ``hermes`` is the production runtime; ``echo`` is a tiny OpenAI-compatible stand-in used
-by tests and the lifecycle demo (it cannot run agent turns).
+else. ``hermes`` is the production runtime; ``echo`` is a test runtime, a tiny
+OpenAI-compatible server that repeats its input, used by tests, benchmarks and the lifecycle
+demo (its agent turns need no model, so they measure the router's own cost).
 """
 
 from __future__ import annotations

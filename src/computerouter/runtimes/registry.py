@@ -36,7 +36,7 @@ def build_runtimes(settings: Settings) -> dict[str, Runtime]:
         )
 
     return {
-        "echo": EchoRuntime(),
+        "echo": EchoRuntime(turn_timeout_s=settings.turn_timeout_s),
         "hermes": hermes("hermes", MCP_HOST),
         "concierge": hermes("concierge", OPERATOR),
     }

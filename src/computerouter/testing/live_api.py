@@ -1,16 +1,18 @@
-"""A live API server (uvicorn on a free port, in a thread) over fake compute, with three keys:
-alice's, bob's and an admin's. Fakes stand in for the provider and the runtime only; the
-store, ledger, HTTP server and clients are the real ones. For tests of the API and of the
-interfaces built on it (the MCP server)."""
+"""A live API server (uvicorn on a free port, in a thread) with three keys: alice's, bob's and
+an admin's. Over fake compute (:func:`live_api`: fakes stand in for the provider and the
+runtime only; the store, ledger, HTTP server and clients are the real ones), or over real
+compute (:func:`live_echo_api`: real isolated sessions of the ``local`` provider running the
+echo test runtime). For tests of the API and of the interfaces built on it (the MCP server)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import uvicorn
 
@@ -20,6 +22,10 @@ from computerouter.client import Client, RetryPolicy
 from computerouter.compute.router import ComputeRouter
 from computerouter.config import Settings
 from computerouter.ledger import MICRO, Ledger, default_prices
+from computerouter.providers.base import Provider
+from computerouter.providers.registry import build_providers
+from computerouter.runtimes.base import Runtime
+from computerouter.runtimes.echo import EchoRuntime
 from computerouter.secrets.api_keys import ApiKeys
 from computerouter.store import open_store
 from computerouter.store.agents import AgentStore
@@ -27,7 +33,9 @@ from computerouter.store.api_keys import ApiKeyStore
 from computerouter.testing.agent_fakes import FakeAgentRuntime
 from computerouter.testing.fakes import FakeProvider
 
-__all__ = ["Api", "LiveServer", "live_api"]
+__all__ = ["Api", "LiveServer", "live_api", "live_echo_api"]
+
+R = TypeVar("R", bound=Runtime)
 
 
 class LiveServer:
@@ -53,10 +61,10 @@ class LiveServer:
 
 
 @dataclass(kw_only=True)
-class Api:
+class Api(Generic[R]):
     url: str
     agents: AgentRouter
-    runtime: FakeAgentRuntime
+    runtime: R
     ledger: Ledger
     keys: ApiKeys
     alice: str
@@ -70,22 +78,55 @@ class Api:
 
 
 @contextmanager
-def live_api(tmp_path: Path, **overrides: object) -> Iterator[Api]:
+def live_api(tmp_path: Path, **overrides: object) -> Iterator[Api[FakeAgentRuntime]]:
     """A live server over fake compute in ``tmp_path``, with alice's, bob's and an admin's
     keys, stopped on exit; ``overrides`` are settings."""
+    settings = _settings(tmp_path, overrides)
+    runtime = FakeAgentRuntime()
+    providers = {"local": FakeProvider("local")}
+    with _serving(settings, providers, runtime, {"hermes": runtime, "echo": runtime}) as api:
+        yield api
+
+
+@contextmanager
+def live_echo_api(tmp_path: Path, **overrides: object) -> Iterator[Api[EchoRuntime]]:
+    """A live server over real compute in ``tmp_path``: the ``local`` provider (isolated
+    sessions: it needs root, bubblewrap and cgroups) running the echo test runtime, for agents
+    with ``backend="echo"``. Every session it made is destroyed on exit."""
+    settings = _settings(tmp_path, {"default_runtime": "echo", **overrides})
+    runtime = EchoRuntime(turn_timeout_s=settings.turn_timeout_s)
+    with _serving(settings, build_providers(settings), runtime, {"echo": runtime}) as api:
+        try:
+            yield api
+        finally:
+            compute = api.agents.compute
+            for session in compute.store.sessions.list():
+                if session.state.value not in ("destroyed", "failed"):
+                    compute.destroy(session.id)
+
+
+def _settings(tmp_path: Path, overrides: Mapping[str, object]) -> Settings:
     defaults: dict[str, object] = {
         "default_provider": "local",
         "wait_timeout_s": 20.0,
         "api_rate_per_s": 0,
     }
-    settings = Settings.load(env={}, home=tmp_path, **(defaults | overrides))
+    return Settings.load(env={}, home=tmp_path, **(defaults | dict(overrides)))
+
+
+@contextmanager
+def _serving(
+    settings: Settings,
+    providers: Mapping[str, Provider],
+    runtime: R,
+    runtimes: Mapping[str, Runtime],
+) -> Iterator[Api[R]]:
     store = open_store(settings.effective_database_url)
     ledger = Ledger(store=store, prices=default_prices())
-    runtime = FakeAgentRuntime()
     compute = ComputeRouter(
         store=store,
-        providers={"local": FakeProvider("local")},
-        runtimes={"hermes": runtime, "echo": runtime},
+        providers=providers,
+        runtimes=dict(runtimes),
         settings=settings,
         credit_gate=ledger,
     )

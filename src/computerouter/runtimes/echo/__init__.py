@@ -1,4 +1,5 @@
-"""``echo``: a tiny OpenAI-compatible test runtime (not an agent; it repeats what it is told)."""
+"""``echo``: a tiny OpenAI-compatible test runtime (not an agent; it repeats what it is told),
+which runs agent turns for tests and benchmarks."""
 
 from computerouter.runtimes.echo.runtime import EchoRuntime
 

@@ -9,8 +9,7 @@ approval.responded, run.completed, run.failed, run.cancelled.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from computerouter.domain.events import (
@@ -26,38 +25,11 @@ from computerouter.domain.events import (
     Usage,
 )
 from computerouter.runtimes.base import EventContext
+from computerouter.runtimes.sse import parse_sse
 
 __all__ = ["TERMINAL", "parse_sse", "translate"]
 
 TERMINAL = frozenset({"run.completed", "run.failed", "run.cancelled"})
-
-
-def parse_sse(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """JSON payloads of an SSE stream; comments and blank lines skipped, events joined."""
-    buffer: list[str] = []
-    for raw in lines:
-        line = raw.rstrip("\r\n")
-        if line.startswith("data:"):
-            buffer.append(line[5:].lstrip(" "))
-            continue
-        if line == "" and buffer:
-            data = "\n".join(buffer)
-            buffer = []
-            if data == "[DONE]":
-                continue
-            try:
-                payload = json.loads(data)
-            except ValueError:
-                continue
-            if isinstance(payload, dict):
-                yield payload
-    if buffer:
-        try:
-            payload = json.loads("\n".join(buffer))
-        except ValueError:
-            return
-        if isinstance(payload, dict):
-            yield payload
 
 
 def _text(payload: Mapping[str, Any], key: str) -> str:
