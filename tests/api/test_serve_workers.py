@@ -13,7 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 from served import CLI, serve
+from uvicorn.config import STARTUP_FAILURE
 
+from computerouter.api.server import worker_app
 from computerouter.compute.owner import stat_fields
 from computerouter.secrets.api_keys import ApiKeys
 from computerouter.store import open_store
@@ -129,3 +131,18 @@ def test_a_bad_number_of_workers_is_one_line_and_starts_nothing(
     assert "1" in line
     assert "64" in line
     assert not home.exists()  # no store opened, nothing served
+
+
+def test_a_worker_that_cannot_start_says_why_and_is_not_started_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in [k for k in os.environ if k.startswith("COMPUTEROUTER_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("COMPUTEROUTER_HOME", str(tmp_path))
+    monkeypatch.setenv("COMPUTEROUTER_API_CORS_ORIGINS", "app.example")
+    with pytest.raises(SystemExit) as exited:
+        worker_app()
+    # The code uvicorn's supervisor takes for "would fail the same way each time": it stops.
+    assert exited.value.code == STARTUP_FAILURE
+    (line,) = [r.getMessage() for r in caplog.records if "cannot start" in r.getMessage()]
+    assert "setting api_cors_origins" in line
