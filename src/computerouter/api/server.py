@@ -26,7 +26,6 @@ from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 
 from computerouter.agents.factory import agent_router_for
-from computerouter.agents.router import AgentRouter
 from computerouter.api.app import create_app
 from computerouter.compute.factory import open_router
 from computerouter.compute.router import ComputeRouter
@@ -49,7 +48,6 @@ class Served:
     """An app ready to serve and what :meth:`close` stops once it no longer serves."""
 
     app: FastAPI
-    agents: AgentRouter
     concierge: Concierge
     ledger: Ledger | None
 
@@ -73,7 +71,7 @@ def served_app(compute: ComputeRouter, settings: Settings, *, host: str, port: i
     ledger = gate if isinstance(gate, Ledger) else None
     if ledger is not None:
         ledger.group_settles()  # many runs end at once on a server: one commit per batch
-    return Served(app=app, agents=agents, concierge=helper, ledger=ledger)
+    return Served(app=app, concierge=helper, ledger=ledger)
 
 
 def worker_app() -> FastAPI:
