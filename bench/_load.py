@@ -4,6 +4,7 @@ client code, so the client's own cost is the same on each and cancels out of rat
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 
 from _shared import free_port, p50, running, wait_up
+from computerouter.api.server import UVICORN_HTTP, UVICORN_LOOP
 
 Call = Callable[[httpx.Client], None]
 
@@ -136,17 +138,22 @@ def post(path: str, body: dict[str, Any]) -> Call:
     return call
 
 
-# An empty ASGI app on uvicorn, as the router is served: what this client reaches against it is
-# the ceiling of the harness itself on this machine, so a row far below it is the server's.
+# An empty ASGI app on uvicorn, as the router is served (the same event loop and HTTP parser):
+# what this client reaches against it is the ceiling of the harness itself on this machine, so
+# a row far below it is the server's.
 _BARE_APP = """
 import sys, uvicorn
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+from computerouter.api.server import UVICORN_HTTP, UVICORN_LOOP
 async def empty(request):
     return PlainTextResponse("")
 app = Starlette(routes=[Route("/", empty)])
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+uvicorn.run(
+    app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+    loop=UVICORN_LOOP, http=UVICORN_HTTP,
+)
 """
 
 
@@ -159,3 +166,13 @@ def bare_server(workdir: Path) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         wait_up(url, p, log, timeout_s=30)
         yield url
+
+
+def server_implementations() -> tuple[str, str]:
+    """The event loop and HTTP parser uvicorn picks for ``serve`` (and the empty app) here."""
+    loop, http = UVICORN_LOOP, UVICORN_HTTP
+    if loop == "auto":  # uvicorn's own choice: uvloop if it imports, else asyncio
+        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    if http == "auto":  # httptools if it imports, else h11
+        http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return loop, http

@@ -30,8 +30,11 @@ itself. Runs are unbilled, as in bench/turns.py: what is compared is the API, no
 (bench/ledger.py measures that).
 
     .venv/bin/python bench/api.py [--rounds 30] [--stream-turns 60] [--fast-turns 1280]
-                                  [--requests 400] [--litellm .venv-litellm/bin/litellm]
-                                  [--json PATH]
+                                  [--requests 400] [--workers 2]
+                                  [--litellm .venv-litellm/bin/litellm] [--json PATH]
+
+``serve`` runs ``--workers`` processes (each a replica on the store); the report names them
+and the event loop and HTTP parser uvicorn runs on (the empty app runs on the same ones).
 
 Goals (printed, never asserted): (b)/(a) ≤ 1.02 at p50; the router adds ≤ 2 ms p50 at c=1
 (LiteLLM's added ms printed beside it); streaming at c=16 in front of the fast upstream, the
@@ -58,7 +61,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from _litellm import ECHO_MODEL, MODEL, Upstream, litellm_proxy
-from _load import Call, Load, bare_server, chat, get, post, run_load
+from _load import Call, Load, bare_server, chat, get, post, run_load, server_implementations
 from _relay import tcp_unix_relay
 from _shared import console, free_port, images_dir, ms, running, verdict, wait_up, write_report
 from computerouter.agents.factory import agent_router_for
@@ -122,10 +125,11 @@ def tcp_client(base_url: str, headers: dict[str, str]) -> Callable[[], httpx.Cli
 
 
 @contextmanager
-def served(env: dict[str, str], home: Path) -> Iterator[str]:
-    """A ``computerouter serve`` of ``home``, by its base URL."""
+def served(env: dict[str, str], home: Path, *, workers: int) -> Iterator[str]:
+    """A ``computerouter serve --workers N`` of ``home``, by its base URL."""
     port = free_port()
     argv = [sys.executable, "-m", "computerouter", "serve", "--port", str(port)]
+    argv += ["--workers", str(workers)]
     log = home / "serve.log"
     with running(argv, env=env, log=log) as process:
         url = f"http://127.0.0.1:{port}"
@@ -194,6 +198,7 @@ def main() -> None:
     parser.add_argument("--fast-concurrency", type=int, default=16)
     parser.add_argument("--requests", type=int, default=400, help="plain API calls per row")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2, help="serve's worker processes")
     parser.add_argument("--litellm", default=None, help="the litellm executable")
     parser.add_argument("--json", type=Path, default=Path("bench/results/api.json"))
     args = parser.parse_args()
@@ -240,7 +245,7 @@ def main() -> None:
 
         rows: list[Row] = []
         try:
-            with served(env, home) as url:
+            with served(env, home, workers=args.workers) as url:
                 auth = {"Authorization": f"Bearer {secret}"}
                 ensure = post("/v1/compute/sessions", {"sandbox_id": SANDBOX})
                 with console.status("starting the Hermes session…"):
@@ -267,7 +272,7 @@ def main() -> None:
                     compute.destroy(record.id)
             compute.store.close()
 
-    report(rows, args.json, litellm is not None)
+    report(rows, args.json, litellm is not None, workers=args.workers)
     shutil.rmtree(home, ignore_errors=True)  # kept when the run fails: its logs are in it
 
 
@@ -451,11 +456,13 @@ def rate(rps: float) -> str:
     return f"{rps:,.0f}" if rps >= 10 else f"{rps:.1f}"
 
 
-def report(rows: list[Row], path: Path, with_litellm: bool) -> None:
-    table = Table(
-        title="the OpenAI-compatible API: Hermes, router, LiteLLM; then an echo upstream",
-        title_justify="left",
+def report(rows: list[Row], path: Path, with_litellm: bool, *, workers: int) -> None:
+    loop, http = server_implementations()
+    title = (
+        f"the OpenAI-compatible API: Hermes, router ({workers} worker"
+        f"{'s' if workers > 1 else ''}; {loop}, {http}), LiteLLM; then an echo upstream"
     )
+    table = Table(title=title, title_justify="left")
     for column in ("measure", "n", "p50", "req/s"):
         table.add_column(column, justify="left" if column == "measure" else "right")
     for row in rows:
@@ -534,7 +541,14 @@ def report(rows: list[Row], path: Path, with_litellm: bool) -> None:
     console.print(verdicts)
     write_report(
         path,
-        {"litellm": with_litellm, "rows": [r.report() for r in rows], "goals": goals},
+        {
+            "litellm": with_litellm,
+            "workers": workers,
+            "loop": loop,
+            "http": http,
+            "rows": [r.report() for r in rows],
+            "goals": goals,
+        },
     )
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from computerouter.domain.gateway import parse_allowlist, parse_gateway_address
-from computerouter.domain.limits import CONFIG_FILE_MAX_BYTES
+from computerouter.domain.limits import CONFIG_FILE_MAX_BYTES, MAX_API_WORKERS
+from computerouter.domain.origins import parse_origins
 from computerouter.domain.pool import PoolTarget, parse_warm_pool
 from computerouter.errors import ConfigError, InputError
 from computerouter.inputs import read_bounded_text
@@ -157,6 +158,14 @@ class Settings:
     """Address ``computerouter serve`` binds (every endpoint needs an API key, see ``keys``)."""
     api_port: int = 8321
     """Port ``computerouter serve`` listens on."""
+    api_workers: int = 1
+    """Worker processes ``computerouter serve`` runs (1 to 64; ``--workers``): each is a
+    replica on the one store, under uvicorn's supervisor, which replaces one that dies; the
+    lifecycle runs once, in the supervisor. Rate limits (``api_rate_per_s``) are per worker."""
+    api_cors_origins: str = ""
+    """Origins a browser page may call the API from (CORS), ``scheme://host[:port]`` entries
+    separated by commas, or ``*`` for any; requests still need an API key (sent as a header,
+    never a cookie). Empty: no CORS headers at all."""
     api_key_pepper: str = field(default="", repr=False)
     """Secret mixed into the hash of every stored API key, so a copy of the database alone
     cannot be used to check guessed keys. Changing it invalidates every key."""
@@ -204,6 +213,10 @@ class Settings:
         if self.secrets_kek_file:
             return Path(self.secrets_kek_file).expanduser()
         return self.home / "secrets.kek"
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return parse_origins(self.api_cors_origins)
 
     @property
     def uses_standin_model(self) -> bool:
@@ -295,6 +308,14 @@ class Settings:
             raise ConfigError(f"setting restore_pool: {exc}") from None
         if not 1 <= self.standin_port <= 65_535:
             raise ConfigError(f"setting standin_port must be a TCP port, not {self.standin_port}")
+        if not 1 <= self.api_workers <= MAX_API_WORKERS:
+            raise ConfigError(
+                f"setting api_workers must be 1 to {MAX_API_WORKERS}, not {self.api_workers}"
+            )
+        try:
+            parse_origins(self.api_cors_origins)
+        except InputError as exc:
+            raise ConfigError(f"setting api_cors_origins: {exc}") from None
 
 
 _NOT_PLAIN = ("home", "providers", "environ")

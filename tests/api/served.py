@@ -1,5 +1,5 @@
-"""``computerouter serve`` as a subprocess for tests: started on a free port, waited for,
-stopped (SIGTERM, then its stderr is returned)."""
+"""``computerouter serve`` as a subprocess for tests: started on a free port (with any further
+options), waited for, stopped (SIGTERM, then its stderr is returned)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -30,10 +30,16 @@ class Served:
 
 
 @contextmanager
-def serve(env: dict[str, str], *, timeout_s: float = 60) -> Iterator[Served]:
+def serve(
+    env: dict[str, str],
+    *options: str,
+    cli_options: Sequence[str] = (),
+    timeout_s: float = 60,
+) -> Iterator[Served]:
+    """``cli_options`` are the global ones (``--home``), given before ``serve``."""
     port = free_port()
     process = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port)],
+        [*CLI, *cli_options, "serve", "--port", str(port), *options],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -103,7 +103,8 @@ def test_a_served_run_logs_its_request_run_and_session_ids(
     assert not any(key in text for key in keys)
 
 
-def test_serve_writes_json_lines_with_request_ids(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_writes_json_lines_with_request_ids(tmp_path: Path, workers: str) -> None:
     env = {
         **os.environ,
         "COMPUTEROUTER_HOME": str(tmp_path),
@@ -117,7 +118,7 @@ def test_serve_writes_json_lines_with_request_ids(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     key = json.loads(made.stdout)["secret"]
-    with serve(env) as served:
+    with serve(env, "--workers", workers) as served:  # each worker logs as one process does
         answer = httpx.get(f"{served.url}/v1/models", headers={"Authorization": f"Bearer {key}"})
         assert answer.status_code == 200
     lines = [json.loads(x) for x in served.stderr[0].splitlines() if x.startswith("{")]

@@ -141,6 +141,9 @@ def assert_every_api_row(data: dict[str, Any], *, with_litellm: bool) -> None:
             assert row["measured"], row["name"]
             assert row["requests"] == len(row["latencies_s"]) > 0
     assert data["litellm"] is with_litellm
+    assert data["workers"] == 2  # serve's default in the benchmark
+    # The dependencies uvicorn picks by itself, for serve and the empty app alike.
+    assert (data["loop"], data["http"]) == ("uvloop", "httptools")
     expected = {
         "router_over_hermes_p50",
         "router_added_ms_p50",

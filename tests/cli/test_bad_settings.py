@@ -54,6 +54,9 @@ def test_settings_file_that_is_endless_or_a_directory(tmp_path: Path, name: str)
         ("env", "COMPUTEROUTER_STANDIN_PORT=70000", "standin_port"),
         ("env", "COMPUTEROUTER_GATEWAY_LISTEN=ftp://127.0.0.1:1", "gateway_listen"),
         ("file", 'gateway_public_url = "https://router:notaport"', "gateway_public_url"),
+        ("env", "COMPUTEROUTER_API_WORKERS=0", "api_workers"),
+        ("file", "api_workers = 65", "api_workers"),
+        ("env", "COMPUTEROUTER_API_CORS_ORIGINS=app.example", "api_cors_origins"),
     ],
 )
 def test_out_of_range_settings_are_refused(

@@ -11,14 +11,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from computerouter import metrics as metrics_counters
 from computerouter.agents.router import AgentRouter
-from computerouter.api.deps import Parts
+from computerouter.api.deps import USER_HEADER, Parts
 from computerouter.api.journal import RunJournal
 from computerouter.api.live_runs import LiveRuns
 from computerouter.api.ratelimit import RateLimiter
-from computerouter.api.request_ids import RequestIdMiddleware, current_request_id
+from computerouter.api.request_ids import (
+    REQUEST_ID_HEADER,
+    RequestIdMiddleware,
+    current_request_id,
+)
 from computerouter.api.routes import (
     admin,
     metrics,
@@ -57,6 +62,19 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": ErrorBody, "description": "A client error (see `error.code`)."},
     "5XX": {"model": ErrorBody, "description": "A server or provider error (see `error.code`)."},
 }
+
+
+_CORS_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Last-Event-ID",
+    USER_HEADER,
+    REQUEST_ID_HEADER,
+)
+"""What a browser page may send (``api_cors_origins``): the key, JSON bodies, resumed SSE
+streams, the user an admin key acts for, its own request id."""
+_CORS_EXPOSED_HEADERS = (REQUEST_ID_HEADER, openai.RUN_ID_HEADER, "Retry-After")
+"""What such a page may read of an answer beyond the safe-listed headers."""
 
 
 def _render(exc: ComputeRouterError) -> JSONResponse:
@@ -140,6 +158,15 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.parts = parts
+    if settings.cors_origins:  # inside the request ids: every answer, preflights too, has one
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=list(_CORS_REQUEST_HEADERS),
+            expose_headers=list(_CORS_EXPOSED_HEADERS),
+            max_age=600,
+        )
     app.add_middleware(RequestIdMiddleware, access=settings.api_access_log)
     app.add_exception_handler(ComputeRouterError, _on_product_error)
     app.add_exception_handler(RequestValidationError, _on_validation)

@@ -39,6 +39,16 @@ class CliContext:
             self._settings = Settings.load(**overrides)
         return self._settings
 
+    def overrides_environment(self) -> dict[str, str]:
+        """The global options that override settings (``--home``, ``--database-url``) as the
+        ``COMPUTEROUTER_*`` variables that give a child process the same settings."""
+        environment: dict[str, str] = {}
+        if self.home is not None:
+            environment["COMPUTEROUTER_HOME"] = str(self.home)
+        if self.database_url is not None:
+            environment["COMPUTEROUTER_DATABASE_URL"] = self.database_url
+        return environment
+
     def use_settings(self, settings: Settings) -> None:
         """Act with ``settings`` from now on (a router opened before is closed)."""
         if self._router is not None:

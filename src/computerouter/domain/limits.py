@@ -24,10 +24,12 @@ __all__ = [
     "EXEC_TIMEOUT_MAX_S",
     "INPUT_MAX_BYTES",
     "KEY_PART_MAX_CHARS",
+    "MAX_API_WORKERS",
     "PROMPT_MAX_BYTES",
     "REGION_MAX_CHARS",
     "RUNTIME_REQUEST_MAX_BYTES",
     "SLUG_MAX_CHARS",
+    "check_api_workers",
     "check_duration",
     "check_region",
     "check_text",
@@ -51,6 +53,8 @@ DURATION_MAX_S = 3650 * 86400.0
 """Lifecycle windows (idle suspend, archive after) and other durations: at most ten years."""
 EXEC_TIMEOUT_MAX_S = 86400.0
 """``compute sessions exec --timeout``: more than zero, at most one day."""
+MAX_API_WORKERS = 64
+"""Worker processes of ``computerouter serve`` (``--workers``, ``api_workers``): 1 to this."""
 RUNTIME_REQUEST_MAX_BYTES = 10_000_000
 """The largest request body Hermes's API server accepts (its ``MAX_REQUEST_BYTES``); the
 prompt and input limits above are chosen so a turn always fits."""
@@ -99,6 +103,12 @@ def check_region(region: str) -> str:
             "digits, '-' and '_'"
         )
     return region
+
+
+def check_api_workers(workers: int) -> int:
+    if not 1 <= workers <= MAX_API_WORKERS:
+        raise InputError(f"workers must be 1 to {MAX_API_WORKERS}, not {workers}")
+    return workers
 
 
 def check_duration(seconds: float, *, what: str, positive: bool = False) -> float:
