@@ -39,6 +39,15 @@ class GatewayTurn:
         self._run_id = run_id
         self._told: tuple[EgressControl, str, str] | None = None
 
+    def needed(self, session: SessionRecord) -> bool:
+        """The session has a gateway route this run must tell."""
+        provider = self._compute.providers.get(session.provider)
+        return (
+            self._runtime is not None
+            and isinstance(provider, EgressControl)
+            and session.instance_id is not None
+        )
+
     def start(self, session: SessionRecord, *, active: tuple[str, ...]) -> None:
         """``active``: the session's runs in flight (the gateway forgets the others)."""
         provider = self._compute.provider(session.provider)

@@ -11,18 +11,15 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import suppress
 from dataclasses import replace
 
 import httpx
 
 from computerouter import metrics
 from computerouter.agents.ceiling import CEILING, RunCeiling
-from computerouter.agents.gateway import GatewayTurn
-from computerouter.agents.run_token import McpHostUrl, RunCredential, RunTokens
+from computerouter.agents.run_token import McpHostUrl, RunTokens
 from computerouter.agents.spend import CREDIT, RunSpend
-from computerouter.agents.together import together
-from computerouter.agents.turn_identity import TurnPass
+from computerouter.agents.turn_routes import TurnRoutes
 from computerouter.compute.offers import placement
 from computerouter.compute.router import ComputeRouter, RunLease
 from computerouter.domain.agents import (
@@ -57,7 +54,6 @@ from computerouter.runtimes.base import (
     EventContext,
     McpEgress,
     TurnHandle,
-    TurnPreparation,
     TurnRequest,
 )
 from computerouter.runtimes.transport import SessionClients
@@ -106,8 +102,7 @@ class AgentRun:
         self.outcome: str | None = None
         self._reported: tuple[str, int, int] | None = None
         self._spend_model = ""
-        self._credential: RunCredential | None = None
-        self._pass: TurnPass | None = None
+        self._routes: TurnRoutes | None = None
 
     def respond_approval(self, choice: str) -> None:
         if self._turn is None:
@@ -117,10 +112,8 @@ class AgentRun:
     def cancel(self, reason: str = "") -> None:
         self._cancel_reason = self._cancel_reason or reason
         self._cancelled.set()
-        if self._credential is not None:
-            self._credential.revoke()  # its token stops working now, not when the turn ends
-        if self._pass is not None:
-            self._pass.revoke()  # and so does the session's turn identity at the gateway
+        if self._routes is not None:
+            self._routes.revoke()  # its token and turn identity stop working now
         if self._turn is not None:
             self._turn.cancel()
 
@@ -197,26 +190,17 @@ class AgentRun:
         agent = self.agent
         session = lease.session
         assert session.endpoint is not None
-        turn_pass = TurnPass(compute=compute, agent=agent, run_id=self.run_id)
-        turn_pass.adopt(session, runtime)
-        spend = RunSpend(
-            compute=compute,
-            runtime=runtime,
-            session=session,
-            run_id=self.run_id,
-            stop=self._stop,
-        )
-        gateway = GatewayTurn(compute=compute, runtime=runtime, agent=agent, run_id=self.run_id)
-        credential = RunCredential(
+        routes = TurnRoutes(
             compute=compute,
             tokens=self._router.run_tokens,
             runtime=runtime,
             agent=agent,
+            session=session,
             run_id=self.run_id,
             destructive=self.destructive,
+            stop=self._stop,
         )
-        self._credential = credential
-        self._pass = turn_pass
+        self._routes = routes
         expires_at = lease.deadline or lease.started_at + ceiling.limit_s
         request = TurnRequest(
             run_id=self.run_id,
@@ -227,49 +211,14 @@ class AgentRun:
         with self._router.clients.lease(session.endpoint, timeout_s=30.0) as client:
             client.headers.update(runtime.headers(session.id))
             try:
-                # The session's identity this turn, on every call to the runtime.
-                client.headers.update(turn_pass.start(session, expires_at=expires_at))
-                active = tuple(r.run_id for r in compute.store.runs.in_flight(session.id))
-                prepared = [request]
-
-                def prepare() -> None:
-                    if isinstance(runtime, TurnPreparation):
-                        # A read that fails is done again by the turn, which reports it.
-                        with suppress(ComputeRouterError):
-                            prepared[0] = runtime.prepare_turn(client, request)
-
-                def start_spend() -> None:
-                    try:
-                        spend.start(active=active)
-                    except ComputeRouterError as exc:
-                        # The ledger still caps what the run is billed at its hold.
-                        log.warning(
-                            "run %s: the egress relay was not reconfigured: %s",
-                            self.run_id,
-                            exc,
-                        )
-
-                # The routes are told the turn while the runtime reads ahead (each waits
-                # on another process): the slowest of them, not their sum.
-                together(
-                    start_spend,
-                    lambda: gateway.start(session, active=active),
-                    lambda: credential.start(session, expires_at=expires_at, active=active),
-                    prepare,
-                )
+                request = routes.open(client, request, expires_at=expires_at)
                 if self._cancelled.is_set():
-                    credential.revoke()  # a cancel that came while the token was issued
-                    turn_pass.revoke()
+                    routes.revoke()  # a cancel that came while the token was issued
                 yield from self._turn_events(
-                    lease, client, prepared[0], runtime, context, spend, ceiling
+                    lease, client, request, runtime, context, routes.spend, ceiling
                 )
             finally:
-                together(
-                    turn_pass.close,
-                    credential.close,
-                    gateway.close,
-                    lambda: self._bill_metered(spend.close()),
-                )
+                routes.close(self._bill_metered)
 
     def _stop(self) -> None:
         """Stop the turn from a watch (out of credit, at the ceiling)."""

@@ -141,6 +141,17 @@ class RunCredential:
         self._told: tuple[EgressControl, str, str] | None = None
         self._guard = threading.Lock()
 
+    def needed(self, session: SessionRecord) -> bool:
+        """The session has an MCP route this run's token must be handed to."""
+        provider = self._compute.providers.get(session.provider)
+        runtime = self._runtime
+        return (
+            runtime is not None
+            and isinstance(provider, EgressControl)
+            and session.instance_id is not None
+            and runtime.has_mcp_host()
+        )
+
     def start(self, session: SessionRecord, *, expires_at: float, active: tuple[str, ...]) -> None:
         """``active``: the session's runs in flight (the route forgets the bearers of any
         other: a control plane that died left them)."""

@@ -61,6 +61,15 @@ class RunSpend:
         self._egress = provider if isinstance(provider, EgressControl) else None
         self._runtime = runtime if isinstance(runtime, ModelEgress) else None
 
+    @property
+    def needed(self) -> bool:
+        """The session's model calls go through a relay this run configures and meters."""
+        return (
+            self._egress is not None
+            and self._runtime is not None
+            and self._session.instance_id is not None
+        )
+
     def start(self, *, active: tuple[str, ...]) -> None:
         """Configure the relay for this turn (raises if the relay cannot be told);
         ``active``: the session's runs in flight (the relay forgets the others)."""
