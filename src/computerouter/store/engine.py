@@ -10,6 +10,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from computerouter.errors import ConfigError, StoreError
+from computerouter.store.sqlite_writers import SqliteWriters
 
 __all__ = ["HEAD_REVISION", "create_engine", "migrate", "parse_database_url", "read_connection"]
 
@@ -17,6 +18,8 @@ HEAD_REVISION = "0017"
 """The newest migration; a test pins it to the head of ``migrations/versions``."""
 
 _READ_ONLY = "computerouter_read_only"
+_SQLITE_BUSY_S = 60.0
+"""How long a SQLite writer waits for its turn before "database is locked"."""
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_LOCK_KEY = 0x636F6D7075746572  # "computer": serialises concurrent migrations on PostgreSQL
 
@@ -66,9 +69,9 @@ def create_engine(raw_url: str) -> Engine:
             # As many pooled connections as the server's threadpool runs at once (AnyIO's 40):
             # a connection past the pool is closed on return and reopened, PRAGMAs and all.
             engine = sa.create_engine(
-                url, connect_args={"timeout": 60}, pool_size=40, max_overflow=10
+                url, connect_args={"timeout": _SQLITE_BUSY_S}, pool_size=40, max_overflow=10
             )
-            _tune_sqlite(engine)
+            _tune_sqlite(engine, Path(url.database).expanduser())
             return engine
         return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     except NoSuchModuleError as exc:
@@ -90,12 +93,16 @@ def _check_sqlite_path(path: Path) -> None:
         )
 
 
-def _tune_sqlite(engine: Engine) -> None:
-    """WAL, NORMAL sync, a long busy wait, and ``BEGIN IMMEDIATE`` for every transaction.
+def _tune_sqlite(engine: Engine, database: Path) -> None:
+    """WAL, NORMAL sync, a long busy wait, and ``BEGIN IMMEDIATE`` for every transaction,
+    its writers queued (:class:`~computerouter.store.sqlite_writers.SqliteWriters`).
 
     Deferred transactions that read then write can fail with SQLITE_BUSY on the lock upgrade
     without waiting; taking the write lock at BEGIN makes concurrent writers queue instead.
+    A writer's turn ends after SQLite's COMMIT or ROLLBACK (the dialect's, wrapped below: the
+    engine's commit event comes before it), or when its connection is closed or invalidated.
     """
+    writers = SqliteWriters(database, timeout_s=_SQLITE_BUSY_S)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -103,14 +110,44 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={int(_SQLITE_BUSY_S * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if not conn.get_execution_options().get(_READ_ONLY):
+        if conn.get_execution_options().get(_READ_ONLY):
+            return
+        dbapi_conn = conn.connection.dbapi_connection
+        writers.acquire(dbapi_conn)
+        try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writers.release(dbapi_conn)
+            raise
+
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_conn: Any) -> None:
+        try:
+            commit(dbapi_conn)
+        finally:
+            writers.release(dbapi_conn)
+
+    def do_rollback(dbapi_conn: Any) -> None:
+        try:
+            rollback(dbapi_conn)
+        finally:
+            writers.release(dbapi_conn)
+
+    setattr(dialect, "do_commit", do_commit)  # noqa: B010 (per engine: this dialect only)
+    setattr(dialect, "do_rollback", do_rollback)  # noqa: B010
+
+    @sa.event.listens_for(engine.pool, "close")
+    @sa.event.listens_for(engine.pool, "invalidate")
+    def _on_gone(dbapi_conn: Any, *_: Any) -> None:
+        writers.release(dbapi_conn)
 
 
 def read_connection(engine: Engine) -> Connection:
