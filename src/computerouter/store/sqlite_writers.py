@@ -29,15 +29,18 @@ class SqliteWriters:
         self._lock = threading.Lock()
         self._holder: int | None = None
         """``id`` of the DBAPI connection whose transaction writes now."""
-        self._fd = os.open(f"{database}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        weakref.finalize(self, os.close, self._fd)
+        self._fd = _open_lock_file(Path(f"{database}.writer"))
+        """``None`` where the file cannot be made (a read-only home: nothing is written)."""
+        if self._fd is not None:
+            weakref.finalize(self, os.close, self._fd)
 
     def acquire(self, dbapi_connection: Any) -> None:
         """Wait for this process's turn, then for the other processes'."""
         if not self._lock.acquire(timeout=self._timeout_s):
             raise sqlite3.OperationalError("database is locked")
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
         except BaseException:
             self._lock.release()
             raise
@@ -49,10 +52,22 @@ class SqliteWriters:
         if self._holder != _key(dbapi_connection):
             return
         self._holder = None
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._lock.release()
 
 
 def _key(connection: Any) -> int:
     """The DBAPI connection's identity, whether given bare or through the pool's proxy."""
     return id(getattr(connection, "dbapi_connection", None) or connection)
+
+
+def _open_lock_file(path: Path) -> int | None:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        pass
+    try:  # made by another user, or in a directory that is read-only now
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
