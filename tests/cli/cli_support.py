@@ -12,11 +12,16 @@ from computerouter.testing.environment import child_env
 __all__ = ["cli", "store_of"]
 
 
-def cli(home: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(
+    home: Path, *args: str, timeout: float = 60, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """``computerouter ARGS`` on ``home``, billed, with ``settings`` as its environment
+    (``billing="false"`` is ``COMPUTEROUTER_BILLING=false``)."""
     env = child_env()
     env.pop("COLUMNS", None)
     env["COMPUTEROUTER_HOME"] = str(home)
     env["COMPUTEROUTER_BILLING"] = "true"
+    env |= {f"COMPUTEROUTER_{name.upper()}": value for name, value in settings.items()}
     return subprocess.run(
         [sys.executable, "-m", "computerouter", *args],
         capture_output=True,

@@ -6,34 +6,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import cli as run_cli
 
 from computerouter.providers.local import probe
-from computerouter.testing.environment import child_env
 
 pytestmark = pytest.mark.isolation
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = child_env()
-    env.pop("COLUMNS", None)
-    env |= {
-        "COMPUTEROUTER_HOME": str(home),
-        "COMPUTEROUTER_BILLING": "false",
-        "COMPUTEROUTER_LIFECYCLE_DAEMON": "false",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "computerouter", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(home, *args, billing="false", lifecycle_daemon="false")
 
 
 @pytest.fixture

@@ -53,6 +53,16 @@ def insert_run(conn: Connection, run: RunRecord) -> None:
         raise Conflict(f"run {run.run_id} has already begun") from exc
 
 
+def _end(conn: Connection, run_id: str, *, state: str, now: float) -> bool:
+    assert state in RunState.ENDED
+    result = conn.execute(
+        runs.update()
+        .where(runs.c.run_id == run_id, runs.c.state == RunState.RUNNING)
+        .values(state=state, ended_at=now, heartbeat_at=now)
+    )
+    return result.rowcount == 1
+
+
 class RunStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -81,32 +91,21 @@ class RunStore:
 
     def end(self, run_id: str, *, state: str, now: float) -> bool:
         """Mark a run ended; ``False`` if it had already ended (ending twice is harmless)."""
-        assert state in RunState.ENDED
         with translate_store_errors(), self._engine.begin() as conn:
-            result = conn.execute(
-                runs.update()
-                .where(runs.c.run_id == run_id, runs.c.state == RunState.RUNNING)
-                .values(state=state, ended_at=now, heartbeat_at=now)
-            )
-            return result.rowcount == 1
+            return _end(conn, run_id, state=state, now=now)
 
     def finish(self, run_id: str, *, state: str, now: float, session_id: str) -> bool:
         """:meth:`end`, the run's permit given back and its session's idle clock restarted,
         in one transaction (what every run does as it ends); ``False`` if it had ended."""
-        assert state in RunState.ENDED
         with translate_store_errors(), self._engine.begin() as conn:
-            result = conn.execute(
-                runs.update()
-                .where(runs.c.run_id == run_id, runs.c.state == RunState.RUNNING)
-                .values(state=state, ended_at=now, heartbeat_at=now)
-            )
+            ended = _end(conn, run_id, state=state, now=now)
             conn.execute(run_permits.delete().where(run_permits.c.run_id == run_id))
             conn.execute(
                 sessions.update()
                 .where(sessions.c.id == session_id)
                 .values(last_active_at=now, updated_at=now)
             )
-            return result.rowcount == 1
+            return ended
 
     def request_cancel(self, run_id: str, *, reason: str, at: float) -> bool:
         """Ask the run's control plane, on whichever replica, to cancel it (its keepalive
