@@ -89,6 +89,11 @@ class _Activity:
     run_id: str
 
 
+def _not_before(now: float) -> sa.Case[Any]:
+    """``last_active_at`` moved to ``now``, never back."""
+    return sa.case((sessions.c.last_active_at < now, now), else_=sessions.c.last_active_at)
+
+
 def _flush_at_exit(ref: weakref.ref[SessionStore]) -> None:
     store = ref()
     if store is not None:
@@ -344,7 +349,6 @@ class SessionStore:
         the same row) and then sees the run; or it committed first and the state read back
         says so."""
         now = run.started_at
-        later = sa.case((sessions.c.last_active_at < now, now), else_=sessions.c.last_active_at)
         with translate_store_errors(), self._engine.begin() as conn:
             insert_run(conn, run)
             conn.execute(
@@ -353,7 +357,7 @@ class SessionStore:
                 .values(
                     agent_id=run.agent_id or sessions.c.agent_id,
                     run_id=run.run_id,
-                    last_active_at=later,
+                    last_active_at=_not_before(now),
                     updated_at=now,
                 )
             )
@@ -400,8 +404,7 @@ class SessionStore:
         self, session_id: str, *, now: float, agent_id: str = "", run_id: str = ""
     ) -> None:
         # Never moves the idle clock back: a late flush may land after a newer write.
-        later = sa.case((sessions.c.last_active_at < now, now), else_=sessions.c.last_active_at)
-        values: dict[str, Any] = {"last_active_at": later, "updated_at": now}
+        values: dict[str, Any] = {"last_active_at": _not_before(now), "updated_at": now}
         if agent_id:
             values["agent_id"] = agent_id
         if run_id:
